@@ -1,0 +1,39 @@
+# Two entry points for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP_RUN  := $(VENV)/.installed-run
+STAMP_TEST := $(VENV)/.installed-test
+
+.PHONY: demo test bench vectors keys-example clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+
+$(STAMP_RUN): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(PY)
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@ $(STAMP_RUN)
+
+demo: $(STAMP_RUN)
+	$(PY) examples/demo.py
+
+test: $(STAMP_TEST)
+	$(PY) tests/vectors/generate.py --check
+	$(PY) -m pytest -q
+
+bench: $(STAMP_RUN)
+	$(PY) bench/verify.py
+
+vectors: $(STAMP_TEST)
+	$(PY) tests/vectors/generate.py
+
+keys-example: $(STAMP_RUN)
+	$(PY) keys-example/regenerate.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,96 @@
+"""Careful file reading and atomic writing, shared by the ledger, keys and CLI."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+
+from licsign._errors import AlreadyExists, InvalidInput
+
+
+def read_regular_file(path: str, max_size: int, what: str = "file") -> bytes:
+    """Read a regular file of at most ``max_size`` bytes.
+
+    Refuses missing files, directories, symbolic links, devices and FIFOs,
+    empty files and oversized files, each with one clear message.
+
+    Raises:
+        InvalidInput: any of the above.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} {path!r} does not exist") from None
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path!r}: {exc.strerror}") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise InvalidInput(f"{what} {path!r} is a symbolic link; give the file itself")
+    if stat.S_ISDIR(info.st_mode):
+        raise InvalidInput(f"{what} {path!r} is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise InvalidInput(f"{what} {path!r} is not a regular file")
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        with os.fdopen(fd, "rb") as fh:
+            data = fh.read(max_size + 1)
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} {path!r}: {exc.strerror}") from None
+    if not data:
+        raise InvalidInput(f"{what} {path!r} is empty")
+    if len(data) > max_size:
+        raise InvalidInput(f"{what} {path!r} is larger than {max_size} bytes")
+    return data
+
+
+def write_atomic(path: str, data: bytes, mode: int = 0o644, overwrite: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically: temp file, fsync, rename.
+
+    A crash leaves either the old file (or none) or the complete new one.
+
+    Raises:
+        AlreadyExists: ``path`` exists and ``overwrite`` is False.
+        InvalidInput: the directory cannot be written.
+    """
+    directory = os.path.dirname(os.path.abspath(path))
+    if not overwrite and os.path.lexists(path):
+        raise AlreadyExists(f"{path!r} already exists (use --force to replace it)")
+    if os.path.isdir(path):
+        raise InvalidInput(f"{path!r} is a directory")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    except OSError as exc:
+        raise InvalidInput(f"cannot write in {directory!r}: {exc.strerror}") from None
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            # link() fails if the target appeared meanwhile, unlike rename().
+            os.link(tmp, path)
+            os.unlink(tmp)
+        _fsync_dir(directory)
+    except FileExistsError:
+        os.unlink(tmp)
+        raise AlreadyExists(f"{path!r} already exists (use --force to replace it)") from None
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _fsync_dir(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

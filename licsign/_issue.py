@@ -1,0 +1,203 @@
+"""Issuing licenses: build terms, sign with an issuing key, record in the ledger."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timedelta
+from typing import Any, Callable, Mapping
+
+from licsign._errors import InvalidInput
+from licsign._keyfile import PassphraseSource
+from licsign._workspace import Workspace
+from licverify import LicenseError
+from licverify._time import to_timestamp
+from licverify.format import (
+    LICENSE,
+    LICENSE_TYPES,
+    Counter,
+    LicenseTerms,
+    Limits,
+    armor,
+    encode_license_payload,
+    encode_sign1,
+    terms_to_json,
+)
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+#: Trials without an explicit end get this long; other expiring types must say.
+DEFAULT_TRIAL = timedelta(days=30)
+DEFAULT_LEASE = timedelta(hours=1)
+
+
+class IssueRequest:
+    """What a vendor asks for. Every field maps to one license term (docs/format.md §7)."""
+
+    def __init__(
+        self,
+        product: str,
+        customer: str,
+        type: str,
+        *,
+        expires: datetime | None = None,
+        duration: timedelta | None = None,
+        not_before: datetime | None = None,
+        grace: timedelta | None = None,
+        features: Mapping[str, Any] | None = None,
+        max_version: str | None = None,
+        maintenance_end: datetime | None = None,
+        max_devices: int | None = None,
+        max_users: int | None = None,
+        max_devices_per_user: int | None = None,
+        max_transfers: int | None = None,
+        users: list[str] | None = None,
+        devices: list[Mapping[str, bytes]] | None = None,
+        device_match: str | int = "all",
+        activation_required: bool = False,
+        counters: Mapping[str, tuple[int, int]] | None = None,
+        lease: timedelta | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.product, self.customer, self.type = product, customer, type
+        self.expires, self.duration, self.not_before, self.grace = expires, duration, not_before, grace
+        self.features = dict(features or {})
+        self.max_version, self.maintenance_end = max_version, maintenance_end
+        self.limits = Limits(max_devices, max_users, max_devices_per_user, max_transfers)
+        self.users = list(users or [])
+        self.devices = list(devices or [])
+        self.device_match = device_match
+        self.activation_required = activation_required
+        self.counters = dict(counters or {})
+        self.lease = lease
+        self.metadata = dict(metadata or {})
+
+
+class IssuedLicense:
+    """Result of issuing: the id, the binary document and its armored text."""
+
+    def __init__(self, license_id: str, document: bytes, armored: bytes, terms: LicenseTerms) -> None:
+        self.id, self.document, self.armored, self.terms = license_id, document, armored, terms
+
+
+def new_license_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A license id like ``L-7K3M-9QXA-W2RT``: 60 random bits in Crockford base32."""
+    value = int.from_bytes(random_bytes(8), "big") >> 4
+    chars = "".join(_CROCKFORD[(value >> (5 * i)) & 31] for i in range(12))
+    return f"L-{chars[0:4]}-{chars[4:8]}-{chars[8:12]}"
+
+
+def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> LicenseTerms:
+    if req.type not in LICENSE_TYPES:
+        raise InvalidInput(f"unknown license type {req.type!r} (one of: {', '.join(LICENSE_TYPES)})")
+    product = ws.ledger.product(req.product)
+    ws.ledger.customer(req.customer)
+    declared = json.loads(product["features"])
+    unknown = sorted(set(req.features) - set(declared))
+    if declared and unknown:
+        raise InvalidInput(
+            f"product {req.product!r} has no feature {unknown[0]!r} (known: {', '.join(declared)})"
+        )
+    start = at if req.not_before is None else to_timestamp(req.not_before, "not before")
+    if req.expires is not None and req.duration is not None:
+        raise InvalidInput("give either an expiry date or a duration, not both")
+    expires = None
+    if req.expires is not None:
+        expires = to_timestamp(req.expires, "expires")
+    elif req.duration is not None:
+        expires = start + int(req.duration.total_seconds())
+    elif req.type == "trial":
+        expires = start + int(DEFAULT_TRIAL.total_seconds())
+    if expires is None and req.type in ("time-limited", "subscription"):
+        raise InvalidInput(f"a {req.type} license needs --expires or --duration")
+    if expires is not None and req.type == "perpetual":
+        raise InvalidInput("a perpetual license cannot have an expiry; use type time-limited")
+    if expires is not None and expires <= start:
+        raise InvalidInput("the expiry must be after the start of validity")
+    lease = req.lease
+    if req.type == "floating" and lease is None:
+        lease = DEFAULT_LEASE
+    if lease is not None and req.type != "floating":
+        raise InvalidInput("a lease duration applies only to floating licenses")
+    if req.type == "consumption" and not req.counters:
+        raise InvalidInput("a consumption license needs at least one --counter NAME=LIMIT")
+    if req.grace and expires is None:
+        raise InvalidInput("a grace period needs an expiry")
+    return LicenseTerms(
+        id=license_id,
+        version=1,
+        issuer=ws.vendor,
+        customer=req.customer,
+        product=req.product,
+        type=req.type,
+        issued_at=at,
+        not_before=start,
+        expires=expires,
+        grace_seconds=0 if req.grace is None else int(req.grace.total_seconds()),
+        features=req.features,
+        max_version=req.max_version,
+        maintenance_end=None
+        if req.maintenance_end is None
+        else to_timestamp(req.maintenance_end, "maintenance end"),
+        limits=req.limits,
+        allowed_users=tuple(req.users),
+        allowed_devices=tuple(req.devices),
+        device_match=req.device_match,
+        activation_required=req.activation_required,
+        counters={name: Counter(limit, overage) for name, (limit, overage) in req.counters.items()},
+        lease_seconds=None if lease is None else int(lease.total_seconds()),
+        metadata=req.metadata,
+        extensions={},
+    )
+
+
+def issue_license(
+    ws: Workspace,
+    request: IssueRequest,
+    passphrase: PassphraseSource,
+    *,
+    now: datetime,
+    random_bytes: Callable[[int], bytes] = os.urandom,
+) -> IssuedLicense:
+    """Issue a license and record it in the ledger.
+
+    The ledger row (with the document) is committed before the caller writes
+    any file, so a crash can leave a recorded license without a file (export
+    it again with ``licsign show --document``) but never a file without a row.
+
+    Raises:
+        NotFound: unknown product or customer, or no usable issuing key.
+        InvalidInput: contradictory or out-of-range terms.
+        WrongPassphrase: the issuing key's passphrase is wrong.
+    """
+    at = to_timestamp(now)
+    license_id = new_license_id(random_bytes)
+    while ws.ledger.license_exists(license_id):
+        license_id = new_license_id(random_bytes)
+    terms = _build_terms(ws, request, license_id, at)
+    try:
+        payload = encode_license_payload(terms)
+    except LicenseError as exc:
+        raise InvalidInput(str(exc)) from None
+    key, certificate, kid = ws.issuing_signer(request.product, at, passphrase)
+    document = encode_sign1(
+        LICENSE, bytes.fromhex(kid), payload, lambda m: key.sign(m).signature, certificate
+    )
+    with ws.ledger.transaction():
+        ws.ledger.add_license(
+            at,
+            {
+                "id": license_id,
+                "version": terms.version,
+                "product_id": terms.product,
+                "customer_id": terms.customer,
+                "type": terms.type,
+                "issued_at": at,
+                "expires": terms.expires,
+                "terms": json.dumps(terms_to_json(terms), sort_keys=True),
+                "document": document,
+                "digest": hashlib.sha256(document).hexdigest(),
+                "key_id": kid,
+            },
+        )
+    return IssuedLicense(license_id, document, armor(document, LICENSE), terms)

@@ -1,0 +1,141 @@
+"""Private keys at rest: Argon2id + XChaCha20-Poly1305 (docs/format.md §10, ADR 0004).
+
+A key file is JSON: the public part (role, public key, KDF parameters,
+nonce) is the AEAD's associated data, so it cannot be altered (to weaken
+the KDF, say) without the decryption failing. Files are created 0600 and a
+file that group or others can read is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from typing import Callable
+
+import nacl.pwhash
+import nacl.signing
+import nacl.utils
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+    crypto_core_ed25519_is_valid_point,
+)
+from nacl.exceptions import CryptoError
+
+from licsign._errors import KeyFileError, WrongPassphrase
+from licsign._files import read_regular_file, write_atomic
+
+FORMAT = "licsign-key-v1"
+#: Argon2id cost. 256 MiB is the floor the project promises (DESIGN §3); at
+#: 3 passes it takes about a second here, once per command that signs.
+KDF_MEMORY = 256 * 1024 * 1024
+KDF_OPS = 3
+#: Refuse files whose parameters are weaker than this (a downgraded file).
+MIN_KDF_MEMORY = KDF_MEMORY
+MIN_KDF_OPS = 2
+MAX_KEY_FILE = 4096
+
+PassphraseSource = Callable[[], bytes]
+
+
+def _aad(header: dict[str, object]) -> bytes:
+    return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _derive(passphrase: bytes, salt: bytes, ops: int, mem: int) -> bytes:
+    return nacl.pwhash.argon2id.kdf(32, passphrase, salt, opslimit=ops, memlimit=mem)
+
+
+def write_key_file(
+    path: str,
+    signing_key: nacl.signing.SigningKey,
+    role: str,
+    passphrase: bytes,
+    *,
+    kdf_ops: int | None = None,
+    kdf_memory: int | None = None,
+) -> None:
+    """Encrypt ``signing_key`` under ``passphrase`` and write it to ``path`` (0600, atomic).
+
+    Raises:
+        KeyFileError: the passphrase is empty.
+        AlreadyExists: ``path`` exists.
+    """
+    if not passphrase:
+        raise KeyFileError("the passphrase must not be empty")
+    ops = KDF_OPS if kdf_ops is None else kdf_ops
+    mem = KDF_MEMORY if kdf_memory is None else kdf_memory
+    salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)
+    nonce = nacl.utils.random(24)
+    header = {
+        "format": FORMAT,
+        "role": role,
+        "public_key": bytes(signing_key.verify_key).hex(),
+        "kdf": {"alg": "argon2id", "ops": ops, "mem": mem, "salt": salt.hex()},
+        "aead": "xchacha20poly1305-ietf",
+        "nonce": nonce.hex(),
+    }
+    key = _derive(passphrase, salt, ops, mem)
+    sealed = crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(signing_key), _aad(header), nonce, key)
+    body = dict(header, ciphertext=sealed.hex())
+    write_atomic(path, (json.dumps(body, indent=2) + "\n").encode(), mode=0o600)
+
+
+def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.signing.SigningKey:
+    """Decrypt the key at ``path``; ``passphrase`` is called only after the file checks out.
+
+    Raises:
+        KeyFileError: unsafe permissions, damaged file, wrong role, weak parameters.
+        WrongPassphrase: the passphrase does not open it.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        raise KeyFileError(f"key file {path!r} is missing") from None
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyFileError(
+            f"key file {path!r} is accessible by group or others; run: chmod 600 {path}"
+        )
+    raw = read_regular_file(path, MAX_KEY_FILE, "key file")
+    try:
+        body = json.loads(raw)
+        header = {k: body[k] for k in ("format", "role", "public_key", "kdf", "aead", "nonce")}
+        kdf = header["kdf"]
+        salt, nonce = bytes.fromhex(kdf["salt"]), bytes.fromhex(header["nonce"])
+        ops, mem = int(kdf["ops"]), int(kdf["mem"])
+        sealed, public = bytes.fromhex(body["ciphertext"]), bytes.fromhex(header["public_key"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise KeyFileError(f"key file {path!r} is damaged") from None
+    if header["format"] != FORMAT or kdf.get("alg") != "argon2id":
+        raise KeyFileError(f"key file {path!r} has an unknown format")
+    if header["role"] != role:
+        raise KeyFileError(f"key file {path!r} holds a {header['role']} key, not a {role} key")
+    if ops < MIN_KDF_OPS or mem < MIN_KDF_MEMORY:
+        raise KeyFileError(f"key file {path!r} uses key derivation weaker than this tool accepts")
+    key = _derive(passphrase(), salt, ops, mem)
+    try:
+        seed = crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, _aad(header), nonce, key)
+    except CryptoError:
+        raise WrongPassphrase(f"wrong passphrase for {path!r} (or the file was altered)") from None
+    signing_key = nacl.signing.SigningKey(seed)
+    if bytes(signing_key.verify_key) != public:
+        raise KeyFileError(f"key file {path!r} is inconsistent")
+    return signing_key
+
+
+def read_public_key(path: str) -> bytes:
+    """The public key recorded in a key file, without decrypting anything."""
+    raw = read_regular_file(path, MAX_KEY_FILE, "key file")
+    try:
+        return bytes.fromhex(json.loads(raw)["public_key"])
+    except (ValueError, KeyError, TypeError):
+        raise KeyFileError(f"key file {path!r} is damaged") from None
+
+
+def new_signing_key() -> nacl.signing.SigningKey:
+    """A fresh Ed25519 key whose public point passes libsodium's full validity check."""
+    while True:
+        key = nacl.signing.SigningKey.generate()
+        if crypto_core_ed25519_is_valid_point(bytes(key.verify_key)):
+            return key

@@ -1,0 +1,246 @@
+"""A vendor workspace: the ledger, the root key and the issuing keys (docs/issuer.md).
+
+Layout under the workspace directory::
+
+    workspace.json            vendor name, format version
+    ledger.sqlite3            the ledger
+    keys/root.key             root key (encrypted)
+    keys/issuing-<id>.key     issuing keys (encrypted)
+    keys/issuing-<id>.cert    their certificates (armored)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+import nacl.signing
+
+from licsign._errors import InvalidInput, NotFound, WorkspaceError
+from licsign._files import read_regular_file, write_atomic
+from licsign._keyfile import PassphraseSource, new_signing_key, read_key_file, read_public_key, write_key_file
+from licsign._ledger import Ledger
+from licverify._time import to_timestamp
+from licverify.format import (
+    ISSUING_CERTIFICATE,
+    IssuingCertificate,
+    armor,
+    encode_certificate_payload,
+    encode_sign1,
+    key_id,
+)
+
+WORKSPACE_FORMAT = "licsign-workspace-v1"
+DEFAULT_ISSUING_VALIDITY = timedelta(days=3 * 365)
+
+
+class Workspace:
+    """An initialized workspace directory.
+
+    Args:
+        home: the workspace directory.
+
+    Raises:
+        WorkspaceError: ``home`` is not an initialized workspace.
+    """
+
+    def __init__(self, home: str) -> None:
+        self.home = os.path.abspath(home)
+        config_path = os.path.join(self.home, "workspace.json")
+        if not os.path.exists(config_path):
+            raise WorkspaceError(f"{self.home} is not a licsign workspace; run 'licsign init' first")
+        try:
+            self.config = json.loads(read_regular_file(config_path, 65536, "workspace file"))
+        except (ValueError, InvalidInput) as exc:
+            raise WorkspaceError(f"workspace file is damaged: {exc}") from None
+        if self.config.get("format") != WORKSPACE_FORMAT:
+            raise WorkspaceError("workspace was made by an incompatible licsign version")
+        self._ledger: Ledger | None = None
+
+    @property
+    def vendor(self) -> str:
+        """Vendor name written as the issuer of every license."""
+        return str(self.config.get("vendor", "licsign"))
+
+    @property
+    def ledger(self) -> Ledger:
+        """The ledger, opened on first use."""
+        if self._ledger is None:
+            self._ledger = Ledger(os.path.join(self.home, "ledger.sqlite3"))
+        return self._ledger
+
+    def close(self) -> None:
+        """Close the ledger."""
+        if self._ledger is not None:
+            self._ledger.close()
+            self._ledger = None
+
+    @property
+    def root_key_path(self) -> str:
+        """Path of the encrypted root key."""
+        return os.path.join(self.home, "keys", "root.key")
+
+    def issuing_key_path(self, kid_hex: str) -> str:
+        """Path of an encrypted issuing key."""
+        return os.path.join(self.home, "keys", f"issuing-{kid_hex}.key")
+
+    def root_public_key(self) -> bytes:
+        """The root public key (the trust anchor applications embed)."""
+        return read_public_key(self.root_key_path)
+
+    def new_issuing_key(
+        self,
+        root_passphrase: PassphraseSource,
+        new_passphrase: bytes,
+        *,
+        now: datetime,
+        validity: timedelta = DEFAULT_ISSUING_VALIDITY,
+        products: list[str] | None = None,
+        kdf: dict[str, int] | None = None,
+    ) -> IssuingCertificate:
+        """Create an issuing key, certify it with the root key and record both.
+
+        Raises:
+            WrongPassphrase: the root passphrase is wrong.
+            NotFound: a product in ``products`` is unknown.
+        """
+        at = to_timestamp(now)
+        if validity <= timedelta(0):
+            raise InvalidInput("issuing key validity must be positive")
+        for product in products or ():
+            self.ledger.product(product)
+        root = read_key_file(self.root_key_path, "root", root_passphrase)
+        return _certify_new_key(self, root, new_passphrase, at, validity, products, kdf)
+
+    def issuing_signer(
+        self, product: str, at: int, passphrase: PassphraseSource
+    ) -> tuple[nacl.signing.SigningKey, bytes, str]:
+        """The signing key, certificate bytes and key id to issue for ``product`` at ``at``.
+
+        Raises:
+            NotFound: no active issuing key is valid now for this product.
+        """
+        row = self.ledger.issuing_key_for(product, at)
+        if row is None:
+            raise NotFound(
+                f"no issuing key is valid now for product {product!r}; "
+                "create one with 'licsign key new-issuing'"
+            )
+        key = read_key_file(self.issuing_key_path(row["key_id"]), "issuing", passphrase)
+        if bytes(key.verify_key) != row["public_key"]:
+            raise WorkspaceError(f"issuing key file {row['key_id']} does not match the ledger")
+        return key, row["certificate"], row["key_id"]
+
+
+def _certify_new_key(
+    ws: Workspace,
+    root: nacl.signing.SigningKey,
+    passphrase: bytes,
+    at: int,
+    validity: timedelta,
+    products: list[str] | None,
+    kdf: dict[str, int] | None,
+) -> IssuingCertificate:
+    issuing = new_signing_key()
+    root_public = bytes(root.verify_key)
+    certificate = IssuingCertificate(
+        bytes(issuing.verify_key),
+        not_before=at,
+        not_after=at + int(validity.total_seconds()),
+        issued_at=at,
+        products=None if not products else tuple(products),
+        root_key_id=key_id(root_public),
+    )
+    document = encode_sign1(
+        ISSUING_CERTIFICATE,
+        key_id(root_public),
+        encode_certificate_payload(certificate),
+        lambda message: root.sign(message).signature,
+    )
+    kid = certificate.key_id.hex()
+    write_key_file(ws.issuing_key_path(kid), issuing, "issuing", passphrase, **_kdf_args(kdf))
+    write_atomic(os.path.join(ws.home, "keys", f"issuing-{kid}.cert"), armor(document, ISSUING_CERTIFICATE))
+    with ws.ledger.transaction():
+        ws.ledger.add_key(
+            at, kid, "issuing", certificate.public_key, document,
+            certificate.not_before, certificate.not_after, products or None,
+        )  # fmt: skip
+    return certificate
+
+
+def _kdf_args(kdf: dict[str, int] | None) -> dict[str, Any]:
+    if not kdf:
+        return {}
+    return {"kdf_ops": kdf.get("ops"), "kdf_memory": kdf.get("memory")}
+
+
+def init_workspace(
+    home: str,
+    passphrase: bytes,
+    *,
+    now: datetime,
+    vendor: str = "licsign",
+    issuing_validity: timedelta = DEFAULT_ISSUING_VALIDITY,
+    kdf: dict[str, int] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> Workspace:
+    """Create a workspace: ledger, root key, first issuing key and its certificate.
+
+    Args:
+        home: directory to create (or an empty existing one).
+        passphrase: protects both keys.
+        now: creation time (issuing key validity starts here).
+        vendor: name written as the issuer of licenses.
+        kdf: Argon2id cost override (``{"ops": n, "memory": bytes}``); the
+            key file loader refuses anything below the project's floor.
+        progress: called with a short message before each slow step.
+
+    Raises:
+        WorkspaceError: ``home`` already holds a workspace or other files.
+    """
+    at = to_timestamp(now)
+    home = os.path.abspath(home)
+    if os.path.exists(os.path.join(home, "workspace.json")):
+        raise WorkspaceError(f"{home} is already a licsign workspace")
+    if os.path.isdir(home) and os.listdir(home):
+        raise WorkspaceError(f"{home} is not empty; choose a new directory")
+    if os.path.exists(home) and not os.path.isdir(home):
+        raise WorkspaceError(f"{home} exists and is not a directory")
+    if not vendor.strip() or len(vendor) > 256:
+        raise InvalidInput("vendor name must be 1 to 256 characters")
+    if not passphrase:
+        raise InvalidInput("the passphrase must not be empty")
+    try:
+        os.makedirs(os.path.join(home, "keys"), mode=0o700, exist_ok=True)
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create {home}: {exc.strerror}") from None
+    Ledger(os.path.join(home, "ledger.sqlite3"), create=True).close()
+    progress("creating the root key (Argon2id, 256 MiB)")
+    root = new_signing_key()
+    write_key_file(os.path.join(home, "keys", "root.key"), root, "root", passphrase, **_kdf_args(kdf))
+    root_public = bytes(root.verify_key)
+    # workspace.json last: its presence marks a complete workspace.
+    ledger = Ledger(os.path.join(home, "ledger.sqlite3"))
+    with ledger.transaction():
+        ledger.add_key(at, key_id(root_public).hex(), "root", root_public)
+    ledger.close()
+    write_atomic(
+        os.path.join(home, "workspace.json"),
+        (json.dumps({"format": WORKSPACE_FORMAT, "vendor": vendor}, indent=2) + "\n").encode(),
+    )
+    ws = Workspace(home)
+    progress("creating the first issuing key and its certificate")
+    _certify_new_key(ws, root, passphrase, at, issuing_validity, None, kdf)
+    return ws
+
+
+def find_key(ws: Workspace, prefix: str) -> dict[str, Any]:
+    """The key whose id starts with ``prefix`` (at least 4 hex digits)."""
+    matches = [dict(r) for r in ws.ledger.keys() if r["key_id"].startswith(prefix.lower())]
+    if len(prefix) < 4 or not matches:
+        raise NotFound(f"no key with id {prefix!r}")
+    if len(matches) > 1:
+        raise InvalidInput(f"key id {prefix!r} is ambiguous")
+    return matches[0]

@@ -1,0 +1,82 @@
+"""licverify: verify licsign licenses offline.
+
+The minimal library an application embeds. It imports only the standard
+library, PyNaCl (libsodium) and cbor2::
+
+    from datetime import datetime, timezone
+    import licverify
+
+    roots = licverify.TrustedRoots([ROOT_PUBLIC_KEY])
+    lic = licverify.verify_license(
+        open("app.lic", "rb").read(),
+        trusted_roots=roots,
+        product="acme-cad",
+        now=datetime.now(timezone.utc),
+    )
+    if lic.has_feature("export-step"):
+        ...
+
+Every failure raises a subclass of ``LicenseError`` with a stable ``code``.
+"""
+
+from licverify._certificate import IssuingCertificate
+from licverify._errors import (
+    BadSignature,
+    Expired,
+    LicenseError,
+    Malformed,
+    NotActivated,
+    NotYetValid,
+    Revoked,
+    Unsupported,
+    UntrustedKey,
+    VersionNotAllowed,
+    WrongKind,
+    WrongMachine,
+    WrongProduct,
+)
+from licverify._fingerprint import (
+    fingerprint_matches,
+    format_fingerprint,
+    machine_fingerprint,
+    parse_fingerprint,
+)
+from licverify._inspect import Check, InspectReport, inspect_document
+from licverify._keys import TrustedRoots, load_public_keys
+from licverify._license import Counter, Limits
+from licverify._verify import InternalError, License, Status, verify_certificate, verify_license
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BadSignature",
+    "Check",
+    "Counter",
+    "Expired",
+    "InspectReport",
+    "InternalError",
+    "IssuingCertificate",
+    "License",
+    "LicenseError",
+    "Limits",
+    "Malformed",
+    "NotActivated",
+    "NotYetValid",
+    "Revoked",
+    "Status",
+    "TrustedRoots",
+    "Unsupported",
+    "UntrustedKey",
+    "VersionNotAllowed",
+    "WrongKind",
+    "WrongMachine",
+    "WrongProduct",
+    "fingerprint_matches",
+    "format_fingerprint",
+    "inspect_document",
+    "load_public_keys",
+    "machine_fingerprint",
+    "parse_fingerprint",
+    "verify_certificate",
+    "verify_license",
+]

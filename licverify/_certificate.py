@@ -1,0 +1,151 @@
+"""Issuing-key certificates: a root key vouches for an issuing key (docs/format.md §6).
+
+The payload is a CWT whose ``cnf`` claim (RFC 8747) carries the issuing
+public key as a COSE_Key, with a validity window and, optionally, the
+products the key may sign licenses for.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from licverify._cbor import decode_canonical, encode_canonical, require_canonical
+from licverify._errors import Malformed, Unsupported
+from licverify._keys import check_public_key, key_id
+from licverify._license import _ID_RE, FORMAT_VERSION, Frozen
+from licverify._time import MAX_TIMESTAMP, iso
+
+EXP, NBF, IAT, CNF, TERMS = 4, 5, 6, 8, -65537
+_COSE_KEY = 1
+# COSE_Key labels and values (RFC 9052 §7, RFC 9053 §7.2): kty OKP, crv Ed25519.
+_KTY, _KEY_ALG, _CRV, _X = 1, 3, -1, -2
+_OKP, _ED25519, _EDDSA = 1, 6, -8
+MAX_PRODUCTS = 1000
+
+
+class IssuingCertificate(Frozen):
+    """A decoded issuing-key certificate.
+
+    Attributes:
+        public_key: the issuing key's 32-byte Ed25519 public key.
+        key_id: its 16-byte key id.
+        not_before, not_after: validity window (NumericDate) for signing.
+        issued_at: when the root signed the certificate.
+        products: products the key may sign for, or None for any product.
+        root_key_id: key id of the root that signed it (filled in by the verifier).
+    """
+
+    __slots__ = ("public_key", "key_id", "not_before", "not_after", "issued_at", "products", "root_key_id")
+    public_key: bytes
+    key_id: bytes
+    not_before: int
+    not_after: int
+    issued_at: int
+    products: "tuple[str, ...] | None"
+    root_key_id: bytes
+
+    def __init__(
+        self,
+        public_key: bytes,
+        not_before: int,
+        not_after: int,
+        issued_at: int,
+        products: "tuple[str, ...] | None" = None,
+        root_key_id: bytes = b"",
+    ) -> None:
+        self._set(
+            public_key=public_key,
+            key_id=key_id(public_key),
+            not_before=not_before,
+            not_after=not_after,
+            issued_at=issued_at,
+            products=products,
+            root_key_id=root_key_id,
+        )
+
+    def allows_product(self, product: str) -> bool:
+        """True if this key may sign licenses for ``product``."""
+        return self.products is None or product in self.products
+
+    def covers(self, when: int) -> bool:
+        """True if ``when`` (NumericDate) lies within the validity window."""
+        return self.not_before <= when <= self.not_after
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {
+            "key_id": self.key_id.hex(),
+            "public_key": self.public_key.hex(),
+            "root_key_id": self.root_key_id.hex() or None,
+            "not_before": iso(self.not_before),
+            "not_after": iso(self.not_after),
+            "issued_at": iso(self.issued_at),
+            "products": list(self.products) if self.products is not None else None,
+        }
+
+
+def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> IssuingCertificate:
+    """Decode and check a certificate payload.
+
+    Raises:
+        Malformed: wrong shape or types.
+        Unsupported: unknown claims, key type or format version.
+        UntrustedKey: the certified public key is unusable.
+    """
+    claims = decode_canonical(payload, "certificate payload")
+    if type(claims) is not dict:
+        raise Malformed("certificate payload is not a map")
+    if set(claims) - {EXP, NBF, IAT, CNF, TERMS}:
+        raise Unsupported("certificate has unknown claims")
+    cnf = claims.get(CNF)
+    if type(cnf) is not dict or set(cnf) != {_COSE_KEY} or type(cnf[_COSE_KEY]) is not dict:
+        raise Malformed("certificate lacks its confirmation key")
+    cose_key = cnf[_COSE_KEY]
+    if set(cose_key) != {_KTY, _KEY_ALG, _CRV, _X}:
+        raise Malformed("certificate key has unexpected parameters")
+    if (cose_key[_KTY], cose_key[_KEY_ALG], cose_key[_CRV]) != (_OKP, _EDDSA, _ED25519):
+        raise Unsupported("certificate key is not an Ed25519 EdDSA key")
+    public_key = check_public_key(cose_key[_X])
+    terms = claims.get(TERMS)
+    if type(terms) is not dict or terms.get("v") != FORMAT_VERSION:
+        raise Unsupported("certificate format version is not supported")
+    if set(terms) - {"v", "products"}:
+        raise Unsupported("certificate has unknown critical terms")
+    products = None
+    if "products" in terms:
+        raw = terms["products"]
+        if type(raw) is not list or not raw or len(raw) > MAX_PRODUCTS:
+            raise Malformed("certificate products must be a non-empty list")
+        for p in raw:
+            if type(p) is not str or not _ID_RE.match(p):
+                raise Malformed("certificate names an invalid product id")
+        products = tuple(raw)
+    times = []
+    for label, what in ((NBF, "not-before"), (EXP, "expiry"), (IAT, "issued-at")):
+        value = claims.get(label)
+        if type(value) is not int or not 0 <= value <= MAX_TIMESTAMP:
+            raise Malformed(f"certificate {what} must be a NumericDate")
+        times.append(value)
+    if times[1] < times[0]:
+        raise Malformed("certificate expires before it starts")
+    require_canonical(claims, payload, "certificate payload")
+    return IssuingCertificate(public_key, times[0], times[1], times[2], products, root_key_id)
+
+
+def encode_certificate_payload(cert: IssuingCertificate) -> bytes:
+    """Deterministic payload bytes for ``cert``; checked by decoding them back."""
+    terms: dict[str, Any] = {"v": FORMAT_VERSION}
+    if cert.products is not None:
+        terms["products"] = list(cert.products)
+    claims = {
+        NBF: cert.not_before,
+        EXP: cert.not_after,
+        IAT: cert.issued_at,
+        CNF: {_COSE_KEY: {_KTY: _OKP, _KEY_ALG: _EDDSA, _CRV: _ED25519, _X: cert.public_key}},
+        TERMS: terms,
+    }
+    payload = encode_canonical(claims)
+    decoded = decode_certificate_payload(payload, cert.root_key_id)
+    if decoded != cert:
+        raise Malformed("certificate does not survive encoding; check its values")
+    return payload

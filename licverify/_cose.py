@@ -1,0 +1,192 @@
+"""COSE_Sign1 envelopes, parsed by hand and strictly (docs/format.md §4).
+
+Nothing here trusts the bytes: the outer structure has one fixed shape and
+is read with a head reader, so no general-purpose decoder sees unverified
+data, and the signed bytes are sliced from the input exactly as received.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from licverify._cbor import MAX_DOCUMENT_SIZE, read_bstr, read_head
+from licverify._errors import Malformed, Unsupported
+from licverify._keys import KEY_ID_SIZE
+from licverify._kinds import Kind, kind_by_content_type
+
+#: COSE algorithm EdDSA (RFC 9053 §2.2), pinned: the only value accepted.
+#: See docs/adr/0003-cose-profile.md for why -8 rather than -19.
+ALG_EDDSA = -8
+SIGNATURE_SIZE = 64
+
+_TAG_SIGN1 = b"\xd2"  # tag 18
+_ARRAY4 = b"\x84"
+# Header labels (RFC 9052 §3.1; kcwt: RFC 9528 §3.5.3.1).
+_ALG, _CRIT, _CONTENT_TYPE, _KID, _KCWT = 1, 2, 3, 4, 13
+# Sig_structure prefix: ["Signature1", protected, external_aad = h'', payload].
+_SIG_STRUCTURE_PREFIX = b"\x84\x6aSignature1"
+_EMPTY_BSTR = b"\x40"
+
+
+class Envelope:
+    """An unverified COSE_Sign1: the parts needed to verify it, nothing decoded.
+
+    Attributes:
+        kind: document kind named by the protected content type.
+        kid: key id of the signer (a hint, never trusted on its own).
+        payload: payload bytes as received.
+        signature: 64-byte signature.
+        certificate: embedded issuing-key certificate bytes (kcwt), or None.
+        to_be_signed: the Sig_structure the signature covers.
+    """
+
+    __slots__ = ("kind", "kid", "payload", "signature", "certificate", "to_be_signed")
+
+    def __init__(
+        self,
+        kind: Kind,
+        kid: bytes,
+        payload: bytes,
+        signature: bytes,
+        certificate: bytes | None,
+        to_be_signed: bytes,
+    ) -> None:
+        self.kind = kind
+        self.kid = kid
+        self.payload = payload
+        self.signature = signature
+        self.certificate = certificate
+        self.to_be_signed = to_be_signed
+
+
+def parse_unverified(data: bytes) -> Envelope:
+    """Split a binary COSE_Sign1 into its parts, checking shape and encoding only.
+
+    Raises:
+        Malformed: wrong size, shape, tag, or non-canonical encoding.
+        Unsupported: an algorithm, critical header or kind this verifier does not know.
+    """
+    if type(data) is not bytes:
+        raise TypeError("document must be bytes")
+    if len(data) > MAX_DOCUMENT_SIZE:
+        raise Malformed("document is larger than the format allows")
+    if not data:
+        raise Malformed("document is empty")
+    if data[:1] != _TAG_SIGN1 or data[1:2] != _ARRAY4:
+        raise Malformed("not a licsign document (expected a COSE_Sign1, CBOR tag 18)")
+    p_item, p_start, p_end = read_bstr(data, 2)
+    kind, kid = _parse_protected(data[p_start:p_end])
+    certificate, pos = _parse_unprotected(data, p_end)
+    y_item, y_start, y_end = read_bstr(data, pos)
+    _, s_start, s_end = read_bstr(data, y_end)
+    if s_end - s_start != SIGNATURE_SIZE:
+        raise Malformed("signature is not 64 bytes")
+    if s_end != len(data):
+        raise Malformed("unexpected bytes after the document")
+    to_be_signed = _SIG_STRUCTURE_PREFIX + data[p_item:p_end] + _EMPTY_BSTR + data[y_item:y_end]
+    return Envelope(kind, kid, data[y_start:y_end], data[s_start:s_end], certificate, to_be_signed)
+
+
+def _parse_protected(header: bytes) -> tuple[Kind, bytes]:
+    major, count, pos = read_head(header, 0)
+    if major != 5:
+        raise Malformed("protected header is not a map")
+    alg = content_type = kid = None
+    last_label = 0
+    for _ in range(count):
+        major, label, pos = read_head(header, pos)
+        if major != 0 or label <= last_label:
+            raise Malformed("protected header labels are not sorted unsigned integers")
+        last_label = label
+        if label == _ALG:
+            major, arg, pos = read_head(header, pos)
+            if major not in (0, 1):
+                raise Malformed("algorithm is not an integer")
+            alg = arg if major == 0 else -1 - arg
+        elif label == _CONTENT_TYPE:
+            major, length, start = read_head(header, pos)
+            if major != 3 or start + length > len(header):
+                raise Malformed("content type is not a text string")
+            pos = start + length
+            try:
+                content_type = header[start:pos].decode("utf-8")
+            except UnicodeDecodeError:
+                raise Malformed("content type is not UTF-8") from None
+        elif label == _KID:
+            _, start, pos = read_bstr(header, pos)
+            kid = header[start:pos]
+        elif label == _CRIT:
+            raise Unsupported("document marks header parameters as critical")
+        else:
+            raise Malformed(f"unexpected protected header parameter {label}")
+    if pos != len(header):
+        raise Malformed("unexpected bytes after the protected header")
+    if alg is None or content_type is None or kid is None:
+        raise Malformed("protected header lacks algorithm, content type or key id")
+    if alg != ALG_EDDSA:
+        raise Unsupported(f"signature algorithm {alg} is not allowed (only EdDSA, -8)")
+    kind = kind_by_content_type(content_type)
+    if kind is None:
+        raise Unsupported(f"unknown document kind {content_type[:80]!r}")
+    if len(kid) != KEY_ID_SIZE:
+        raise Malformed("key id is not 16 bytes")
+    return kind, kid
+
+
+def _parse_unprotected(data: bytes, pos: int) -> tuple[bytes | None, int]:
+    major, count, pos = read_head(data, pos)
+    if major != 5:
+        raise Malformed("unprotected header is not a map")
+    if count == 0:
+        return None, pos
+    if count != 1:
+        raise Malformed("unprotected header may hold only the issuing-key certificate")
+    major, label, pos = read_head(data, pos)
+    if major != 0 or label != _KCWT:
+        raise Malformed("unprotected header may hold only the issuing-key certificate")
+    _, start, end = read_bstr(data, pos)
+    return data[start:end], end
+
+
+def encode_sign1(
+    kind: Kind,
+    kid: bytes,
+    payload: bytes,
+    sign: Callable[[bytes], bytes],
+    certificate: bytes | None = None,
+) -> bytes:
+    """Build and sign a COSE_Sign1 in the format's canonical layout.
+
+    ``sign`` receives the Sig_structure bytes and returns a 64-byte signature;
+    the private key never enters this module.
+    """
+    protected = _map_head(3) + b"\x01\x27" + b"\x03" + _tstr(kind.content_type) + b"\x04" + _bstr(kid)
+    protected_item = _bstr(protected)
+    payload_item = _bstr(payload)
+    signature = sign(_SIG_STRUCTURE_PREFIX + protected_item + _EMPTY_BSTR + payload_item)
+    if len(signature) != SIGNATURE_SIZE:
+        raise ValueError("signer returned a signature that is not 64 bytes")
+    unprotected = b"\xa0" if certificate is None else b"\xa1\x0d" + _bstr(certificate)
+    return _TAG_SIGN1 + _ARRAY4 + protected_item + unprotected + payload_item + _bstr(signature)
+
+
+def _head(major: int, n: int) -> bytes:
+    if n < 24:
+        return bytes([major << 5 | n])
+    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
+        if n < 1 << (8 * size):
+            return bytes([major << 5 | info]) + n.to_bytes(size, "big")
+    raise ValueError("length too large")
+
+
+def _map_head(n: int) -> bytes:
+    return _head(5, n)
+
+
+def _bstr(b: bytes) -> bytes:
+    return _head(2, len(b)) + b
+
+
+def _tstr(s: str) -> bytes:
+    raw = s.encode("utf-8")
+    return _head(3, len(raw)) + raw

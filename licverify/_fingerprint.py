@@ -1,0 +1,136 @@
+"""Machine fingerprints: salted component digests and matching (docs/format.md §8).
+
+No raw identifier leaves the machine: each component is HMAC-SHA-256'd
+with a salt derived from the product id, so two products (or two vendors)
+see unrelated values for the same machine.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from types import MappingProxyType
+from typing import Mapping
+
+from licverify._cbor import decode_canonical, encode_canonical, require_canonical
+
+__all__ = ["machine_fingerprint", "fingerprint_matches", "format_fingerprint", "parse_fingerprint"]
+
+_PREFIX = "fp1."
+DIGEST_SIZE = 16
+
+
+def _salt(product: str) -> bytes:
+    return hashlib.sha256(b"licsign fingerprint v1\x00" + product.encode("utf-8")).digest()
+
+
+def _read_first_line(path: str) -> str | None:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            line = fh.readline().strip()
+    except OSError:
+        return None
+    return line or None
+
+
+def _raw_components(machine_id: str | None) -> dict[str, str]:
+    import socket
+    import sys
+
+    found: dict[str, str] = {}
+    if machine_id:
+        found["machine-id"] = machine_id
+    elif sys.platform.startswith("linux"):
+        value = _read_first_line("/etc/machine-id") or _read_first_line("/var/lib/dbus/machine-id")
+        if value:
+            found["machine-id"] = value
+    host = socket.gethostname()
+    if host:
+        found["hostname"] = host
+    if sys.platform.startswith("linux"):
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+                for line in fh:
+                    if line.startswith("model name"):
+                        found["cpu"] = line.split(":", 1)[1].strip()
+                        break
+        except OSError:
+            pass
+        import os
+
+        macs = []
+        try:
+            for nic in sorted(os.listdir("/sys/class/net")):
+                # Physical NICs have a backing device; bridges, veth and lo do not.
+                if os.path.exists(f"/sys/class/net/{nic}/device"):
+                    mac = _read_first_line(f"/sys/class/net/{nic}/address")
+                    if mac and mac != "00:00:00:00:00:00":
+                        macs.append(mac)
+        except OSError:
+            pass
+        if macs:
+            found["mac"] = ",".join(macs)
+    return found
+
+
+def machine_fingerprint(product: str, *, machine_id: str | None = None) -> Mapping[str, bytes]:
+    """This machine's fingerprint for ``product``: component name → salted digest.
+
+    Components that cannot be read are skipped. ``machine_id`` replaces the
+    OS machine id (containers and clusters inject the host's identity).
+    """
+    salt = _salt(product)
+    return MappingProxyType(
+        {
+            name: hmac.new(salt, value.encode("utf-8"), hashlib.sha256).digest()[:DIGEST_SIZE]
+            for name, value in sorted(_raw_components(machine_id).items())
+        }
+    )
+
+
+def fingerprint_matches(
+    listed: Mapping[str, bytes], actual: Mapping[str, bytes], policy: "str | int"
+) -> bool:
+    """True if ``actual`` matches the ``listed`` device under ``policy``.
+
+    ``"all"``: every listed component present and equal; ``"most"``: more
+    than half of them; an integer k: at least k of them.
+    """
+    same = sum(1 for name, digest in listed.items() if actual.get(name) == digest)
+    if policy == "all":
+        return same == len(listed)
+    if policy == "most":
+        return 2 * same > len(listed)
+    return same >= int(policy)
+
+
+def format_fingerprint(fingerprint: Mapping[str, bytes]) -> str:
+    """Text form of a fingerprint: ``fp1.`` + base64url(deterministic CBOR map)."""
+    raw = encode_canonical(dict(fingerprint))
+    return _PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def parse_fingerprint(text: str) -> Mapping[str, bytes]:
+    """Parse the text form written by ``format_fingerprint``.
+
+    Raises:
+        ValueError: not a well-formed fingerprint.
+    """
+    if not isinstance(text, str) or not text.startswith(_PREFIX) or len(text) > 4096:
+        raise ValueError("a fingerprint starts with 'fp1.'")
+    body = text[len(_PREFIX) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except ValueError:
+        raise ValueError("fingerprint is not base64url") from None
+    try:
+        value = decode_canonical(raw, "fingerprint")
+        if type(value) is not dict or not value or not all(
+            type(k) is str and type(v) is bytes and 16 <= len(v) <= 64 for k, v in value.items()
+        ):
+            raise ValueError("fingerprint must map component names to 16–64 byte digests")
+        require_canonical(value, raw, "fingerprint")
+    except Exception as exc:
+        raise ValueError(f"malformed fingerprint: {exc}") from None
+    return MappingProxyType(value)

@@ -1,0 +1,206 @@
+"""Explain a document: what it is, every field, and every check with its result.
+
+This is the support path, not the hot path: it runs the verifier's stages
+one at a time and records each outcome instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from licverify._armor import is_armored
+from licverify._certificate import decode_certificate_payload
+from licverify._errors import LicenseError, Malformed, Unsupported
+from licverify._keys import TrustedRoots
+from licverify._kinds import ISSUING_CERTIFICATE, LICENSE
+from licverify._license import decode_license_payload, terms_to_json
+from licverify._time import to_timestamp
+from licverify._verify import (
+    certificate_from_bytes,
+    check_activation,
+    check_chain,
+    check_gate,
+    check_issuing_window,
+    check_machine,
+    check_product,
+    check_time,
+    open_envelope,
+)
+
+PASS, FAIL, SKIP = "pass", "fail", "skip"
+
+
+class Check:
+    """One check: its name, ``pass``/``fail``/``skip``, the reason, and the error code on failure."""
+
+    __slots__ = ("name", "result", "detail", "code")
+
+    def __init__(self, name: str, result: str, detail: str, code: str | None = None) -> None:
+        self.name, self.result, self.detail, self.code = name, result, detail, code
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {"name": self.name, "result": self.result, "detail": self.detail, "code": self.code}
+
+
+class InspectReport:
+    """What ``inspect_document`` found.
+
+    Attributes:
+        kind: document kind name, or None if the bytes are not a document.
+        armored: whether the input was armored text.
+        size: size of the binary document in bytes.
+        key_id: signer's key id (hex), or None.
+        fields: decoded fields (unverified unless ``verified`` is True).
+        checks: every check in order.
+        verdict: ``"valid"``, ``"grace"``, or the code of the first failure.
+    """
+
+    def __init__(self) -> None:
+        self.kind: str | None = None
+        self.armored = False
+        self.size = 0
+        self.key_id: str | None = None
+        self.fields: dict[str, Any] = {}
+        self.checks: list[Check] = []
+        self.verdict = "unknown"
+
+    @property
+    def verified(self) -> bool:
+        """True if every check that ran passed and none that matters was skipped."""
+        return self.verdict in ("valid", "grace")
+
+    def run(self, name: str, step: Callable[[], Any], ok: str) -> Any:
+        """Run ``step``; record pass with ``ok`` or fail with the error's message."""
+        try:
+            value = step()
+        except LicenseError as exc:
+            self.checks.append(Check(name, FAIL, exc.message, exc.code))
+            if self.verdict in ("unknown", "valid", "grace"):
+                self.verdict = exc.code
+            return None
+        self.checks.append(Check(name, PASS, ok))
+        return value if value is not None else True
+
+    def skip(self, name: str, why: str) -> None:
+        """Record a check that could not run."""
+        self.checks.append(Check(name, SKIP, why))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {
+            "kind": self.kind,
+            "armored": self.armored,
+            "size": self.size,
+            "key_id": self.key_id,
+            "verdict": self.verdict,
+            "fields": self.fields,
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def inspect_document(
+    document: bytes,
+    *,
+    trusted_roots: "TrustedRoots | Iterable[bytes] | None" = None,
+    product: str | None = None,
+    now: datetime | None = None,
+) -> InspectReport:
+    """Describe any licsign document and check it as far as the inputs allow.
+
+    Without ``trusted_roots`` the signatures cannot be judged, so the fields
+    are shown as unverified; without ``product`` or ``now`` those checks are
+    skipped. Never raises LicenseError: failures are recorded in the report.
+    """
+    if not isinstance(document, (bytes, bytearray, memoryview)):
+        raise TypeError("document must be bytes")
+    roots = None if trusted_roots is None else TrustedRoots.coerce(trusted_roots)
+    at = None if now is None else to_timestamp(now)
+    report = InspectReport()
+    report.armored = is_armored(bytes(document))
+    opened = report.run("encoding", lambda: open_envelope(bytes(document)), "well-formed COSE_Sign1")
+    if opened is None:
+        return report
+    envelope, binary = opened
+    report.kind, report.size, report.key_id = envelope.kind.name, len(binary), envelope.kid.hex()
+    if envelope.kind is LICENSE:
+        _inspect_license(report, envelope, roots, product, at)
+    elif envelope.kind is ISSUING_CERTIFICATE:
+        _inspect_certificate(report, binary, envelope, roots, at)
+    else:
+        report.run("kind", lambda: _raise(Unsupported(f"{envelope.kind.name} is not implemented yet")), "")
+    if report.verdict == "unknown":
+        report.verdict = "unverified"
+    return report
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
+
+
+def _inspect_license(report: InspectReport, envelope: Any, roots: Any, product: Any, at: Any) -> None:
+    terms = report.run("claims", lambda: decode_license_payload(envelope.payload), "terms decode strictly")
+    if terms:
+        report.fields = terms_to_json(terms)
+    if envelope.certificate is not None:
+        try:
+            cert = decode_certificate_payload(parse_cert_payload(envelope.certificate))
+            report.fields["issuing_key"] = cert.to_json()
+        except (LicenseError, ValueError):
+            pass
+    if roots is None:
+        report.skip("signature", "no trusted root given (--trust); fields above are unverified")
+        return
+    certificate = report.run(
+        "signature", lambda: check_chain(envelope, roots), "certificate chains to a trusted root; signature verifies"
+    )
+    if not certificate or not terms:
+        return
+    report.fields["issuing_key"] = certificate.to_json()
+    report.run("issuing-window", lambda: check_issuing_window(terms, certificate), "issued while its key was valid")
+    if product is None:
+        report.skip("product", "no product given")
+    else:
+        report.run("product", lambda: check_product(terms, certificate, product), f"licensed for {product}")
+    if at is None:
+        report.skip("validity", "no time given")
+    else:
+        status = report.run("validity", lambda: check_time(terms, at), "within its validity period")
+        if status and report.verdict == "unknown":
+            report.verdict = status[0].value
+            if status[1] is not None:
+                report.checks[-1].detail = f"expired; in grace for {status[1]} more day(s)"
+    report.run("version-gate", lambda: check_gate(terms, None, None), "no application version given")
+    report.run("machine", lambda: check_machine(terms, None) if terms.allowed_devices else None,
+               "not bound to devices")  # fmt: skip
+    report.run("activation", lambda: check_activation(terms), "no activation required")
+
+
+def parse_cert_payload(data: bytes) -> bytes:
+    """Payload bytes of an embedded certificate, unverified (for display only)."""
+    from licverify._cose import parse_unverified
+
+    return parse_unverified(data).payload
+
+
+def _inspect_certificate(report: InspectReport, binary: bytes, envelope: Any, roots: Any, at: Any) -> None:
+    cert = report.run("claims", lambda: decode_certificate_payload(envelope.payload), "claims decode strictly")
+    if cert:
+        report.fields = cert.to_json()
+    if envelope.certificate is not None:
+        report.run("shape", lambda: _raise(Malformed("a certificate cannot embed a certificate")), "")
+    if roots is None:
+        report.skip("signature", "no trusted root given (--trust); fields above are unverified")
+        return
+    verified = report.run("signature", lambda: certificate_from_bytes(binary, roots), "signed by a trusted root")
+    if verified:
+        report.fields = verified.to_json()
+        if at is not None:
+            ok = verified.covers(at)
+            detail = "valid now" if ok else "outside its validity window"
+            report.checks.append(Check("validity", PASS if ok else FAIL, detail, None if ok else "expired"))
+            if not ok and report.verdict == "unknown":
+                report.verdict = "expired"
+        if report.verdict == "unknown":
+            report.verdict = "valid"

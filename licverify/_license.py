@@ -1,0 +1,494 @@
+"""License terms: the payload of a license document (docs/format.md §7).
+
+``encode_license_payload`` and ``decode_license_payload`` are the only two
+places that know the wire layout of a license, so the issuer and the
+verifier cannot disagree: the issuer decodes what it encoded before signing.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import Any, Mapping
+
+from licverify._cbor import decode_canonical, encode_canonical, require_canonical
+from licverify._errors import Malformed, Unsupported
+from licverify._time import MAX_TIMESTAMP, from_timestamp, iso
+
+# CWT claim keys (RFC 8392 §3.1) and our private-use claim (§3.1 "private use" < -65536).
+ISS, SUB, AUD, EXP, NBF, IAT, CTI = 1, 2, 3, 4, 5, 6, 7
+TERMS = -65537
+FORMAT_VERSION = 1
+
+LICENSE_TYPES = ("perpetual", "time-limited", "subscription", "trial", "consumption", "floating")
+#: Types that must carry an expiry.
+EXPIRING_TYPES = frozenset({"time-limited", "subscription", "trial"})
+LIMIT_NAMES = ("devices", "users", "devices_per_user", "transfers")
+DEVICE_MATCH_WORDS = ("all", "most")
+
+#: Bounds on what a license may carry, so a verifier's memory and time stay
+#: small whatever the issuer wrote (format §7.3).
+MAX_NAME = 64
+MAX_TEXT = 256
+MAX_LIST = 1000
+MAX_FEATURES = 256
+MAX_COUNTERS = 64
+MAX_METADATA_BYTES = 4096
+MAX_COUNT = 2**32 - 1
+
+_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
+_VERSION_RE = re.compile(r"\d{1,9}(\.\d{1,9}){0,3}\Z")
+
+_KNOWN_TERMS = frozenset(
+    {
+        "v", "version", "type", "grace", "features", "gate", "limits", "users", "devices",
+        "device_match", "activation_required", "counters", "lease", "metadata",
+    }
+)  # fmt: skip
+
+
+class Frozen:
+    """Base for immutable value objects (cheaper to import than dataclasses)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _set(self, **fields: object) -> None:
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, s) == getattr(other, s) for s in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(repr(getattr(self, s)) for s in self.__slots__))
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{s}={getattr(self, s)!r}" for s in self.__slots__)
+        return f"{type(self).__name__}({inner})"
+
+
+class Counter(Frozen):
+    """A consumption counter: ``limit`` units, plus ``overage`` units allowed beyond it."""
+
+    __slots__ = ("limit", "overage")
+    limit: int
+    overage: int
+
+    def __init__(self, limit: int, overage: int = 0) -> None:
+        self._set(limit=limit, overage=overage)
+
+
+class Limits(Frozen):
+    """Seat limits; None means unlimited."""
+
+    __slots__ = ("max_devices", "max_users", "max_devices_per_user", "max_transfers")
+    max_devices: int | None
+    max_users: int | None
+    max_devices_per_user: int | None
+    max_transfers: int | None
+
+    def __init__(
+        self,
+        max_devices: int | None = None,
+        max_users: int | None = None,
+        max_devices_per_user: int | None = None,
+        max_transfers: int | None = None,
+    ) -> None:
+        self._set(
+            max_devices=max_devices,
+            max_users=max_users,
+            max_devices_per_user=max_devices_per_user,
+            max_transfers=max_transfers,
+        )
+
+
+class LicenseTerms(Frozen):
+    """Everything a license says, decoded and type-checked, but not yet judged.
+
+    Times are NumericDate integers here; ``License`` exposes datetimes.
+    """
+
+    __slots__ = (
+        "id", "version", "issuer", "customer", "product", "type", "issued_at", "not_before",
+        "expires", "grace_seconds", "features", "max_version", "maintenance_end", "limits",
+        "allowed_users", "allowed_devices", "device_match", "activation_required", "counters",
+        "lease_seconds", "metadata", "extensions",
+    )  # fmt: skip
+
+    id: str
+    version: int
+    issuer: str | None
+    customer: str
+    product: str
+    type: str
+    issued_at: int
+    not_before: int | None
+    expires: int | None
+    grace_seconds: int
+    features: Mapping[str, Any]
+    max_version: str | None
+    maintenance_end: int | None
+    limits: Limits
+    allowed_users: tuple[str, ...]
+    allowed_devices: tuple[Mapping[str, bytes], ...]
+    device_match: str | int
+    activation_required: bool
+    counters: Mapping[str, Counter]
+    lease_seconds: int | None
+    metadata: Mapping[str, Any]
+    extensions: Mapping[str, Any]
+
+    def __init__(self, **fields: Any) -> None:
+        missing = set(self.__slots__) - set(fields)
+        if missing:
+            raise TypeError(f"missing terms: {', '.join(sorted(missing))}")
+        self._set(**fields)
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def _fail(what: str) -> Malformed:
+    return Malformed(f"license terms: {what}")
+
+
+def _int(value: Any, what: str, lo: int = 0, hi: int = MAX_TIMESTAMP) -> int:
+    if type(value) is not int or not lo <= value <= hi:
+        raise _fail(f"{what} must be an integer from {lo} to {hi}")
+    return value
+
+
+def _text(value: Any, what: str, pattern: "re.Pattern[str] | None" = None) -> str:
+    if type(value) is not str or not value or len(value) > MAX_TEXT:
+        raise _fail(f"{what} must be non-empty text of at most {MAX_TEXT} characters")
+    if pattern is not None and not pattern.match(value):
+        raise _fail(f"{what} {value[:40]!r} has characters the format does not allow")
+    return value
+
+
+def _map(value: Any, what: str, max_items: int) -> dict[Any, Any]:
+    if type(value) is not dict or not value or len(value) > max_items:
+        raise _fail(f"{what} must be a non-empty map of at most {max_items} entries")
+    return value
+
+
+def _scalar(value: Any, what: str) -> Any:
+    if value is None or type(value) in (bool, int) or (type(value) is str and len(value) <= MAX_TEXT):
+        if type(value) is int and not -(2**63) <= value < 2**63:
+            raise _fail(f"{what} is out of range")
+        return value
+    raise _fail(f"{what} must be null, a boolean, an integer or short text")
+
+
+def decode_license_payload(payload: bytes) -> LicenseTerms:
+    """Decode and check the claims of a license payload.
+
+    Raises:
+        Malformed: not canonical CBOR, a wrong type, an out-of-range value,
+            or terms that contradict each other.
+        Unsupported: a newer format version or an unknown critical term.
+    """
+    claims = decode_canonical(payload, "license payload")
+    if type(claims) is not dict:
+        raise Malformed("license payload is not a map")
+    unknown = set(claims) - {ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS}
+    if unknown:
+        raise Unsupported(f"license has unknown claims {sorted(unknown, key=repr)[:5]}")
+    terms = claims.get(TERMS)
+    if type(terms) is not dict:
+        raise Malformed("license payload lacks its terms")
+    if terms.get("v") != FORMAT_VERSION:
+        if type(terms.get("v")) is int:
+            raise Unsupported(f"license format version {terms['v']} is not supported")
+        raise Malformed("license terms lack the format version")
+    for name in terms:
+        if type(name) is not str:
+            raise Malformed("license term names must be text")
+        if name not in _KNOWN_TERMS and not name.startswith("x-"):
+            raise Unsupported(f"license has an unknown critical term {name[:40]!r}")
+
+    cti = claims.get(CTI)
+    if type(cti) is not bytes:
+        raise _fail("id (cti) must be a byte string")
+    try:
+        license_id = cti.decode("ascii")
+    except UnicodeDecodeError:
+        raise _fail("id is not ASCII") from None
+    _text(license_id, "id", _ID_RE)
+    issuer = claims.get(ISS)
+    if issuer is not None:
+        _text(issuer, "issuer")
+    issued_at = _int(claims.get(IAT), "issued-at")
+    not_before = claims.get(NBF)
+    if not_before is not None:
+        _int(not_before, "not-before")
+    expires = claims.get(EXP)
+    if expires is not None:
+        _int(expires, "expires")
+
+    license_type = terms.get("type")
+    if license_type not in LICENSE_TYPES:
+        raise _fail(f"type must be one of {', '.join(LICENSE_TYPES)}")
+
+    features = {}
+    if "features" in terms:
+        for name, value in _map(terms["features"], "features", MAX_FEATURES).items():
+            features[_text(name, "feature name", _NAME_RE)] = _scalar(value, f"feature {name!r}")
+
+    max_version = maintenance_end = None
+    if "gate" in terms:
+        gate = _map(terms["gate"], "gate", 2)
+        if set(gate) - {"max_version", "maintenance_end"}:
+            raise Unsupported("license has an unknown version gate")
+        if "max_version" in gate:
+            max_version = _text(gate["max_version"], "maximum version", _VERSION_RE)
+        if "maintenance_end" in gate:
+            maintenance_end = _int(gate["maintenance_end"], "maintenance end")
+
+    limits = Limits()
+    if "limits" in terms:
+        raw = _map(terms["limits"], "limits", len(LIMIT_NAMES))
+        if set(raw) - set(LIMIT_NAMES):
+            raise Unsupported("license has an unknown limit")
+        limits = Limits(
+            *(None if n not in raw else _int(raw[n], f"limit {n}", 0, MAX_COUNT) for n in LIMIT_NAMES)
+        )
+
+    users: tuple[str, ...] = ()
+    if "users" in terms:
+        users = tuple(_text(u, "allowed user") for u in _list(terms["users"], "users"))
+        if len(set(users)) != len(users):
+            raise _fail("allowed users repeat")
+
+    devices: tuple[Mapping[str, bytes], ...] = ()
+    if "devices" in terms:
+        devices = tuple(_fingerprint(d) for d in _list(terms["devices"], "devices"))
+    device_match: str | int = "all"
+    if "device_match" in terms:
+        device_match = terms["device_match"]
+        if device_match not in DEVICE_MATCH_WORDS and not (
+            type(device_match) is int and 1 <= device_match <= 64
+        ):
+            raise _fail("device_match must be 'all', 'most' or a count from 1 to 64")
+        if not devices:
+            raise _fail("device_match without devices")
+
+    activation_required = terms.get("activation_required", False)
+    if type(activation_required) is not bool:
+        raise _fail("activation_required must be a boolean")
+
+    counters = {}
+    if "counters" in terms:
+        for name, entry in _map(terms["counters"], "counters", MAX_COUNTERS).items():
+            _text(name, "counter name", _NAME_RE)
+            entry = _map(entry, f"counter {name!r}", 2)
+            if set(entry) - {"limit", "overage"} or "limit" not in entry:
+                raise _fail(f"counter {name!r} must hold a limit and optionally an overage")
+            counters[name] = Counter(
+                _int(entry["limit"], f"counter {name!r} limit", 0, 2**63 - 1),
+                _int(entry.get("overage", 0), f"counter {name!r} overage", 0, 2**63 - 1),
+            )
+
+    metadata = {}
+    if "metadata" in terms:
+        raw_meta = _map(terms["metadata"], "metadata", 256)
+        for key, value in raw_meta.items():
+            metadata[_text(key, "metadata key")] = _scalar(value, f"metadata {key!r}")
+        if len(encode_canonical(raw_meta)) > MAX_METADATA_BYTES:
+            raise _fail(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
+
+    extensions = {k: _scalar(v, f"extension {k!r}") for k, v in terms.items() if k.startswith("x-")}
+    grace = _int(terms.get("grace", 0), "grace", 0, 10 * 366 * 86400)
+    lease = terms.get("lease")
+    if lease is not None:
+        _int(lease, "lease", 60, 366 * 86400)
+
+    result = LicenseTerms(
+        id=license_id,
+        version=_int(terms.get("version"), "version", 1, MAX_COUNT),
+        issuer=issuer,
+        customer=_text(claims.get(SUB), "customer", _ID_RE),
+        product=_text(claims.get(AUD), "product", _ID_RE),
+        type=license_type,
+        issued_at=issued_at,
+        not_before=not_before,
+        expires=expires,
+        grace_seconds=grace,
+        features=MappingProxyType(features),
+        max_version=max_version,
+        maintenance_end=maintenance_end,
+        limits=limits,
+        allowed_users=users,
+        allowed_devices=devices,
+        device_match=device_match,
+        activation_required=activation_required,
+        counters=MappingProxyType(counters),
+        lease_seconds=lease,
+        metadata=MappingProxyType(metadata),
+        extensions=MappingProxyType(extensions),
+    )
+    check_consistency(result)
+    # Type checks above bound the value, so re-encoding it is cheap and safe.
+    require_canonical(claims, payload, "license payload")
+    return result
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if type(value) is not list or not value or len(value) > MAX_LIST:
+        raise _fail(f"{what} must be a non-empty list of at most {MAX_LIST} entries")
+    return value
+
+
+def _fingerprint(value: Any) -> Mapping[str, bytes]:
+    entries = _map(value, "device fingerprint", 64)
+    for name, digest in entries.items():
+        _text(name, "fingerprint component", _NAME_RE)
+        if type(digest) is not bytes or not 16 <= len(digest) <= 64:
+            raise _fail("fingerprint components must be 16 to 64 bytes")
+    return MappingProxyType(dict(entries))
+
+
+def check_consistency(terms: LicenseTerms) -> None:
+    """Raise Malformed if the terms contradict each other (format §7.2)."""
+    start = terms.not_before if terms.not_before is not None else terms.issued_at
+    if terms.type == "perpetual" and terms.expires is not None:
+        raise _fail("a perpetual license cannot expire")
+    if terms.type in EXPIRING_TYPES and terms.expires is None:
+        raise _fail(f"a {terms.type} license needs an expiry")
+    if terms.expires is not None and terms.expires <= start:
+        raise _fail("expiry is not after the start of validity")
+    if terms.grace_seconds and terms.expires is None:
+        raise _fail("a grace period needs an expiry")
+    if terms.grace_seconds + (terms.expires or 0) > MAX_TIMESTAMP:
+        raise _fail("grace period ends beyond the year 9999")
+    if (terms.type == "floating") != (terms.lease_seconds is not None):
+        raise _fail("a lease duration is required for, and only for, floating licenses")
+    if terms.type == "consumption" and not terms.counters:
+        raise _fail("a consumption license needs at least one counter")
+    if isinstance(terms.device_match, int) and terms.allowed_devices:
+        smallest = min(len(d) for d in terms.allowed_devices)
+        if terms.device_match > smallest:
+            raise _fail("device_match asks for more components than a listed device has")
+
+
+# --- encoding (issuer side) -----------------------------------------------------------------
+
+
+def encode_license_payload(terms: LicenseTerms) -> bytes:
+    """Deterministic payload bytes for ``terms``; checked by decoding them back.
+
+    Raises:
+        Malformed: the terms would not decode to themselves (invalid terms).
+    """
+    inner: dict[str, Any] = {"v": FORMAT_VERSION, "version": terms.version, "type": terms.type}
+    if terms.grace_seconds:
+        inner["grace"] = terms.grace_seconds
+    if terms.features:
+        inner["features"] = dict(terms.features)
+    gate = {}
+    if terms.max_version is not None:
+        gate["max_version"] = terms.max_version
+    if terms.maintenance_end is not None:
+        gate["maintenance_end"] = terms.maintenance_end
+    if gate:
+        inner["gate"] = gate
+    limits = {
+        name: value
+        for name, value in zip(
+            LIMIT_NAMES,
+            (terms.limits.max_devices, terms.limits.max_users,
+             terms.limits.max_devices_per_user, terms.limits.max_transfers),
+        )  # fmt: skip
+        if value is not None
+    }
+    if limits:
+        inner["limits"] = limits
+    if terms.allowed_users:
+        inner["users"] = list(terms.allowed_users)
+    if terms.allowed_devices:
+        inner["devices"] = [dict(d) for d in terms.allowed_devices]
+        if terms.device_match != "all":
+            inner["device_match"] = terms.device_match
+    if terms.activation_required:
+        inner["activation_required"] = True
+    if terms.counters:
+        inner["counters"] = {
+            name: ({"limit": c.limit, "overage": c.overage} if c.overage else {"limit": c.limit})
+            for name, c in terms.counters.items()
+        }
+    if terms.lease_seconds is not None:
+        inner["lease"] = terms.lease_seconds
+    if terms.metadata:
+        inner["metadata"] = dict(terms.metadata)
+    inner.update(terms.extensions)
+    claims: dict[int, Any] = {
+        SUB: terms.customer,
+        AUD: terms.product,
+        IAT: terms.issued_at,
+        CTI: terms.id.encode("ascii", "replace"),
+        TERMS: inner,
+    }
+    if terms.issuer is not None:
+        claims[ISS] = terms.issuer
+    if terms.not_before is not None:
+        claims[NBF] = terms.not_before
+    if terms.expires is not None:
+        claims[EXP] = terms.expires
+    payload = encode_canonical(claims)
+    if decode_license_payload(payload) != terms:
+        raise Malformed("license terms do not survive encoding; check their values")
+    return payload
+
+
+def terms_to_json(terms: LicenseTerms) -> dict[str, Any]:
+    """A JSON-friendly dict of the terms (times as ISO 8601 UTC, bytes as hex)."""
+    return {
+        "id": terms.id,
+        "version": terms.version,
+        "issuer": terms.issuer,
+        "customer": terms.customer,
+        "product": terms.product,
+        "type": terms.type,
+        "issued_at": iso(terms.issued_at),
+        "not_before": iso(terms.not_before),
+        "expires": iso(terms.expires),
+        "grace_seconds": terms.grace_seconds,
+        "features": dict(terms.features),
+        "max_version": terms.max_version,
+        "maintenance_end": iso(terms.maintenance_end),
+        "limits": {
+            "max_devices": terms.limits.max_devices,
+            "max_users": terms.limits.max_users,
+            "max_devices_per_user": terms.limits.max_devices_per_user,
+            "max_transfers": terms.limits.max_transfers,
+        },
+        "allowed_users": list(terms.allowed_users),
+        "allowed_devices": [{k: v.hex() for k, v in d.items()} for d in terms.allowed_devices],
+        "device_match": terms.device_match,
+        "activation_required": terms.activation_required,
+        "counters": {n: {"limit": c.limit, "overage": c.overage} for n, c in terms.counters.items()},
+        "lease_seconds": terms.lease_seconds,
+        "metadata": dict(terms.metadata),
+        "extensions": dict(terms.extensions),
+    }
+
+
+__all__ = [
+    "Counter",
+    "Limits",
+    "LicenseTerms",
+    "LICENSE_TYPES",
+    "decode_license_payload",
+    "encode_license_payload",
+    "terms_to_json",
+    "from_timestamp",
+]

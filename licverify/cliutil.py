@@ -1,0 +1,57 @@
+"""Helpers shared by the licsign and licverify command lines (and branded copies).
+
+Not imported by ``licverify`` itself; applications do not need it.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+__all__ = ["parse_when", "parse_duration", "format_duration"]
+
+_DURATION = re.compile(r"(\d{1,6})([smhdwy])\Z")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+def parse_when(text: str) -> datetime:
+    """Parse a date or date-time given on a command line.
+
+    ``2027-01-31`` means midnight UTC at the start of that day; a date-time
+    without a zone (``2027-01-31T12:00``) is UTC; ``...Z`` and offsets are
+    honoured. Returns an aware datetime.
+
+    Raises:
+        ValueError: anything else, with a message that shows the forms accepted.
+    """
+    raw = text.strip()
+    try:
+        value = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+    except ValueError:
+        raise ValueError(
+            f"{text!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][Z|±HH:MM]"
+        ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse ``30s``, ``15m``, ``12h``, ``14d``, ``2w`` or ``1y`` (365 days).
+
+    Raises:
+        ValueError: anything else.
+    """
+    match = _DURATION.match(text.strip().lower())
+    if not match:
+        raise ValueError(f"{text!r} is not a duration; use a number and s, m, h, d, w or y (e.g. 365d)")
+    return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def format_duration(delta: timedelta) -> str:
+    """Short text for a duration: ``14d``, ``12h``, ``90s``."""
+    seconds = int(delta.total_seconds())
+    for unit in ("y", "w", "d", "h", "m"):
+        if seconds and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
+    return f"{seconds}s"
