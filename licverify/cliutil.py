@@ -55,3 +55,54 @@ def format_duration(delta: timedelta) -> str:
         if seconds and seconds % _UNIT_SECONDS[unit] == 0:
             return f"{seconds // _UNIT_SECONDS[unit]}{unit}"
     return f"{seconds}s"
+
+
+def run_click(command: "object", prog: str, args: "list[str] | None" = None) -> int:
+    """Run a click command and turn every failure into one line and an exit status.
+
+    Exit statuses: 0 success; 1 the operation was refused or the document is
+    not valid; 2 usage error (bad option, missing or unreadable input); 70 an
+    unexpected internal error (set ``LICSIGN_DEBUG=1`` to see the traceback).
+    Never prints a traceback otherwise.
+    """
+    import os
+    import sys
+
+    import click
+
+    from licverify import LicenseError
+
+    debug = bool(os.environ.get("LICSIGN_DEBUG"))
+    try:
+        result = command.main(args=args, prog_name=prog, standalone_mode=False)  # type: ignore[attr-defined]
+        return result if isinstance(result, int) else 0
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        # One line, no usage block: scripts and people both read it easily.
+        click.echo(f"{prog}: error: {exc.format_message()}", err=True)
+        return exc.exit_code
+    except click.Abort:
+        click.echo(f"{prog}: aborted", err=True)
+        return 1
+    except KeyboardInterrupt:
+        click.echo(f"{prog}: interrupted", err=True)
+        return 130
+    except LicenseError as exc:
+        click.echo(f"{prog}: {exc.code}: {exc}", err=True)
+        return 1
+    except Exception as exc:
+        code = getattr(exc, "code", None)
+        if isinstance(code, str) and exc.__class__.__module__.startswith("licsign"):
+            click.echo(f"{prog}: error: {exc}", err=True)
+            return 2 if code in ("invalid-input", "workspace") else 1
+        if isinstance(exc, OSError):
+            click.echo(f"{prog}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            return 1
+        if debug:
+            raise
+        click.echo(f"{prog}: internal error: {exc.__class__.__name__}: {exc} "
+                   "(set LICSIGN_DEBUG=1 for details)", err=True)  # fmt: skip
+        return 70
+    finally:
+        sys.stdout.flush()

@@ -1,0 +1,48 @@
+"""The ``licsign`` command: one module per command group, errors mapped in one place."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from licsign.cli import catalog, inspect_cmd, keys, licenses, workspace
+from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV, Context
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    envvar=HOME_ENV,
+    type=click.Path(file_okay=False),
+    help=f"Workspace directory. [env {HOME_ENV}; default: the platform's user data directory]",
+)
+@click.option(
+    "--passphrase-file",
+    type=click.Path(dir_okay=False),
+    help=f"Read the key passphrase from the first line of this file. [else env {PASSPHRASE_ENV}, else a prompt]",
+)
+@click.version_option("0.1.0", prog_name="licsign")
+@click.pass_context
+def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> None:
+    """Issue signed licenses offline and keep a ledger of them.
+
+    Start with 'licsign init', add a product and a customer, then 'licsign issue'.
+    Exit status: 0 ok, 1 refused or invalid, 2 usage or input error.
+    """
+    ctx.obj = Context(home, passphrase_file)
+    ctx.call_on_close(ctx.obj.close)
+
+
+workspace.register(cli)
+keys.register(cli)
+catalog.register(cli)
+licenses.register(cli)
+inspect_cmd.register(cli)
+
+
+def main(args: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    from licverify.cliutil import run_click
+
+    sys.exit(run_click(cli, "licsign", args))
