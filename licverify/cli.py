@@ -58,7 +58,7 @@ def print_report(report: licverify.InspectReport) -> None:
         click.echo(f"Key id:   {report.key_id}")
     click.echo(f"Verdict:  {report.verdict}")
     if report.fields:
-        click.echo("Fields:")
+        click.echo("Fields:" if report.verified else "Fields (unverified):")
         for name, value in report.fields.items():
             if value not in (None, {}, [], ()):
                 click.echo(f"  {name}: {value}")

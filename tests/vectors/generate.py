@@ -1,0 +1,874 @@
+#!/usr/bin/env python3
+"""Generate the licsign conformance vectors (STYLE §11 "Vectors are artifacts").
+
+    python tests/vectors/generate.py          # rewrite tests/vectors/vectors.json
+    python tests/vectors/generate.py --check  # exit 1 if the file on disk has drifted
+
+Everything here is deterministic: keys come from fixed seeds, Ed25519
+signatures are deterministic and payloads are deterministic CBOR, so the
+output is byte-stable. Each invalid vector mutates (and where needed
+re-signs) a valid document with exactly one defect (STYLE §12).
+
+Expectations are written from the generator's own inputs (the terms it
+signed, the time it picked), never by running the verifier, so the file is
+a specification the verifier is tested against rather than a recording of
+what it happens to do.
+
+Self-contained on purpose: it imports only licverify, licverify.format,
+nacl, cbor2 and the standard library, so another implementation's authors
+can read it without the rest of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import cbor2
+import nacl.signing
+
+from licverify import format as F
+
+OUTPUT = Path(__file__).resolve().with_name("vectors.json")
+FORMAT_NAME = "licsign-test-vectors-v1"
+
+DAY = 86400
+#: The reference "now" of most vectors: 2026-09-21T14:13:20Z.
+NOW = 1_790_000_000
+PRODUCT = "acme-cad"
+
+# CWT claim labels (RFC 8392 §3.1) and the private terms claim, as in format §7.
+SUB, EXP, NBF, CTI, TERMS = 2, 4, 5, 7, -65537
+# COSE_Key for the certificate's cnf claim (format §6; RFC 8747, RFC 9053 §7.2).
+CNF, COSE_KEY, KTY, KEY_ALG, CRV, X = 8, 1, 1, 3, -1, -2
+OKP, ED25519, EDDSA, ES256 = 1, 6, -8, -7
+
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+def key_from_seed(label: str) -> nacl.signing.SigningKey:
+    """A deterministic Ed25519 key. These private keys are public: never trust them."""
+    return nacl.signing.SigningKey(
+        hashlib.sha256(b"licsign-test-vector-key:" + label.encode()).digest()
+    )
+
+
+ROOT = key_from_seed("root")
+ISSUING = key_from_seed("issuing")
+OTHER_ROOT = key_from_seed("other-root")
+OTHER_ISSUING = key_from_seed("other-issuing")
+
+#: The identity point (y = 1): order 1. With signature R = identity, S = 0 it
+#: "verifies" any message under lenient verifiers (DESIGN §2); libsodium and
+#: licverify refuse the key itself.
+IDENTITY_POINT = (1).to_bytes(32, "little")
+IDENTITY_SIGNATURE = IDENTITY_POINT + bytes(32)
+
+
+def pub(key: nacl.signing.SigningKey) -> bytes:
+    return bytes(key.verify_key)
+
+
+def signer(key: nacl.signing.SigningKey) -> Callable[[bytes], bytes]:
+    return lambda message: key.sign(message).signature
+
+
+# --- documents -----------------------------------------------------------------------------
+
+#: The issuing key's certificate window: two years back, three years ahead of NOW.
+CERT_NOT_BEFORE = NOW - 2 * 365 * DAY
+CERT_NOT_AFTER = NOW + 3 * 365 * DAY
+
+
+def certificate(
+    issuing_public: bytes = pub(ISSUING),
+    *,
+    products: tuple[str, ...] | None = None,
+    root: nacl.signing.SigningKey = ROOT,
+    kid: bytes | None = None,
+) -> bytes:
+    """An issuing-key certificate signed by ``root`` (kid defaults to the root's key id)."""
+    info = F.IssuingCertificate(
+        issuing_public,
+        CERT_NOT_BEFORE,
+        CERT_NOT_AFTER,
+        CERT_NOT_BEFORE,
+        products,
+        F.key_id(pub(root)),
+    )
+    payload = F.encode_certificate_payload(info)
+    return F.encode_sign1(F.ISSUING_CERTIFICATE, kid or F.key_id(pub(root)), payload, signer(root))
+
+
+def raw_certificate_payload(issuing_public: bytes) -> bytes:
+    """A certificate payload built by hand, bypassing the encoder's key check (format §6)."""
+    claims = {
+        NBF: CERT_NOT_BEFORE,
+        EXP: CERT_NOT_AFTER,
+        6: CERT_NOT_BEFORE,
+        CNF: {COSE_KEY: {KTY: OKP, KEY_ALG: EDDSA, CRV: ED25519, X: issuing_public}},
+        TERMS: {"v": 1},
+    }
+    return F.encode_canonical(claims)
+
+
+DEFAULT_CERTIFICATE = certificate()
+
+
+def terms(**overrides: Any) -> F.LicenseTerms:
+    """Valid time-limited terms for ``acme-cad``, issued 30 days before NOW; override any field."""
+    issued = NOW - 30 * DAY
+    fields: dict[str, Any] = dict(
+        id="L-VECT-0000-0001",
+        version=1,
+        issuer="Acme Inc.",
+        customer="globex",
+        product=PRODUCT,
+        type="time-limited",
+        issued_at=issued,
+        not_before=issued,
+        expires=issued + 365 * DAY,
+        grace_seconds=0,
+        features={"export-step": None, "seats": 5},
+        max_version=None,
+        maintenance_end=None,
+        limits=F.Limits(max_devices=3),
+        allowed_users=(),
+        allowed_devices=(),
+        device_match="all",
+        activation_required=False,
+        counters={},
+        lease_seconds=None,
+        metadata={},
+        extensions={},
+    )
+    fields.update(overrides)
+    return F.LicenseTerms(**fields)
+
+
+def license_document(
+    t: F.LicenseTerms | None = None,
+    *,
+    payload: bytes | None = None,
+    key: nacl.signing.SigningKey = ISSUING,
+    kid: bytes | None = None,
+    cert: bytes | None = DEFAULT_CERTIFICATE,
+    kind: F.Kind = F.LICENSE,
+) -> bytes:
+    """A license signed with the format's own encoder; ``payload`` signs any bytes as is."""
+    if payload is None:
+        payload = F.encode_license_payload(t or terms())
+    return F.encode_sign1(kind, kid or F.key_id(pub(key)), payload, signer(key), cert)
+
+
+def sign1(
+    protected: dict[int, Any],
+    unprotected: dict[int, Any],
+    payload: bytes,
+    sign: Callable[[bytes], bytes],
+) -> bytes:
+    """A COSE_Sign1 (RFC 9052 §4.2) assembled with cbor2, for header defects."""
+    protected_bytes = cbor2.dumps(protected, canonical=True)
+    to_be_signed = cbor2.dumps(["Signature1", protected_bytes, b"", payload])
+    signature = sign(to_be_signed)
+    return cbor2.dumps(
+        cbor2.CBORTag(18, [protected_bytes, unprotected, payload, signature]), canonical=True
+    )
+
+
+def license_header(alg: int = EDDSA, extra: dict[int, Any] | None = None) -> dict[int, Any]:
+    """The protected header of a license signed by ISSUING, with optional extra parameters."""
+    header = {1: alg, 3: F.LICENSE.content_type, 4: F.key_id(pub(ISSUING))}
+    header.update(extra or {})
+    return header
+
+
+def payload_with(
+    mutate: Callable[[dict[Any, Any]], None], t: F.LicenseTerms | None = None
+) -> bytes:
+    """The canonical payload of ``t`` after ``mutate`` edits the decoded claims."""
+    claims = cbor2.loads(F.encode_license_payload(t or terms()))
+    mutate(claims)
+    return F.encode_canonical(claims)
+
+
+def fingerprint(machine: str, **replaced: str) -> dict[str, bytes]:
+    """A machine fingerprint: four 16-byte component digests derived from ``machine``."""
+    parts = {name: f"{machine}/{name}" for name in ("cpu", "hostname", "mac", "machine-id")}
+    parts.update({k.replace("_", "-"): v for k, v in replaced.items()})
+    return {name: hashlib.sha256(value.encode()).digest()[:16] for name, value in parts.items()}
+
+
+def flip_bit(data: bytes, index: int, bit: int = 0) -> bytes:
+    out = bytearray(data)
+    out[index] ^= 1 << bit
+    return bytes(out)
+
+
+def iso(seconds: int) -> str:
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# --- vectors -------------------------------------------------------------------------------
+
+VECTORS: list[dict[str, Any]] = []
+
+
+def add(
+    name: str,
+    description: str,
+    document: bytes,
+    *,
+    now: int = NOW,
+    product: str = PRODUCT,
+    roots: tuple[bytes, ...] = (pub(ROOT),),
+    app_version: str | None = None,
+    machine: dict[str, bytes] | None = None,
+    error: str | None = None,
+    valid: F.LicenseTerms | None = None,
+    grace_days_left: int | None = None,
+    binary: bytes | None = None,
+    issuing_public: bytes = pub(ISSUING),
+) -> None:
+    """Record one vector: ``error`` (a code) or ``valid`` (the terms it must verify to)."""
+    if any(v["name"] == name for v in VECTORS):
+        raise SystemExit(f"duplicate vector name {name!r}")
+    if (error is None) == (valid is None):
+        raise SystemExit(f"vector {name!r} needs exactly one of error and valid")
+    vector: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "now": iso(now),
+        "product": product,
+        "trusted_roots": [r.hex() for r in roots],
+        "document": document.hex(),
+    }
+    if app_version is not None:
+        vector["app_version"] = app_version
+    if machine is not None:
+        vector["fingerprint"] = {k: v.hex() for k, v in sorted(machine.items())}
+    if error is not None:
+        vector["error"] = error
+    else:
+        assert valid is not None
+        # Status from the generator's own arithmetic (format §9): grace after expiry.
+        in_grace = valid.expires is not None and now >= valid.expires
+        expected = F.terms_to_json(valid)
+        expected.update(
+            status="grace" if in_grace else "valid",
+            grace_days_left=grace_days_left,
+            key_id=F.key_id(issuing_public).hex(),
+            digest=hashlib.sha256(binary if binary is not None else document).hexdigest(),
+        )
+        if in_grace:
+            assert valid.expires is not None
+            left = -(-(valid.expires + valid.grace_seconds - now) // DAY)  # whole days, rounded up
+            if grace_days_left != left:
+                raise SystemExit(f"vector {name!r}: grace_days_left should be {left}")
+        elif grace_days_left is not None:
+            raise SystemExit(f"vector {name!r}: grace_days_left given outside grace")
+        vector["expected"] = {
+            "status": expected["status"],
+            "grace_days_left": grace_days_left,
+            "terms": expected,
+        }
+    VECTORS.append(vector)
+
+
+def valid_vectors() -> None:
+    by_type: dict[str, F.LicenseTerms] = {
+        "perpetual": terms(
+            id="L-VECT-PERP-0001",
+            type="perpetual",
+            expires=None,
+            max_version="2.4",
+            maintenance_end=NOW + 200 * DAY,
+        ),
+        "time-limited": terms(id="L-VECT-TIME-0001"),
+        "subscription": terms(
+            id="L-VECT-SUBS-0001",
+            type="subscription",
+            grace_seconds=14 * DAY,
+            limits=F.Limits(max_devices=5, max_users=5, max_devices_per_user=2, max_transfers=3),
+        ),
+        "trial": terms(
+            id="L-VECT-TRIA-0001",
+            type="trial",
+            issued_at=NOW - 2 * DAY,
+            not_before=NOW - 2 * DAY,
+            expires=NOW + 28 * DAY,
+            features={"export-step": None},
+            limits=F.Limits(max_devices=1),
+        ),
+        "consumption": terms(
+            id="L-VECT-CONS-0001",
+            type="consumption",
+            expires=None,
+            counters={"api-calls": F.Counter(10_000, 500), "exports": F.Counter(100)},
+        ),
+        "floating": terms(
+            id="L-VECT-FLOA-0001",
+            type="floating",
+            expires=None,
+            lease_seconds=3600,
+            limits=F.Limits(max_devices=10),
+            allowed_users=("alice@globex.example", "bob@globex.example"),
+        ),
+    }
+    for license_type, t in by_type.items():
+        add(
+            f"valid-{license_type}",
+            f"A {license_type} license, valid at 'now'.",
+            license_document(t),
+            valid=t,
+        )
+
+    t = terms(
+        id="L-VECT-GRAC-0001",
+        type="subscription",
+        issued_at=NOW - 365 * DAY,
+        not_before=NOW - 365 * DAY,
+        expires=NOW - 3 * DAY - 3600,
+        grace_seconds=14 * DAY,
+    )
+    add(
+        "grace-days-left",
+        "Expired 3 days and 1 hour ago with 14 days of grace: status grace, "
+        "10 days 23 hours left, rounded up to 11.",
+        license_document(t),
+        valid=t,
+        grace_days_left=11,
+    )
+
+    t = terms(id="L-VECT-GRAC-0002", expires=NOW, grace_seconds=DAY)
+    add(
+        "grace-at-exact-expiry",
+        "At exactly the expiry time the license is in grace (expiry is "
+        "exclusive); one whole day left.",
+        license_document(t),
+        valid=t,
+        grace_days_left=1,
+    )
+
+    t = terms(id="L-VECT-NBF-0001", issued_at=NOW - DAY, not_before=NOW)
+    add(
+        "valid-at-exact-not-before",
+        "Valid from exactly 'now' (not-before is inclusive).",
+        license_document(t),
+        valid=t,
+    )
+
+    t = terms(id="L-VECT-XEXT-0001", extensions={"x-acme-region": "eu", "x-acme-tier": 2})
+    add(
+        "extension-x-accepted",
+        "Unknown terms named x-... are non-critical: accepted and returned as extensions.",
+        license_document(t),
+        valid=t,
+    )
+
+    t = terms(
+        id="L-VECT-META-0001", metadata={"order": "PO-1234", "renewal": True, "seats-paid": 5}
+    )
+    add("valid-metadata", "Free-form metadata is returned as is.", license_document(t), valid=t)
+
+    t = terms(id="L-VECT-GATE-0001", type="perpetual", expires=None, max_version="2.4")
+    add(
+        "version-allowed",
+        "Application 2.4.0 runs under a license for versions up to 2.4.",
+        license_document(t),
+        valid=t,
+        app_version="2.4.0",
+    )
+
+    device = fingerprint("workstation-1")
+    t = terms(id="L-VECT-DEV-0001", allowed_devices=(device,))
+    add(
+        "device-bound-match",
+        "Bound to one device; every component matches.",
+        license_document(t),
+        valid=t,
+        machine=device,
+    )
+
+    t = terms(id="L-VECT-DEV-0002", allowed_devices=(device,), device_match="most")
+    add(
+        "device-bound-most-one-changed",
+        "device_match 'most': a replaced NIC (3 of 4 components match) still passes.",
+        license_document(t),
+        valid=t,
+        machine=fingerprint("workstation-1", mac="replaced-nic"),
+    )
+
+    t = terms(id="L-VECT-PROD-0001")
+    doc = license_document(t, cert=certificate(products=(PRODUCT, "acme-viewer")))
+    add(
+        "valid-certificate-restricted-products",
+        "The issuing key may sign for a list of products that includes this one.",
+        doc,
+        valid=t,
+    )
+
+    t = terms(id="L-VECT-ROOT-0001")
+    add(
+        "valid-second-trusted-root",
+        "The application trusts two roots (rollover); the license chains to the second.",
+        license_document(t),
+        valid=t,
+        roots=(pub(OTHER_ROOT), pub(ROOT)),
+    )
+
+    t = terms(id="L-VECT-ARMR-0001")
+    binary = license_document(t)
+    add(
+        "valid-armored",
+        "The armored text form (document is the hex of the ASCII text); the "
+        "digest is of the binary document inside.",
+        F.armor(binary, F.LICENSE),
+        valid=t,
+        binary=binary,
+    )
+
+
+def invalid_vectors() -> None:
+    base_terms = terms(id="L-VECT-BAD-0001")
+    base = license_document(base_terms)
+
+    # --- time
+    t = terms(
+        id="L-VECT-EXP-0001",
+        type="subscription",
+        issued_at=NOW - 400 * DAY,
+        not_before=NOW - 400 * DAY,
+        expires=NOW - 30 * DAY,
+        grace_seconds=14 * DAY,
+    )
+    add(
+        "expired",
+        "Expired 30 days ago; its 14-day grace ended 16 days ago.",
+        license_document(t),
+        error="expired",
+    )
+    t = terms(id="L-VECT-EXP-0002", expires=NOW)
+    add(
+        "expired-at-exact-expiry",
+        "No grace: at exactly the expiry time it is expired.",
+        license_document(t),
+        error="expired",
+    )
+    t = terms(id="L-VECT-EXP-0003", expires=NOW - DAY, grace_seconds=DAY)
+    add(
+        "expired-at-exact-grace-end",
+        "Grace ends exactly at 'now': expired.",
+        license_document(t),
+        error="expired",
+    )
+    t = terms(id="L-VECT-NBF-0002", issued_at=NOW - DAY, not_before=NOW + 10 * DAY)
+    add(
+        "not-yet-valid",
+        "Valid only from 10 days after 'now'.",
+        license_document(t),
+        error="not-yet-valid",
+    )
+    t = terms(id="L-VECT-NBF-0003", issued_at=NOW - DAY, not_before=NOW + 1)
+    add(
+        "not-yet-valid-one-second",
+        "Valid from one second after 'now'.",
+        license_document(t),
+        error="not-yet-valid",
+    )
+
+    # --- product
+    add(
+        "wrong-product",
+        "A valid license for acme-cad, presented to acme-viewer.",
+        base,
+        product="acme-viewer",
+        error="wrong-product",
+    )
+    t = terms(id="L-VECT-PROD-0002", product="acme-viewer")
+    doc = license_document(t, cert=certificate(products=(PRODUCT,)))
+    add(
+        "wrong-product-key-not-allowed",
+        "The license names acme-viewer, but its issuing key may sign only for acme-cad.",
+        doc,
+        product="acme-viewer",
+        error="wrong-product",
+    )
+
+    # --- trust chain
+    add(
+        "untrusted-root",
+        "The certificate is signed by a root the application does not trust.",
+        base,
+        roots=(pub(OTHER_ROOT),),
+        error="untrusted-key",
+    )
+    add(
+        "untrusted-no-certificate",
+        "Signed by the issuing key but carries no certificate.",
+        license_document(base_terms, cert=None),
+        error="untrusted-key",
+    )
+    add(
+        "untrusted-signed-by-root-directly",
+        "Signed by the trusted root key itself, with no "
+        "certificate: roots only certify issuing keys.",
+        license_document(base_terms, key=ROOT, cert=None),
+        error="untrusted-key",
+    )
+    add(
+        "untrusted-kid-not-certified",
+        "Signed by another (uncertified) issuing key that names "
+        "itself in kid; the embedded certificate is for a different key.",
+        license_document(base_terms, key=OTHER_ISSUING),
+        error="untrusted-key",
+    )
+    small = sign1(
+        {1: EDDSA, 3: F.ISSUING_CERTIFICATE.content_type, 4: F.key_id(pub(ROOT))},
+        {},
+        raw_certificate_payload(IDENTITY_POINT),
+        signer(ROOT),
+    )
+    doc = F.encode_sign1(
+        F.LICENSE,
+        F.key_id(IDENTITY_POINT),
+        F.encode_license_payload(base_terms),
+        lambda m: IDENTITY_SIGNATURE,
+        small,
+    )
+    add(
+        "untrusted-small-order-issuing-key",
+        "The trusted root certified the identity point as an "
+        "issuing key; the license's signature is (R = identity, S = 0), which lenient verifiers "
+        "accept for any message. The key must be refused.",
+        doc,
+        error="untrusted-key",
+    )
+    t = terms(
+        id="L-VECT-WIN-0001",
+        issued_at=CERT_NOT_BEFORE - DAY,
+        not_before=CERT_NOT_BEFORE - DAY,
+        expires=NOW + 365 * DAY,
+    )
+    add(
+        "untrusted-issued-before-certificate",
+        "Issued (backdated) one day before the issuing key's certificate starts.",
+        license_document(t),
+        error="untrusted-key",
+    )
+    t = terms(
+        id="L-VECT-WIN-0002",
+        issued_at=CERT_NOT_AFTER + 1,
+        not_before=NOW - DAY,
+        expires=CERT_NOT_AFTER + 365 * DAY,
+    )
+    add(
+        "untrusted-issued-after-certificate",
+        "Issued one second after the issuing key's certificate ended.",
+        license_document(t),
+        error="untrusted-key",
+    )
+
+    # --- signatures
+    add(
+        "bad-signature",
+        "The license's signature with one bit flipped.",
+        flip_bit(base, len(base) - 1),
+        error="bad-signature",
+    )
+    payload = F.encode_license_payload(base_terms)
+    at = base.index(payload)
+    assert payload.count(b"globex") == 1
+    add(
+        "bad-signature-payload-bit",
+        "One bit of the payload flipped (in the customer id), not re-signed.",
+        base[:at] + payload.replace(b"globex", b"globey") + base[at + len(payload) :],
+        error="bad-signature",
+    )
+    add(
+        "bad-signature-wrong-issuing-key",
+        "kid and certificate name the issuing key, but another key signed.",
+        license_document(base_terms, key=OTHER_ISSUING, kid=F.key_id(pub(ISSUING))),
+        error="bad-signature",
+    )
+    forged = certificate(root=OTHER_ROOT, kid=F.key_id(pub(ROOT)))
+    add(
+        "bad-signature-certificate-forged",
+        "The certificate claims the trusted root's kid but was signed by another root.",
+        license_document(base_terms, cert=forged),
+        error="bad-signature",
+    )
+    cert_flipped = flip_bit(DEFAULT_CERTIFICATE, len(DEFAULT_CERTIFICATE) - 1)
+    add(
+        "bad-signature-certificate-bit",
+        "The embedded certificate's signature with one bit flipped.",
+        license_document(base_terms, cert=cert_flipped),
+        error="bad-signature",
+    )
+
+    # --- kind
+    add(
+        "wrong-kind-certificate",
+        "An issuing-key certificate presented as a license.",
+        DEFAULT_CERTIFICATE,
+        error="wrong-kind",
+    )
+    add(
+        "wrong-kind-certificate-content-type",
+        "License terms, signed by the issuing key, but the "
+        "protected header names the certificate kind.",
+        license_document(base_terms, kind=F.ISSUING_CERTIFICATE),
+        error="wrong-kind",
+    )
+
+    # --- envelope shape
+    add("malformed-truncated", "The license without its last byte.", base[:-1], error="malformed")
+    add(
+        "malformed-trailing-byte",
+        "The license followed by one extra byte.",
+        base + b"\x00",
+        error="malformed",
+    )
+    add("malformed-empty", "Zero bytes.", b"", error="malformed")
+    add(
+        "malformed-untagged",
+        "The COSE_Sign1 array without CBOR tag 18.",
+        base[1:],
+        error="malformed",
+    )
+    doc = sign1(
+        license_header(),
+        {13: DEFAULT_CERTIFICATE, 4: F.key_id(pub(ISSUING))},
+        payload,
+        signer(ISSUING),
+    )
+    add(
+        "malformed-unprotected-extra-header",
+        "The unprotected header holds a kid besides the "
+        "certificate (only the certificate is allowed there).",
+        doc,
+        error="malformed",
+    )
+    add(
+        "malformed-armor-label-mismatch",
+        "A license inside a certificate's armor.",
+        F.armor(base, F.ISSUING_CERTIFICATE),
+        error="malformed",
+    )
+
+    # --- payload encoding (each re-signed, so only strict decoding catches it)
+    def resigned(p: bytes) -> bytes:
+        return license_document(payload=p)
+
+    claims = cbor2.loads(payload)
+    unsorted = cbor2.dumps(dict(reversed(list(claims.items()))))
+    assert unsorted != payload and cbor2.loads(unsorted) == claims
+    add(
+        "malformed-payload-unsorted",
+        "The same claims with map keys in reverse order, re-signed (not deterministic CBOR).",
+        resigned(unsorted),
+        error="malformed",
+    )
+    assert payload.count(b"gversion\x01") == 1
+    add(
+        "malformed-payload-nonminimal-integer",
+        "version 1 encoded in two bytes (0x18 0x01), re-signed.",
+        resigned(payload.replace(b"gversion\x01", b"gversion\x18\x01")),
+        error="malformed",
+    )
+    assert 0xA0 <= payload[0] < 0xB7
+    duplicate = bytes([payload[0] + 1]) + payload[1:] + cbor2.dumps(SUB) + cbor2.dumps("mallory")
+    add(
+        "malformed-payload-duplicate-claim",
+        "A second sub (customer) claim appended, re-signed; a lenient decoder keeps the last one.",
+        resigned(duplicate),
+        error="malformed",
+    )
+    add(
+        "malformed-payload-trailing-byte",
+        "One byte after the claims map, re-signed.",
+        resigned(payload + b"\x00"),
+        error="malformed",
+    )
+    indefinite = b"\xbf" + payload[1:] + b"\xff"
+    add(
+        "malformed-payload-indefinite-map",
+        "The claims map with indefinite length, re-signed.",
+        resigned(indefinite),
+        error="malformed",
+    )
+    expires = base_terms.expires
+    assert expires is not None
+    tagged = payload_with(lambda c: c.__setitem__(EXP, cbor2.CBORTag(1, expires)))
+    add(
+        "malformed-payload-tagged-time",
+        "The expiry wrapped in CBOR tag 1 (epoch time), re-signed.",
+        resigned(tagged),
+        error="malformed",
+    )
+    add(
+        "malformed-payload-self-describe-tag",
+        "The claims map wrapped in tag 55799 (self-described "
+        "CBOR), which cbor2 strips silently; re-signed.",
+        resigned(b"\xd9\xd9\xf7" + payload),
+        error="malformed",
+    )
+    add(
+        "malformed-payload-not-a-map",
+        "The payload is a CBOR array, re-signed.",
+        resigned(cbor2.dumps([1, 2, 3])),
+        error="malformed",
+    )
+    add(
+        "malformed-expiry-before-start",
+        "Expires before it starts, re-signed.",
+        resigned(payload_with(lambda c: c.__setitem__(EXP, c[NBF] - 1))),
+        error="malformed",
+    )
+    add(
+        "malformed-perpetual-with-expiry",
+        "A perpetual license with an expiry, re-signed.",
+        resigned(payload_with(lambda c: c[TERMS].__setitem__("type", "perpetual"))),
+        error="malformed",
+    )
+
+    # --- unsupported
+    add(
+        "unsupported-alg-es256",
+        "Protected header says alg -7 (ES256); only EdDSA (-8) is "
+        "pinned. Signed with Ed25519 all the same.",
+        sign1(license_header(alg=ES256), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        error="unsupported",
+    )
+    add(
+        "unsupported-crit-header",
+        "Protected header marks a parameter critical (label 2).",
+        sign1(license_header(extra={2: [4]}), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        error="unsupported",
+    )
+    unknown_kind = {1: EDDSA, 3: "application/vnd.licsign.coupon+cbor", 4: F.key_id(pub(ISSUING))}
+    add(
+        "unsupported-content-type",
+        "Protected header names a document kind that does not exist.",
+        sign1(unknown_kind, {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        error="unsupported",
+    )
+    add(
+        "unsupported-format-version-2",
+        "Terms say format version 2, re-signed.",
+        resigned(payload_with(lambda c: c[TERMS].__setitem__("v", 2))),
+        error="unsupported",
+    )
+    add(
+        "unsupported-critical-term",
+        "An unknown term without the x- prefix is critical, re-signed.",
+        resigned(payload_with(lambda c: c[TERMS].__setitem__("seats-v2", 10))),
+        error="unsupported",
+    )
+    add(
+        "unsupported-unknown-claim",
+        "An unknown CWT claim (label 9), re-signed.",
+        resigned(payload_with(lambda c: c.__setitem__(9, "x"))),
+        error="unsupported",
+    )
+
+    # --- version gate, machine, activation
+    t = terms(id="L-VECT-GATE-0002", type="perpetual", expires=None, max_version="2.4")
+    add(
+        "version-not-allowed",
+        "Application 2.5 under a license for versions up to 2.4.",
+        license_document(t),
+        app_version="2.5",
+        error="version-not-allowed",
+    )
+    device = fingerprint("workstation-1")
+    t = terms(id="L-VECT-DEV-0003", allowed_devices=(device,))
+    add(
+        "wrong-machine",
+        "Bound to workstation-1, presented on workstation-2.",
+        license_document(t),
+        machine=fingerprint("workstation-2"),
+        error="wrong-machine",
+    )
+    add(
+        "wrong-machine-one-changed",
+        "device_match 'all' (the default): one replaced component fails.",
+        license_document(t),
+        machine=fingerprint("workstation-1", mac="replaced-nic"),
+        error="wrong-machine",
+    )
+    add(
+        "wrong-machine-no-fingerprint",
+        "Bound to a device, and no fingerprint was given.",
+        license_document(t),
+        error="wrong-machine",
+    )
+    t = terms(id="L-VECT-ACT-0001", activation_required=True)
+    add(
+        "not-activated",
+        "Requires activation; no activation is installed.",
+        license_document(t),
+        error="not-activated",
+    )
+
+
+def self_check() -> None:
+    """The generator's own COSE assembly must agree with the format's encoder byte for byte."""
+    payload = F.encode_license_payload(terms())
+    mine = sign1(license_header(), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING))
+    if mine != license_document(terms()):
+        raise SystemExit("generate.py: cbor2-assembled COSE_Sign1 differs from licverify's encoder")
+
+
+def build() -> str:
+    """The full vectors file as text."""
+    VECTORS.clear()
+    self_check()
+    valid_vectors()
+    invalid_vectors()
+    document = {
+        "format": FORMAT_NAME,
+        "description": (
+            "licsign conformance vectors, generated by tests/vectors/generate.py (do not edit). "
+            "For each vector, call the verifier with the document (hex of the exact bytes given: "
+            "binary COSE_Sign1, or ASCII armor for *-armored*), trusted_roots (32-byte Ed25519 "
+            "keys, hex), product, now (ISO 8601 UTC), and app_version and fingerprint (component "
+            "-> hex digest) when present. It must return 'expected' (status, grace_days_left and "
+            "License.to_json() as 'terms') or fail with the stable error code in 'error'. "
+            "All keys are derived from public seeds: never trust them."
+        ),
+        "vectors": VECTORS,
+    }
+    return json.dumps(document, sort_keys=True, indent=1) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if vectors.json has drifted")
+    args = parser.parse_args(argv)
+    text = build()
+    if args.check:
+        try:
+            current = OUTPUT.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            current = None
+        if current != text:
+            what = "is missing" if current is None else "differs from what generate.py produces"
+            print(f"{OUTPUT.name} {what}; run: python tests/vectors/generate.py", file=sys.stderr)
+            return 1
+        print(f"{OUTPUT.name} is up to date ({len(VECTORS)} vectors)")
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
+    print(f"wrote {len(VECTORS)} vectors to {OUTPUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
