@@ -4,11 +4,10 @@ Two tools live here:
 
 * a tiny head reader for the fixed-shape outer envelope, used *before* any
   signature is checked, so untrusted bytes never reach a general decoder;
-* ``decode_canonical`` for signed payloads: cbor2 with every built-in
-  leniency closed off, then a re-encode that must reproduce the bytes.
+* ``decode_canonical``, a strict decoder for the deterministic subset of
+  CBOR the payloads use; it accepts exactly one encoding of each value.
 
-The project pins cbor2 5.9 (docs/adr/0002-cbor2-line.md); strictness comes
-from these checks, not from the library's defaults.
+cbor2 (pinned to 5.9, docs/adr/0002-cbor2-line.md) is used only to encode.
 """
 
 from __future__ import annotations
@@ -24,13 +23,9 @@ from licverify._errors import Malformed
 #: kinds (usage reports) while bounding memory and time on hostile input.
 MAX_DOCUMENT_SIZE = 64 * 1024
 
-#: Deepest nesting any payload needs (claims → terms → counters → entry).
-#: cbor2's default of 400 is far more than a license needs (CVE-2026-26209).
+#: Deepest nesting any payload needs (claims → terms → counters → entry → 2
+#: spare). cbor2's default of 400 is far more than a license needs.
 MAX_DEPTH = 6
-
-
-def _reject_tag(decoder: object, tag: object) -> Any:
-    raise Malformed("unexpected CBOR tag inside a signed payload")
 
 
 def read_head(buf: bytes, pos: int) -> tuple[int, int, int]:
@@ -78,39 +73,127 @@ def read_bstr(buf: bytes, pos: int) -> tuple[int, int, int]:
 
 
 def decode_canonical(data: bytes, what: str) -> Any:
-    """Decode deterministically encoded CBOR, or raise Malformed.
+    """Decode one deterministically encoded CBOR item that fills ``data`` exactly.
 
-    The value must use only definite lengths, no tags, minimal integers,
-    sorted unique map keys and nothing after the item: re-encoding the
-    decoded value must give back exactly ``data``. Callers still check
-    every field's type; this function only guarantees one encoding per value.
+    This is the strict decoder (docs/format.md §3). It accepts only unsigned
+    and negative integers, byte and text strings, arrays, maps with integer
+    or text keys, and the simple values false, true and null; and only their
+    deterministic encoding (RFC 8949 §4.2.1): definite lengths, minimal
+    heads, map keys unique and in bytewise order of their encodings, valid
+    UTF-8, nesting at most ``MAX_DEPTH``, nothing after the item. Tags,
+    floats and other simple values are refused. It never calls cbor2, so
+    strictness does not depend on a library's defaults.
 
-    Callers must type-check the result *before* calling ``require_canonical``
-    when the data is unauthenticated, because shared-reference tags could
-    make re-encoding expensive; signed payloads come from a trusted key.
+    Raises:
+        Malformed: the bytes are anything else.
     """
+    if type(data) is not bytes:
+        raise TypeError("data must be bytes")
+    if len(data) > MAX_DOCUMENT_SIZE:
+        raise Malformed(f"{what} is larger than the format allows")
     try:
-        value = cbor2.loads(data, tag_hook=_reject_tag, max_depth=MAX_DEPTH)
-    except Malformed:
-        raise
-    except Exception as exc:  # cbor2 raises several types; all mean "bad bytes"
-        raise Malformed(f"{what} is not valid CBOR ({exc.__class__.__name__})") from None
+        value, end = _item(data, 0, 0)
+    except IndexError:
+        raise Malformed(f"{what} is truncated") from None
+    except Malformed as exc:
+        raise Malformed(f"{what}: {exc}") from None
+    if end != len(data):
+        raise Malformed(f"{what} has unexpected bytes after it")
     return value
 
 
-def require_canonical(value: Any, data: bytes, what: str) -> None:
-    """Raise Malformed unless ``value`` re-encodes to exactly ``data`` (RFC 8949 §4.2).
+_SIMPLE = {0xF4: False, 0xF5: True, 0xF6: None}
+_KEY_MAJORS = (0, 1, 3)
 
-    This one comparison rejects duplicate or unsorted map keys, non-minimal
-    integers and lengths, indefinite lengths, semantic tags that cbor2
-    decodes silently, and trailing bytes.
-    """
-    try:
-        again = encode_canonical(value)
-    except Exception:
-        raise Malformed(f"{what} holds values outside the format") from None
-    if again != data:
-        raise Malformed(f"{what} is not deterministically encoded")
+
+def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
+    initial = buf[pos]
+    pos += 1
+    # Fast paths for the most common items: small unsigned ints and short text.
+    if initial < 0x18:
+        return initial, pos
+    if 0x60 <= initial < 0x78:
+        end = pos + initial - 0x60
+        if end > len(buf):
+            raise IndexError
+        try:
+            return buf[pos:end].decode("utf-8"), end
+        except UnicodeDecodeError:
+            raise Malformed("text is not valid UTF-8") from None
+    major = initial >> 5
+    info = initial & 0x1F
+    if major == 7:
+        if initial in _SIMPLE:
+            return _SIMPLE[initial], pos
+        raise Malformed("floats and simple values other than false, true, null are not allowed")
+    if info < 24:
+        arg = info
+    elif info < 28:
+        end = pos + (1 << (info - 24))
+        if end > len(buf):
+            raise IndexError
+        arg = int.from_bytes(buf[pos:end], "big")
+        if arg < (24 if info == 24 else 1 << (4 << (info - 24))):
+            raise Malformed("non-minimal integer or length")
+        pos = end
+    else:
+        raise Malformed("indefinite lengths are not allowed")
+    if major == 0:
+        return arg, pos
+    if major == 1:
+        return -1 - arg, pos
+    if major == 2 or major == 3:
+        end = pos + arg
+        if end > len(buf):
+            raise IndexError
+        if major == 2:
+            return buf[pos:end], end
+        try:
+            return buf[pos:end].decode("utf-8"), end
+        except UnicodeDecodeError:
+            raise Malformed("text is not valid UTF-8") from None
+    if major == 6:
+        raise Malformed("tags are not allowed")
+    if depth >= MAX_DEPTH:
+        raise Malformed("nesting is too deep")
+    depth += 1
+    if major == 4:
+        items = []
+        for _ in range(arg):
+            value, pos = _item(buf, pos, depth)
+            items.append(value)
+        return items, pos
+    result: dict[Any, Any] = {}
+    previous = b""
+    size = len(buf)
+    for _ in range(arg):
+        # Keys and values are mostly small ints and short text: decoded inline,
+        # because a call per item is most of this function's cost.
+        start = pos
+        initial = buf[pos]
+        if 0x60 <= initial < 0x78:
+            pos += 1 + initial - 0x60
+            if pos > size:
+                raise IndexError
+            try:
+                key: Any = buf[start + 1 : pos].decode("utf-8")
+            except UnicodeDecodeError:
+                raise Malformed("text is not valid UTF-8") from None
+        elif initial >> 5 in _KEY_MAJORS:
+            key, pos = _item(buf, pos, depth)
+        else:
+            raise Malformed("map keys must be integers or text")
+        encoded = buf[start:pos]
+        if encoded <= previous:
+            raise Malformed("map keys are duplicated or not in deterministic order")
+        previous = encoded
+        initial = buf[pos]
+        if initial < 0x18:
+            result[key] = initial
+            pos += 1
+        else:
+            result[key], pos = _item(buf, pos, depth)
+    return result, pos
 
 
 def encode_canonical(value: Any) -> bytes:
@@ -119,6 +202,7 @@ def encode_canonical(value: Any) -> bytes:
     cbor2's ``canonical=True`` orders map keys length-first (RFC 8949 §4.2.3),
     which equals the §4.2.1 bytewise order whenever the keys of one map are
     all text, or all integers with non-negative keys below 24 (format §3.2).
-    ``tests/test_cbor.py`` checks this for every document we produce.
+    Every encoder in this package decodes its output with ``decode_canonical``
+    before signing, so a value outside that rule is refused, never signed.
     """
     return cbor2.dumps(value, canonical=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from licverify._cbor import decode_canonical, encode_canonical, require_canonical
+from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import Malformed, Unsupported
 from licverify._keys import check_public_key, key_id
 from licverify._license import _ID_RE, FORMAT_VERSION, Frozen
@@ -103,11 +103,12 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
     cose_key = cnf[_COSE_KEY]
     if set(cose_key) != {_KTY, _KEY_ALG, _CRV, _X}:
         raise Malformed("certificate key has unexpected parameters")
-    if (cose_key[_KTY], cose_key[_KEY_ALG], cose_key[_CRV]) != (_OKP, _EDDSA, _ED25519):
+    params = (cose_key[_KTY], cose_key[_KEY_ALG], cose_key[_CRV])
+    if any(type(p) is not int for p in params) or params != (_OKP, _EDDSA, _ED25519):
         raise Unsupported("certificate key is not an Ed25519 EdDSA key")
     public_key = check_public_key(cose_key[_X])
     terms = claims.get(TERMS)
-    if type(terms) is not dict or terms.get("v") != FORMAT_VERSION:
+    if type(terms) is not dict or type(terms.get("v")) is not int or terms["v"] != FORMAT_VERSION:
         raise Unsupported("certificate format version is not supported")
     if set(terms) - {"v", "products"}:
         raise Unsupported("certificate has unknown critical terms")
@@ -128,7 +129,6 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
         times.append(value)
     if times[1] < times[0]:
         raise Malformed("certificate expires before it starts")
-    require_canonical(claims, payload, "certificate payload")
     return IssuingCertificate(public_key, times[0], times[1], times[2], products, root_key_id)
 
 

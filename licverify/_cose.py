@@ -12,7 +12,7 @@ from typing import Callable
 from licverify._cbor import MAX_DOCUMENT_SIZE, read_bstr, read_head
 from licverify._errors import Malformed, Unsupported
 from licverify._keys import KEY_ID_SIZE
-from licverify._kinds import Kind, kind_by_content_type
+from licverify._kinds import KINDS, Kind, kind_by_content_type
 
 #: COSE algorithm EdDSA (RFC 9053 §2.2), pinned: the only value accepted.
 #: See docs/adr/0003-cose-profile.md for why -8 rather than -19.
@@ -88,6 +88,11 @@ def parse_unverified(data: bytes) -> Envelope:
 
 
 def _parse_protected(header: bytes) -> tuple[Kind, bytes]:
+    # Fast path: the one canonical layout, {1: -8, 3: content type, 4: kid}.
+    kind = _CANONICAL_PROTECTED.get(header[:-KEY_ID_SIZE])
+    if kind is not None:
+        return kind, header[-KEY_ID_SIZE:]
+    # Anything else is read item by item, to say precisely what is wrong.
     major, count, pos = read_head(header, 0)
     if major != 5:
         raise Malformed("protected header is not a map")
@@ -133,6 +138,10 @@ def _parse_protected(header: bytes) -> tuple[Kind, bytes]:
     return kind, kid
 
 
+def _protected_prefix(kind: Kind) -> bytes:
+    return b"\xa3\x01\x27\x03" + _tstr(kind.content_type) + b"\x04" + _head(2, KEY_ID_SIZE)
+
+
 def _parse_unprotected(data: bytes, pos: int) -> tuple[bytes | None, int]:
     major, count, pos = read_head(data, pos)
     if major != 5:
@@ -160,7 +169,9 @@ def encode_sign1(
     ``sign`` receives the Sig_structure bytes and returns a 64-byte signature;
     the private key never enters this module.
     """
-    protected = _map_head(3) + b"\x01\x27" + b"\x03" + _tstr(kind.content_type) + b"\x04" + _bstr(kid)
+    if len(kid) != KEY_ID_SIZE:
+        raise ValueError("key id must be 16 bytes")
+    protected = _protected_prefix(kind) + kid
     protected_item = _bstr(protected)
     payload_item = _bstr(payload)
     signature = sign(_SIG_STRUCTURE_PREFIX + protected_item + _EMPTY_BSTR + payload_item)
@@ -179,10 +190,6 @@ def _head(major: int, n: int) -> bytes:
     raise ValueError("length too large")
 
 
-def _map_head(n: int) -> bytes:
-    return _head(5, n)
-
-
 def _bstr(b: bytes) -> bytes:
     return _head(2, len(b)) + b
 
@@ -190,3 +197,6 @@ def _bstr(b: bytes) -> bytes:
 def _tstr(s: str) -> bytes:
     raw = s.encode("utf-8")
     return _head(3, len(raw)) + raw
+
+
+_CANONICAL_PROTECTED = {_protected_prefix(kind): kind for kind in KINDS}

@@ -129,8 +129,8 @@ def load_public_keys(data: bytes) -> list[bytes]:
     """
     import re
 
-    if len(data) == PUBLIC_KEY_SIZE and not data.isascii():
-        keys = [data]
+    if len(data) == PUBLIC_KEY_SIZE:
+        keys = [data]  # raw; no text form of a key is exactly 32 bytes long
     elif b"-----BEGIN PUBLIC KEY-----" in data:
         keys = []
         blocks = re.findall(rb"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", data, re.S)

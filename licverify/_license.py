@@ -11,7 +11,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from licverify._cbor import decode_canonical, encode_canonical, require_canonical
+from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import Malformed, Unsupported
 from licverify._time import MAX_TIMESTAMP, from_timestamp, iso
 
@@ -36,6 +36,7 @@ MAX_COUNTERS = 64
 MAX_METADATA_BYTES = 4096
 MAX_COUNT = 2**32 - 1
 
+_CLAIMS = frozenset({ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS})
 _ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
 _VERSION_RE = re.compile(r"\d{1,9}(\.\d{1,9}){0,3}\Z")
@@ -148,10 +149,14 @@ class LicenseTerms(Frozen):
     extensions: Mapping[str, Any]
 
     def __init__(self, **fields: Any) -> None:
-        missing = set(self.__slots__) - set(fields)
-        if missing:
-            raise TypeError(f"missing terms: {', '.join(sorted(missing))}")
-        self._set(**fields)
+        if len(fields) != len(self.__slots__) or not _TERM_FIELDS.issuperset(fields):
+            missing = sorted(_TERM_FIELDS.symmetric_difference(fields))
+            raise TypeError(f"missing or unknown terms: {', '.join(missing)}")
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+
+_TERM_FIELDS = frozenset(LicenseTerms.__slots__)
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -200,21 +205,26 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
     claims = decode_canonical(payload, "license payload")
     if type(claims) is not dict:
         raise Malformed("license payload is not a map")
-    unknown = set(claims) - {ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS}
-    if unknown:
-        raise Unsupported(f"license has unknown claims {sorted(unknown, key=repr)[:5]}")
+    if not _CLAIMS.issuperset(claims):
+        unknown = sorted(set(claims) - _CLAIMS, key=repr)[:5]
+        raise Unsupported(f"license has unknown claims {unknown}")
     terms = claims.get(TERMS)
     if type(terms) is not dict:
         raise Malformed("license payload lacks its terms")
-    if terms.get("v") != FORMAT_VERSION:
-        if type(terms.get("v")) is int:
-            raise Unsupported(f"license format version {terms['v']} is not supported")
+    version = terms.get("v")
+    if type(version) is not int:  # exact type: True == 1 in Python
         raise Malformed("license terms lack the format version")
-    for name in terms:
-        if type(name) is not str:
-            raise Malformed("license term names must be text")
-        if name not in _KNOWN_TERMS and not name.startswith("x-"):
-            raise Unsupported(f"license has an unknown critical term {name[:40]!r}")
+    if version != FORMAT_VERSION:
+        raise Unsupported(f"license format version {version} is not supported")
+    extensions = {}
+    if not _KNOWN_TERMS.issuperset(terms):
+        for name in terms:
+            if type(name) is not str:
+                raise Malformed("license term names must be text")
+            if name.startswith("x-"):
+                extensions[name] = _scalar(terms[name], f"extension {name!r}")
+            elif name not in _KNOWN_TERMS:
+                raise Unsupported(f"license has an unknown critical term {name[:40]!r}")
 
     cti = claims.get(CTI)
     if type(cti) is not bytes:
@@ -259,9 +269,7 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         raw = _map(terms["limits"], "limits", len(LIMIT_NAMES))
         if set(raw) - set(LIMIT_NAMES):
             raise Unsupported("license has an unknown limit")
-        limits = Limits(
-            *(None if n not in raw else _int(raw[n], f"limit {n}", 0, MAX_COUNT) for n in LIMIT_NAMES)
-        )
+        limits = Limits(*[_int(raw[n], f"limit {n}", 0, MAX_COUNT) if n in raw else None for n in LIMIT_NAMES])
 
     users: tuple[str, ...] = ()
     if "users" in terms:
@@ -306,7 +314,6 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         if len(encode_canonical(raw_meta)) > MAX_METADATA_BYTES:
             raise _fail(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
 
-    extensions = {k: _scalar(v, f"extension {k!r}") for k, v in terms.items() if k.startswith("x-")}
     grace = _int(terms.get("grace", 0), "grace", 0, 10 * 366 * 86400)
     lease = terms.get("lease")
     if lease is not None:
@@ -337,8 +344,6 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         extensions=MappingProxyType(extensions),
     )
     check_consistency(result)
-    # Type checks above bound the value, so re-encoding it is cheap and safe.
-    require_canonical(claims, payload, "license payload")
     return result
 
 

@@ -35,7 +35,7 @@ from licverify._errors import (
 from licverify._fingerprint import fingerprint_matches
 from licverify._keys import TrustedRoots
 from licverify._kinds import ISSUING_CERTIFICATE, LICENSE, Kind
-from licverify._license import Counter, Frozen, LicenseTerms, Limits, decode_license_payload, terms_to_json
+from licverify._license import Frozen, LicenseTerms, decode_license_payload, terms_to_json
 from licverify._time import from_timestamp, iso, to_timestamp
 
 _DAY = 86400
@@ -54,63 +54,37 @@ class InternalError(LicenseError):
     code = "internal-error"
 
 
+def _term(name: str, doc: str) -> Any:
+    return property(lambda self: getattr(self._terms, name), doc=doc)
+
+
+def _time_term(name: str, doc: str) -> Any:
+    def get(self: "License") -> datetime | None:
+        value = getattr(self._terms, name)
+        return None if value is None else from_timestamp(value)
+
+    return property(get, doc=doc)
+
+
 class License(Frozen):
     """A verified license. Only ``verify_license`` creates one.
 
+    Term attributes are read from the verified terms on access (times as aware
+    UTC datetimes); see ``LicenseTerms`` and docs/format.md §7 for each.
+
     Attributes:
-        id, version, issuer, customer, product, type: identity of the license.
-        issued_at, not_before, expires: aware UTC datetimes (the last two may be None).
-        grace: period after ``expires`` during which the license still works.
-        features: feature name → value (None for a plain on/off feature).
-        max_version, maintenance_end: version gate, if any.
-        limits: seat limits (enforced by the vendor's ledger at activation).
-        allowed_users, allowed_devices, device_match: binding at issue time.
-        activation_required: whether an activation exchange is needed.
-        counters: counter name → Counter(limit, overage).
-        lease: lease duration for floating licenses, else None.
-        metadata, extensions: free-form text fields.
         status: Status.VALID or Status.GRACE.
         grace_days_left: whole days (rounded up) left in grace, else None.
         certificate: the issuing-key certificate that vouched for the signer.
-        digest: SHA-256 of the binary document, hex.
         document: the binary document as verified.
     """
 
-    __slots__ = (
-        "id", "version", "issuer", "customer", "product", "type", "issued_at", "not_before",
-        "expires", "grace", "features", "max_version", "maintenance_end", "limits",
-        "allowed_users", "allowed_devices", "device_match", "activation_required", "counters",
-        "lease", "metadata", "extensions", "status", "grace_days_left", "certificate",
-        "digest", "document", "_terms",
-    )  # fmt: skip
+    __slots__ = ("_terms", "certificate", "document", "status", "grace_days_left")
 
-    id: str
-    version: int
-    issuer: str | None
-    customer: str
-    product: str
-    type: str
-    issued_at: datetime
-    not_before: datetime | None
-    expires: datetime | None
-    grace: timedelta
-    features: Mapping[str, Any]
-    max_version: str | None
-    maintenance_end: datetime | None
-    limits: Limits
-    allowed_users: tuple[str, ...]
-    allowed_devices: tuple[Mapping[str, bytes], ...]
-    device_match: str | int
-    activation_required: bool
-    counters: Mapping[str, Counter]
-    lease: timedelta | None
-    metadata: Mapping[str, Any]
-    extensions: Mapping[str, Any]
+    certificate: IssuingCertificate
+    document: bytes
     status: Status
     grace_days_left: int | None
-    certificate: IssuingCertificate
-    digest: str
-    document: bytes
 
     def __init__(
         self,
@@ -120,23 +94,45 @@ class License(Frozen):
         status: Status,
         grace_days_left: int | None,
     ) -> None:
-        t = terms
-        self._set(
-            id=t.id, version=t.version, issuer=t.issuer, customer=t.customer, product=t.product,
-            type=t.type, issued_at=from_timestamp(t.issued_at),
-            not_before=None if t.not_before is None else from_timestamp(t.not_before),
-            expires=None if t.expires is None else from_timestamp(t.expires),
-            grace=timedelta(seconds=t.grace_seconds), features=t.features,
-            max_version=t.max_version,
-            maintenance_end=None if t.maintenance_end is None else from_timestamp(t.maintenance_end),
-            limits=t.limits, allowed_users=t.allowed_users, allowed_devices=t.allowed_devices,
-            device_match=t.device_match, activation_required=t.activation_required,
-            counters=t.counters,
-            lease=None if t.lease_seconds is None else timedelta(seconds=t.lease_seconds),
-            metadata=t.metadata, extensions=t.extensions, status=status,
-            grace_days_left=grace_days_left, certificate=certificate,
-            digest=hashlib.sha256(document).hexdigest(), document=document, _terms=t,
-        )  # fmt: skip
+        self._set(_terms=terms, certificate=certificate, document=document, status=status,
+                  grace_days_left=grace_days_left)  # fmt: skip
+
+    id = _term("id", "License id (stable across renewals).")
+    version = _term("version", "License version; a renewal has a higher one.")
+    issuer = _term("issuer", "Vendor name, or None.")
+    customer = _term("customer", "Customer id.")
+    product = _term("product", "Product id.")
+    type = _term("type", "One of perpetual, time-limited, subscription, trial, consumption, floating.")
+    features = _term("features", "Feature name → value (None for an on/off feature).")
+    max_version = _term("max_version", "Newest application version allowed, or None.")
+    limits = _term("limits", "Seat limits (enforced by the vendor's ledger at activation).")
+    allowed_users = _term("allowed_users", "Users allowed at issue time (empty: any).")
+    allowed_devices = _term("allowed_devices", "Device fingerprints bound at issue time.")
+    device_match = _term("device_match", "How many fingerprint components must match.")
+    activation_required = _term("activation_required", "Whether an activation exchange is needed.")
+    counters = _term("counters", "Counter name → Counter(limit, overage).")
+    metadata = _term("metadata", "Free-form metadata.")
+    extensions = _term("extensions", "Informational x- terms.")
+    issued_at = _time_term("issued_at", "When the license was signed.")
+    not_before = _time_term("not_before", "Start of validity, or None.")
+    expires = _time_term("expires", "Expiry, or None for no expiry.")
+    maintenance_end = _time_term("maintenance_end", "Releases after this are not covered, or None.")
+
+    @property
+    def grace(self) -> timedelta:
+        """Grace period after ``expires``."""
+        return timedelta(seconds=self._terms.grace_seconds)
+
+    @property
+    def lease(self) -> timedelta | None:
+        """Lease duration for floating licenses, else None."""
+        seconds = self._terms.lease_seconds
+        return None if seconds is None else timedelta(seconds=seconds)
+
+    @property
+    def digest(self) -> str:
+        """SHA-256 of the binary document, hex."""
+        return hashlib.sha256(self.document).hexdigest()
 
     @property
     def terms(self) -> LicenseTerms:
@@ -145,7 +141,7 @@ class License(Frozen):
 
     def has_feature(self, name: str) -> bool:
         """True if the license grants feature ``name``."""
-        return name in self.features
+        return name in self._terms.features
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict of the verdict and every term."""
@@ -168,15 +164,19 @@ def open_envelope(document: bytes) -> tuple[Envelope, bytes]:
     envelope = parse_unverified(binary)
     if armor_kind is not None and armor_kind is not envelope.kind:
         raise Malformed(
-            f"armor says {armor_kind.name} but the document inside is a {envelope.kind.name}"
+            f"armor says {armor_kind.name} but the document inside is {_a(envelope.kind.name)}"
         )
     return envelope, binary
+
+
+def _a(noun: str) -> str:
+    return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 
 def expect_kind(envelope: Envelope, kind: Kind) -> None:
     """Raise WrongKind unless the envelope is of ``kind``."""
     if envelope.kind is not kind:
-        raise WrongKind(f"this is a {envelope.kind.name}, not a {kind.name}")
+        raise WrongKind(f"this is {_a(envelope.kind.name)}, not {_a(kind.name)}")
 
 
 def check_signature(envelope: Envelope, public_key: bytes, what: str) -> None:
@@ -191,7 +191,7 @@ def certificate_from_bytes(data: bytes, roots: TrustedRoots) -> IssuingCertifica
     """Verify an issuing-key certificate against the trusted roots and decode it."""
     envelope = parse_unverified(data)
     if envelope.kind is not ISSUING_CERTIFICATE:
-        raise WrongKind(f"embedded certificate is a {envelope.kind.name}")
+        raise WrongKind(f"embedded certificate is {_a(envelope.kind.name)}")
     if envelope.certificate is not None:
         raise Malformed("an issuing-key certificate cannot embed another certificate")
     root = roots.get(envelope.kid)
