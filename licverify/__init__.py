@@ -41,12 +41,23 @@ from licverify._fingerprint import (
     machine_fingerprint,
     parse_fingerprint,
 )
-from licverify._inspect import Check, InspectReport, inspect_document
 from licverify._keys import TrustedRoots, load_public_keys
 from licverify._license import Counter, Limits
 from licverify._verify import InternalError, License, Status, verify_certificate, verify_license
 
 __version__ = "0.1.0"
+
+_LAZY = {"Check", "InspectReport", "inspect_document"}
+
+
+def __getattr__(name: str) -> object:
+    # The support path (inspect) is loaded on first use, to keep an
+    # application's import → verdict time low.
+    if name in _LAZY:
+        from licverify import _inspect
+
+        return getattr(_inspect, name)
+    raise AttributeError(f"module 'licverify' has no attribute {name!r}")
 
 __all__ = [
     "BadSignature",

@@ -7,9 +7,6 @@ see unrelated values for the same machine.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from types import MappingProxyType
 from typing import Mapping
 
@@ -22,6 +19,8 @@ DIGEST_SIZE = 16
 
 
 def _salt(product: str) -> bytes:
+    import hashlib
+
     return hashlib.sha256(b"licsign fingerprint v1\x00" + product.encode("utf-8")).digest()
 
 
@@ -80,6 +79,9 @@ def machine_fingerprint(product: str, *, machine_id: str | None = None) -> Mappi
     Components that cannot be read are skipped. ``machine_id`` replaces the
     OS machine id (containers and clusters inject the host's identity).
     """
+    import hashlib
+    import hmac
+
     salt = _salt(product)
     return MappingProxyType(
         {
@@ -107,6 +109,8 @@ def fingerprint_matches(
 
 def format_fingerprint(fingerprint: Mapping[str, bytes]) -> str:
     """Text form of a fingerprint: ``fp1.`` + base64url(deterministic CBOR map)."""
+    import base64
+
     raw = encode_canonical(dict(fingerprint))
     return _PREFIX + base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
@@ -119,6 +123,8 @@ def parse_fingerprint(text: str) -> Mapping[str, bytes]:
     """
     if not isinstance(text, str) or not text.startswith(_PREFIX) or len(text) > 4096:
         raise ValueError("a fingerprint starts with 'fp1.'")
+    import base64
+
     body = text[len(_PREFIX) :]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))

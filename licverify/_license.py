@@ -7,7 +7,6 @@ verifier cannot disagree: the issuer decodes what it encoded before signing.
 
 from __future__ import annotations
 
-import re
 from types import MappingProxyType
 from typing import Any, Mapping
 
@@ -37,9 +36,34 @@ MAX_METADATA_BYTES = 4096
 MAX_COUNT = 2**32 - 1
 
 _CLAIMS = frozenset({ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS})
-_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}\Z")
-_VERSION_RE = re.compile(r"\d{1,9}(\.\d{1,9}){0,3}\Z")
+_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class _Charset:
+    """A cheap stand-in for a regex (compiling regexes costs import time):
+    1 to 64 characters from ``chars``, the first one a letter or digit."""
+
+    __slots__ = ("chars",)
+
+    def __init__(self, chars: str) -> None:
+        self.chars = chars
+
+    def match(self, text: str) -> bool:
+        return 0 < len(text) <= 64 and text[0] in _ALNUM and not text.strip(self.chars)
+
+
+class _Version:
+    """Dotted version: 1 to 4 parts of 1 to 9 digits."""
+
+    @staticmethod
+    def match(text: str) -> bool:
+        parts = text.split(".")
+        return len(parts) <= 4 and all(0 < len(p) <= 9 and p.isascii() and p.isdigit() for p in parts)
+
+
+_ID_RE = _Charset(_ALNUM + "._-")
+_NAME_RE = _Charset(_ALNUM + "._:/-")
+_VERSION_RE = _Version()
 
 _KNOWN_TERMS = frozenset(
     {
@@ -172,7 +196,7 @@ def _int(value: Any, what: str, lo: int = 0, hi: int = MAX_TIMESTAMP) -> int:
     return value
 
 
-def _text(value: Any, what: str, pattern: "re.Pattern[str] | None" = None) -> str:
+def _text(value: Any, what: str, pattern: "_Charset | _Version | None" = None) -> str:
     if type(value) is not str or not value or len(value) > MAX_TEXT:
         raise _fail(f"{what} must be non-empty text of at most {MAX_TEXT} characters")
     if pattern is not None and not pattern.match(value):

@@ -8,12 +8,11 @@ same stages one by one and reports each, for people and support tools.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import Any, Iterable, Mapping
 
-from nacl.bindings import crypto_sign_open
+from nacl.bindings import crypto_hash_sha256, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from licverify._armor import dearmor
@@ -132,7 +131,7 @@ class License(Frozen):
     @property
     def digest(self) -> str:
         """SHA-256 of the binary document, hex."""
-        return hashlib.sha256(self.document).hexdigest()
+        return crypto_hash_sha256(self.document).hex()
 
     @property
     def terms(self) -> LicenseTerms:
