@@ -43,6 +43,26 @@ def read_regular_file(path: str, max_size: int, what: str = "file") -> bytes:
     return data
 
 
+def check_writable(path: str, overwrite: bool) -> None:
+    """Raise before any work is done if ``write_atomic(path)`` would certainly fail.
+
+    Raises:
+        AlreadyExists: ``path`` exists and ``overwrite`` is False.
+        InvalidInput: ``path`` is a directory, or its directory is missing or read-only.
+    """
+    if path == "-":
+        return
+    if os.path.isdir(path):
+        raise InvalidInput(f"{path!r} is a directory")
+    if not overwrite and os.path.lexists(path):
+        raise AlreadyExists(f"{path!r} already exists (use --force to replace it)")
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise InvalidInput(f"directory {directory!r} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise InvalidInput(f"cannot write in {directory!r}")
+
+
 def write_atomic(path: str, data: bytes, mode: int = 0o644, overwrite: bool = False) -> None:
     """Write ``data`` to ``path`` atomically: temp file, fsync, rename.
 

@@ -169,14 +169,14 @@ class Ledger:
     def keys(self) -> list[sqlite3.Row]:
         """All keys, root first, then issuing keys newest first."""
         return self._db.execute(
-            "SELECT * FROM keys ORDER BY role = 'issuing', created_at DESC, key_id"
+            "SELECT * FROM keys ORDER BY role = 'issuing', created_at DESC, rowid DESC"
         ).fetchall()
 
     def issuing_key_for(self, product: str, at: int) -> sqlite3.Row | None:
         """The newest active issuing key valid at ``at`` that may sign for ``product``."""
         for row in self._db.execute(
             "SELECT * FROM keys WHERE role = 'issuing' AND status = 'active'"
-            " AND not_before <= ? AND not_after >= ? ORDER BY created_at DESC, key_id",
+            " AND not_before <= ? AND not_after >= ? ORDER BY created_at DESC, rowid DESC",
             (at, at),
         ):
             if row["products"] is None or product in json.loads(row["products"]):

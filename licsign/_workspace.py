@@ -22,7 +22,7 @@ from licsign._errors import InvalidInput, NotFound, WorkspaceError
 from licsign._files import read_regular_file, write_atomic
 from licsign._keyfile import PassphraseSource, new_signing_key, read_key_file, read_public_key, write_key_file
 from licsign._ledger import Ledger
-from licverify._time import to_timestamp
+from licverify._time import MAX_TIMESTAMP, to_timestamp
 from licverify.format import (
     ISSUING_CERTIFICATE,
     IssuingCertificate,
@@ -107,8 +107,7 @@ class Workspace:
             NotFound: a product in ``products`` is unknown.
         """
         at = to_timestamp(now)
-        if validity <= timedelta(0):
-            raise InvalidInput("issuing key validity must be positive")
+        _check_validity(at, validity)
         for product in products or ():
             self.ledger.product(product)
         root = read_key_file(self.root_key_path, "root", root_passphrase)
@@ -170,6 +169,13 @@ def _certify_new_key(
     return certificate
 
 
+def _check_validity(at: int, validity: timedelta) -> None:
+    if validity <= timedelta(0):
+        raise InvalidInput("issuing key validity must be positive")
+    if at + validity.total_seconds() > MAX_TIMESTAMP:
+        raise InvalidInput("issuing key validity reaches past the year 9999")
+
+
 def _kdf_args(kdf: dict[str, int] | None) -> dict[str, Any]:
     if not kdf:
         return {}
@@ -201,6 +207,7 @@ def init_workspace(
         WorkspaceError: ``home`` already holds a workspace or other files.
     """
     at = to_timestamp(now)
+    _check_validity(at, issuing_validity)
     home = os.path.abspath(home)
     if os.path.exists(os.path.join(home, "workspace.json")):
         raise WorkspaceError(f"{home} is already a licsign workspace")
@@ -208,8 +215,8 @@ def init_workspace(
         raise WorkspaceError(f"{home} is not empty; choose a new directory")
     if os.path.exists(home) and not os.path.isdir(home):
         raise WorkspaceError(f"{home} exists and is not a directory")
-    if not vendor.strip() or len(vendor) > 256:
-        raise InvalidInput("vendor name must be 1 to 256 characters")
+    if not vendor.strip() or len(vendor) > 256 or not vendor.isprintable():
+        raise InvalidInput("vendor name must be 1 to 256 printable characters")
     if not passphrase:
         raise InvalidInput("the passphrase must not be empty")
     try:

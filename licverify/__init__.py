@@ -23,6 +23,7 @@ from licverify._certificate import IssuingCertificate
 from licverify._errors import (
     BadSignature,
     Expired,
+    InternalError,
     LicenseError,
     Malformed,
     NotActivated,
@@ -43,7 +44,7 @@ from licverify._fingerprint import (
 )
 from licverify._keys import TrustedRoots, load_public_keys
 from licverify._license import Counter, Limits
-from licverify._verify import InternalError, License, Status, verify_certificate, verify_license
+from licverify._verify import License, Status, verify_certificate, verify_license
 
 __version__ = "0.1.0"
 

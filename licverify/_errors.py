@@ -16,6 +16,7 @@ __all__ = [
     "NotActivated",
     "Revoked",
     "VersionNotAllowed",
+    "InternalError",
 ]
 
 
@@ -103,6 +104,12 @@ class VersionNotAllowed(LicenseError):
     """The application version (or release date) is outside what the license allows."""
 
     code = "version-not-allowed"
+
+
+class InternalError(LicenseError):
+    """Verification hit an unexpected error; the license is treated as invalid (fail closed)."""
+
+    code = "internal-error"
 
 
 #: Every code, for documentation and for tests that the mapping stays stable.

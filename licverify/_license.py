@@ -61,6 +61,11 @@ class _Version:
         return len(parts) <= 4 and all(0 < len(p) <= 9 and p.isascii() and p.isdigit() for p in parts)
 
 
+def version_text_ok(text: str) -> bool:
+    """True for a dotted version of 1 to 4 parts of 1 to 9 ASCII digits (``2.4.1``)."""
+    return _Version.match(text)
+
+
 _ID_RE = _Charset(_ALNUM + "._-")
 _NAME_RE = _Charset(_ALNUM + "._:/-")
 _VERSION_RE = _Version()
@@ -313,10 +318,12 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
             raise _fail("device_match must be 'all', 'most' or a count from 1 to 64")
         if not devices:
             raise _fail("device_match without devices")
+        if device_match == "all":
+            raise _fail("device_match 'all' is the default and must be left out")
 
     activation_required = terms.get("activation_required", False)
-    if type(activation_required) is not bool:
-        raise _fail("activation_required must be a boolean")
+    if "activation_required" in terms and activation_required is not True:
+        raise _fail("activation_required must be true when present (false is the default)")
 
     counters = {}
     if "counters" in terms:
@@ -327,7 +334,9 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
                 raise _fail(f"counter {name!r} must hold a limit and optionally an overage")
             counters[name] = Counter(
                 _int(entry["limit"], f"counter {name!r} limit", 0, 2**63 - 1),
-                _int(entry.get("overage", 0), f"counter {name!r} overage", 0, 2**63 - 1),
+                _int(entry["overage"], f"counter {name!r} overage", 1, 2**63 - 1)
+                if "overage" in entry
+                else 0,
             )
 
     metadata = {}
@@ -338,7 +347,7 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         if len(encode_canonical(raw_meta)) > MAX_METADATA_BYTES:
             raise _fail(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
 
-    grace = _int(terms.get("grace", 0), "grace", 0, 10 * 366 * 86400)
+    grace = _int(terms["grace"], "grace", 1, 10 * 366 * 86400) if "grace" in terms else 0
     lease = terms.get("lease")
     if lease is not None:
         _int(lease, "lease", 60, 366 * 86400)

@@ -21,6 +21,7 @@ from licverify._cose import Envelope, parse_unverified
 from licverify._errors import (
     BadSignature,
     Expired,
+    InternalError,
     LicenseError,
     Malformed,
     NotActivated,
@@ -34,7 +35,7 @@ from licverify._errors import (
 from licverify._fingerprint import fingerprint_matches
 from licverify._keys import TrustedRoots
 from licverify._kinds import ISSUING_CERTIFICATE, LICENSE, Kind
-from licverify._license import Frozen, LicenseTerms, decode_license_payload, terms_to_json
+from licverify._license import Frozen, LicenseTerms, decode_license_payload, terms_to_json, version_text_ok
 from licverify._time import from_timestamp, iso, to_timestamp
 
 _DAY = 86400
@@ -45,12 +46,6 @@ class Status(str, Enum):
 
     VALID = "valid"
     GRACE = "grace"
-
-
-class InternalError(LicenseError):
-    """Verification hit an unexpected error; the license is treated as invalid (fail closed)."""
-
-    code = "internal-error"
 
 
 def _term(name: str, doc: str) -> Any:
@@ -285,9 +280,7 @@ def check_activation(terms: LicenseTerms) -> None:
 # --- public entry point -----------------------------------------------------------------------
 
 
-def _check_arguments(
-    document: object, product: object, app_version: object
-) -> None:
+def _check_arguments(document: object, product: object, app_version: object, fingerprint: object) -> None:
     if not isinstance(document, (bytes, bytearray, memoryview)):
         raise TypeError("document must be bytes")
     if not isinstance(product, str):
@@ -297,10 +290,13 @@ def _check_arguments(
     if app_version is not None:
         if not isinstance(app_version, str):
             raise TypeError("app_version must be a string like '2.4.1'")
-        import re
-
-        if not re.fullmatch(r"\d{1,9}(\.\d{1,9}){0,3}", app_version):
-            raise ValueError("app_version must look like '2.4.1'")
+        if not version_text_ok(app_version):
+            raise ValueError("app_version must look like '2.4.1' (1 to 4 parts of ASCII digits)")
+    if fingerprint is not None and not isinstance(fingerprint, Mapping):
+        raise TypeError(
+            "fingerprint must be a mapping of component name to digest "
+            "(machine_fingerprint() or parse_fingerprint(text))"
+        )
 
 
 def verify_license(
@@ -335,7 +331,7 @@ def verify_license(
         LicenseError: a subclass naming the failure (``error.code``).
         TypeError, ValueError: the arguments themselves are wrong.
     """
-    _check_arguments(document, product, app_version)
+    _check_arguments(document, product, app_version, fingerprint)
     roots = TrustedRoots.coerce(trusted_roots)
     at = to_timestamp(now)
     release = None if app_release_date is None else to_timestamp(app_release_date, "app_release_date")

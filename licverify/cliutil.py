@@ -79,6 +79,11 @@ def run_click(command: "object", prog: str, args: "list[str] | None" = None) -> 
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
+        no_args = getattr(click.exceptions, "NoArgsIsHelpError", None)  # click >= 8.2
+        if no_args is not None and isinstance(exc, no_args) and exc.ctx is not None:
+            # No command given: show the help, as people expect; it is not an error.
+            click.echo(exc.ctx.get_help())
+            return 0
         # One line, no usage block: scripts and people both read it easily.
         click.echo(f"{prog}: error: {exc.format_message()}", err=True)
         return exc.exit_code

@@ -93,7 +93,18 @@ def write_output(path: str, data: bytes, force: bool) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
         return
+    require_writable(path, force)
     write_atomic(path, data, overwrite=force)
+
+
+def require_writable(path: str, force: bool) -> None:
+    """Usage error (exit 2) if ``path`` cannot be written; call before doing any work."""
+    from licsign._files import check_writable
+
+    try:
+        check_writable(path, force)
+    except LicsignError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 def parse_option(parser: Callable[[str], Any], value: str | None, option: str) -> Any:

@@ -33,6 +33,11 @@ def product() -> None:
     """Products you license."""
 
 
+def _check_name(value: str | None, what: str) -> None:
+    if value is not None and (not value.strip() or len(value) > 256 or not value.isprintable()):
+        raise click.BadParameter(f"{value!r}: use 1-256 printable characters", param_hint=what)
+
+
 @product.command("add")
 @click.argument("product_id")
 @click.option("--name", help="Display name (default: the id).")
@@ -41,6 +46,7 @@ def product() -> None:
 def product_add(ctx: Context, product_id: str, name: str | None, features: tuple[str, ...]) -> None:
     """Add a product. Its id is what applications pass as --product."""
     _check_id(product_id, "PRODUCT_ID")
+    _check_name(name, "--name")
     for f in features:
         if not _FEATURE.match(f):
             raise click.BadParameter(f"{f!r} is not a valid feature name", param_hint="--feature")
@@ -74,7 +80,8 @@ def customer() -> None:
 def customer_add(ctx: Context, customer_id: str, name: str | None, email: str | None) -> None:
     """Add a customer."""
     _check_id(customer_id, "CUSTOMER_ID")
-    if email is not None and ("@" not in email or len(email) > 254):
+    _check_name(name, "--name")
+    if email is not None and ("@" not in email or len(email) > 254 or not email.isprintable() or " " in email):
         raise click.BadParameter(f"{email!r} is not an e-mail address", param_hint="--email")
     ctx.workspace().ledger.add_customer(int(now_utc().timestamp()), customer_id, name or customer_id, email)
     click.echo(f"Added customer {customer_id}")

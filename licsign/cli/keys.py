@@ -6,7 +6,16 @@ import json
 
 import click
 
-from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context, table, write_output
+from licsign.cli._context import (
+    Context,
+    emit_json,
+    now_utc,
+    parse_option,
+    pass_context,
+    require_writable,
+    table,
+    write_output,
+)
 from licverify._time import iso
 from licverify.cliutil import parse_duration
 
@@ -80,9 +89,11 @@ def export_public(ctx: Context, fmt: str, output: str, force: bool) -> None:
     """
     from licverify.format import public_key_pem
 
-    root = ctx.workspace().root_public_key()
     if fmt == "raw" and output == "-":
         raise click.UsageError("--format raw writes binary; give -o FILE")
+    if output != "-":
+        require_writable(output, force)
+    root = ctx.workspace().root_public_key()
     data = {
         "pem": lambda: public_key_pem(root).encode(),
         "raw": lambda: root,

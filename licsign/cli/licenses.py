@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context, table, write_output
+from licsign.cli._context import Context, require_writable, emit_json, now_utc, parse_option, pass_context, table, write_output
 from licverify._time import iso
 from licverify.cliutil import parse_duration, parse_when
 
@@ -137,13 +137,11 @@ def issue(ctx: Context, **opts: Any) -> None:
     )  # fmt: skip
     if opts["max_version"] is not None and not re.fullmatch(r"\d{1,9}(\.\d{1,9}){0,3}", opts["max_version"]):
         raise click.BadParameter(f"{opts['max_version']!r}: use a version like 2.9 or 2.9.1", param_hint="--max-version")
-    ws = ctx.workspace()
     output = opts["output"]
-    if output != "-" and not opts["force"]:
-        import os
-
-        if os.path.lexists(output):
-            raise click.UsageError(f"{output!r} already exists (use --force to replace it)")
+    if output == "-" and opts["as_json"]:
+        raise click.UsageError("--json and -o - would both write to stdout; give -o FILE")
+    require_writable(output, opts["force"])  # before the ledger records anything
+    ws = ctx.workspace()
     issued = issue_license(ws, request, ctx.passphrase_source(), now=now_utc())
     write_output(output, issued.document if opts["binary"] else issued.armored, opts["force"])
     from licverify.format import terms_to_json
@@ -205,6 +203,7 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
         "history": history,
     }
     if export_to:
+        require_writable(export_to, force)
         write_output(export_to, armor(row["document"], LICENSE), force)
     if as_json:
         emit_json(info)

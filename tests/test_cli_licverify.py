@@ -1,0 +1,397 @@
+"""The ``licverify`` command line (and vendor-branded copies), driven in-process.
+
+Licenses come from a real licsign workspace built through the licsign CLI,
+so these tests also prove that what the vendor's tool writes is what the
+customer's tool accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+from factory import OTHER_ROOT, public
+
+import licverify
+import licverify.cli as lvcli
+from licsign.cli import main as licsign_main
+from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+
+PRODUCT = "acme-cad"
+
+
+class Result(NamedTuple):
+    code: int
+    out: str
+    err: str
+
+
+def _run(capsys: Any, entry: Callable[[list[str]], None], args: tuple[str, ...]) -> Result:
+    capsys.readouterr()
+    try:
+        entry(list(args))
+    except SystemExit as exc:
+        code = exc.code
+    else:  # pragma: no cover - the entry points always exit
+        raise AssertionError("entry point returned instead of exiting")
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert isinstance(code, int)
+    return Result(code, out, err)
+
+
+class Vendor:
+    """A licsign workspace plus the licverify runner."""
+
+    def __init__(self, capsys: Any, tmp: Path) -> None:
+        self.capsys, self.tmp = capsys, tmp
+        self.trust = tmp / "root.pem"
+        self.licenses: dict[str, dict[str, Any]] = {}
+
+    def licsign(self, *args: str) -> Result:
+        result = _run(self.capsys, licsign_main, args)
+        assert result.code == 0, result
+        return result
+
+    def issue(self, name: str, *args: str, product: str = PRODUCT) -> Path:
+        """Issue a license to ``tmp/name``; remember its terms (JSON) under ``name``."""
+        path = self.tmp / name
+        out = self.licsign("issue", "--product", product, "--customer", "globex", *args,
+                           "-o", str(path), "--json").out  # fmt: skip
+        self.licenses[name] = json.loads(out)
+        return path
+
+    def __call__(self, *args: str) -> Result:
+        return _run(self.capsys, lvcli.main, args)
+
+    def check(self, name: str, *args: str) -> Result:
+        return self("check", str(self.tmp / name), "--trust", str(self.trust), "--product", PRODUCT, *args)
+
+    def refused(self, result: Result, code: str) -> None:
+        """Exit 1 and exactly one verdict line on stdout naming ``code``."""
+        assert result.code == 1, result
+        assert result.err == ""
+        assert result.out.count("\n") == 1
+        assert result.out.startswith(f"NOT VALID: {code}: ")
+
+    def usage_error(self, result: Result, prog: str = "licverify") -> str:
+        assert result.code == 2, result
+        assert result.out == ""
+        assert result.err.count("\n") == 1 and result.err.startswith(f"{prog}: error: ")
+        return result.err
+
+    @property
+    def root(self) -> bytes:
+        return licverify.load_public_keys(self.trust.read_bytes())[0]
+
+
+def when(text: str, delta: timedelta = timedelta(0)) -> str:
+    """ISO text of a time in the licsign JSON, shifted by ``delta``."""
+    at = datetime.fromisoformat(text.replace("Z", "+00:00")) + delta
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture
+def vendor(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> Vendor:
+    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
+    monkeypatch.setenv(PASSPHRASE_ENV, "vendor passphrase")
+    for name in ("LICSIGN_DEBUG", lvcli.TRUST_ENV, lvcli.PRODUCT_ENV, lvcli.MACHINE_ID_ENV):
+        monkeypatch.delenv(name, raising=False)
+    v = Vendor(capsys, tmp_path)
+    v.licsign("init", "--vendor", "Acme Inc.")
+    v.licsign("product", "add", PRODUCT)
+    v.licsign("product", "add", "other")
+    v.licsign("customer", "add", "globex")
+    v.licsign("key", "export-public", "-o", str(v.trust))
+    v.issue("sub.lic", "--type", "subscription", "--duration", "30d", "--grace", "14d",
+            "--feature", "export", "--feature", "seats=5", "--max-devices", "3")  # fmt: skip
+    return v
+
+
+# --- check ------------------------------------------------------------------------------------
+
+
+def test_check_valid_license_prints_terms(vendor: Vendor) -> None:
+    result = vendor.check("sub.lic")
+    assert result.code == 0 and result.err == ""
+    lines = result.out.splitlines()
+    assert lines[0] == "VALID"
+    terms = vendor.licenses["sub.lic"]
+    for expected in (
+        f"License:     {terms['id']} (version 1)",
+        f"Product:     {PRODUCT}",
+        "Customer:    globex",
+        "Issuer:      Acme Inc.",
+        "Type:        subscription",
+        f"Expires:     {terms['expires'].replace('T', ' ')}",
+        "Grace:       14 days",
+        "Limits:      devices=3",
+    ):
+        assert expected in lines
+    features = next(line for line in lines if line.startswith("Features:"))
+    assert sorted(features.split(None, 1)[1].split(", ")) == ["export", "seats=5"]
+
+
+def test_check_json(vendor: Vendor) -> None:
+    result = vendor.check("sub.lic", "--json")
+    assert result.code == 0
+    data = json.loads(result.out)
+    assert data["status"] == "valid" and data["grace_days_left"] is None
+    assert {k: data[k] for k in vendor.licenses["sub.lic"]} == vendor.licenses["sub.lic"]
+    lic = licverify.verify_license((vendor.tmp / "sub.lic").read_bytes(), trusted_roots=[vendor.root],
+                                   product=PRODUCT, now=datetime.now(timezone.utc))  # fmt: skip
+    assert data["digest"] == lic.digest and data["key_id"] == lic.certificate.key_id.hex()
+
+
+def test_check_in_grace_is_valid_with_days_left(vendor: Vendor) -> None:
+    at = when(vendor.licenses["sub.lic"]["expires"], timedelta(days=4))
+    result = vendor.check("sub.lic", "--at", at)
+    assert result.code == 0
+    expires = vendor.licenses["sub.lic"]["expires"][:10]
+    assert result.out.splitlines()[0] == f"VALID (in grace: expired {expires}, 10 day(s) left)"
+    data = json.loads(vendor.check("sub.lic", "--at", at, "--json").out)
+    assert data["status"] == "grace" and data["grace_days_left"] == 10
+
+
+def test_check_expired(vendor: Vendor) -> None:
+    at = when(vendor.licenses["sub.lic"]["expires"], timedelta(days=15))
+    vendor.refused(vendor.check("sub.lic", "--at", at), "expired")
+    result = vendor.check("sub.lic", "--at", at, "--json")
+    assert result.code == 1
+    data = json.loads(result.out)
+    assert data["status"] == "invalid" and data["code"] == "expired" and "grace ended" in data["reason"]
+
+
+def test_check_not_yet_valid(vendor: Vendor) -> None:
+    at = when(vendor.licenses["sub.lic"]["issued_at"], timedelta(days=-1))
+    vendor.refused(vendor.check("sub.lic", "--at", at), "not-yet-valid")
+
+
+def test_check_wrong_product(vendor: Vendor) -> None:
+    vendor.issue("other.lic", "--type", "perpetual", product="other")
+    vendor.refused(vendor.check("other.lic"), "wrong-product")
+    ok = vendor("check", str(vendor.tmp / "other.lic"), "--trust", str(vendor.trust), "--product", "other")
+    assert ok.code == 0
+
+
+def test_check_untrusted_root(vendor: Vendor) -> None:
+    (vendor.tmp / "other.hex").write_text(public(OTHER_ROOT).hex() + "\n")
+    result = vendor("check", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.tmp / "other.hex"),
+                    "--product", PRODUCT)  # fmt: skip
+    vendor.refused(result, "untrusted-key")
+
+
+def tamper(data: bytes, position: int) -> bytes:
+    """Change the base64 character at ``position`` of an armored document's body."""
+    lines = data.strip().split(b"\n")
+    body = bytearray(b"".join(lines[1:-1]))
+    body[position] = ord("A") if body[position] != ord("A") else ord("B")
+    wrapped = [bytes(body[i : i + 64]) for i in range(0, len(body), 64)]
+    return b"\n".join([lines[0], *wrapped, lines[-1]]) + b"\n"
+
+
+def test_check_tampered_signature(vendor: Vendor) -> None:
+    # 20 characters from the end is inside the 64-byte signature, clear of the padding.
+    (vendor.tmp / "bad.lic").write_bytes(tamper((vendor.tmp / "sub.lic").read_bytes(), -20))
+    vendor.refused(vendor.check("bad.lic"), "bad-signature")
+
+
+@pytest.mark.parametrize("position", [8, 100, 200, 300, 400])
+def test_check_tampered_anywhere(vendor: Vendor, position: int) -> None:
+    from licverify._errors import ERROR_CODES
+
+    (vendor.tmp / "bad.lic").write_bytes(tamper((vendor.tmp / "sub.lic").read_bytes(), position))
+    result = vendor.check("bad.lic")
+    assert result.code == 1 and result.err == "" and result.out.count("\n") == 1
+    code = result.out.split(":")[1].strip()
+    assert code in ERROR_CODES and code != "license-error"
+
+
+def test_check_a_certificate_is_the_wrong_kind(vendor: Vendor) -> None:
+    (cert,) = (vendor.tmp / "ws" / "keys").glob("*.cert")
+    result = vendor("check", str(cert), "--trust", str(vendor.trust), "--product", PRODUCT)
+    vendor.refused(result, "wrong-kind")
+
+
+def test_check_device_bound_license_and_machine_id(vendor: Vendor, monkeypatch: pytest.MonkeyPatch) -> None:
+    device = licverify.format_fingerprint(licverify.machine_fingerprint(PRODUCT, machine_id="x"))
+    vendor.issue("dev.lic", "--type", "perpetual", "--device", device)
+    assert vendor.check("dev.lic", "--machine-id", "x").code == 0
+    vendor.refused(vendor.check("dev.lic", "--machine-id", "y"), "wrong-machine")
+    monkeypatch.setenv(lvcli.MACHINE_ID_ENV, "x")
+    assert vendor.check("dev.lic").code == 0
+
+
+def test_check_version_gate(vendor: Vendor) -> None:
+    vendor.issue("gate.lic", "--type", "perpetual", "--max-version", "2.9")
+    assert vendor.check("gate.lic", "--app-version", "2.9.5").code == 1
+    assert vendor.check("gate.lic", "--app-version", "2.9").code == 0
+    vendor.refused(vendor.check("gate.lic", "--app-version", "3.0"), "version-not-allowed")
+    assert "app_version" in vendor.usage_error(vendor.check("gate.lic", "--app-version", "three"))
+
+
+def test_check_activation_required(vendor: Vendor) -> None:
+    vendor.issue("act.lic", "--type", "perpetual", "--require-activation")
+    vendor.refused(vendor.check("act.lic"), "not-activated")
+
+
+def test_check_binary_license(vendor: Vendor) -> None:
+    vendor.issue("bin.lic", "--type", "perpetual", "--binary")
+    assert vendor.check("bin.lic").out.startswith("VALID\n")
+
+
+def test_check_needs_trust_and_product(vendor: Vendor) -> None:
+    lic = str(vendor.tmp / "sub.lic")
+    assert "--trust" in vendor.usage_error(vendor("check", lic, "--product", PRODUCT))
+    assert "--product" in vendor.usage_error(vendor("check", lic, "--trust", str(vendor.trust)))
+    assert "--at" in vendor.usage_error(vendor.check("sub.lic", "--at", "2027-13-45"))
+
+
+def test_check_trust_and_product_from_environment(vendor: Vendor, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(lvcli.TRUST_ENV, str(vendor.trust))
+    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
+    assert vendor("check", str(vendor.tmp / "sub.lic")).out.startswith("VALID\n")
+    # An option given on the command line wins over the environment.
+    vendor.refused(vendor("check", str(vendor.tmp / "sub.lic"), "--product", "other"), "wrong-product")
+    monkeypatch.setenv(lvcli.PRODUCT_ENV, "other")
+    vendor.refused(vendor("check", str(vendor.tmp / "sub.lic")), "wrong-product")
+
+
+@pytest.mark.parametrize("fmt", ["pem", "raw", "python", "hex"])
+def test_check_reads_every_export_format(vendor: Vendor, fmt: str) -> None:
+    vendor.licsign("key", "export-public", "--format", fmt, "-o", str(vendor.tmp / f"trust.{fmt}"))
+    result = vendor("check", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.tmp / f"trust.{fmt}"),
+                    "--product", PRODUCT)  # fmt: skip
+    assert result.code == 0 and result.out.startswith("VALID\n")
+
+
+# --- fingerprint ------------------------------------------------------------------------------
+
+
+def test_fingerprint_text_and_json(vendor: Vendor) -> None:
+    result = vendor("fingerprint", "--product", PRODUCT, "--machine-id", "x")
+    assert result.code == 0
+    lines = result.out.splitlines()
+    expected = licverify.machine_fingerprint(PRODUCT, machine_id="x")
+    assert lines[-1] == licverify.format_fingerprint(expected)
+    assert lines[0] == f"machine-id:  {expected['machine-id'].hex()}"
+    assert [line.split(":")[0] for line in lines[:4]] == ["machine-id", "mac", "cpu", "hostname"]
+    data = json.loads(vendor("fingerprint", "--product", PRODUCT, "--machine-id", "x", "--json").out)
+    assert data == {"fingerprint": lines[-1], "components": {k: v.hex() for k, v in expected.items()}}
+    assert licverify.parse_fingerprint(data["fingerprint"]) == dict(expected)
+
+
+def test_fingerprint_machine_id_changes_only_that_component(vendor: Vendor) -> None:
+    def components(*args: str) -> dict[str, str]:
+        result = vendor("fingerprint", "--product", PRODUCT, "--json", *args)
+        assert result.code == 0
+        return json.loads(result.out)["components"]  # type: ignore[no-any-return]
+
+    x, y = components("--machine-id", "x"), components("--machine-id", "y")
+    assert set(x) == set(y) and "machine-id" in x
+    assert x["machine-id"] != y["machine-id"]
+    assert {k: v for k, v in x.items() if k != "machine-id"} == {k: v for k, v in y.items() if k != "machine-id"}
+    # The salt is per product: the same machine id looks unrelated to another product.
+    other = json.loads(vendor("fingerprint", "--product", "other", "--machine-id", "x", "--json").out)
+    assert other["components"]["machine-id"] != x["machine-id"]
+
+
+def test_fingerprint_needs_a_product(vendor: Vendor, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert "--product" in vendor.usage_error(vendor("fingerprint"))
+    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
+    monkeypatch.setenv(lvcli.MACHINE_ID_ENV, "x")
+    out = vendor("fingerprint").out
+    assert out.splitlines()[-1] == licverify.format_fingerprint(licverify.machine_fingerprint(PRODUCT, machine_id="x"))
+
+
+# --- inspect ----------------------------------------------------------------------------------
+
+
+def test_inspect_with_trust(vendor: Vendor) -> None:
+    result = vendor("inspect", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.trust), "--product", PRODUCT)
+    assert result.code == 0 and result.err == ""
+    assert "Kind:     license (armored)" in result.out
+    assert "Verdict:  valid" in result.out
+    assert "[ok  ] product: licensed for acme-cad" in result.out
+    report = json.loads(vendor("inspect", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.trust), "--json").out)
+    assert report["verdict"] == "valid" and report["fields"]["id"] == vendor.licenses["sub.lic"]["id"]
+    assert {c["name"]: c["result"] for c in report["checks"]}["product"] == "skip"
+
+
+def test_inspect_without_trust_is_unverified(vendor: Vendor) -> None:
+    result = vendor("inspect", str(vendor.tmp / "sub.lic"))
+    assert result.code == 1
+    assert "Verdict:  unverified" in result.out
+    assert "[skip] signature" in result.out
+    assert vendor.licenses["sub.lic"]["id"] in result.out
+
+
+def test_inspect_failures(vendor: Vendor) -> None:
+    at = when(vendor.licenses["sub.lic"]["expires"], timedelta(days=30))
+    result = vendor("inspect", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.trust), "--at", at)
+    assert result.code == 1 and "Verdict:  expired" in result.out and "[FAIL] validity" in result.out
+    result = vendor("inspect", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.trust), "--product", "other")
+    assert result.code == 1 and "Verdict:  wrong-product" in result.out
+    grace = when(vendor.licenses["sub.lic"]["expires"], timedelta(days=1))
+    report = json.loads(vendor("inspect", str(vendor.tmp / "sub.lic"), "--trust", str(vendor.trust),
+                               "--at", grace, "--json").out)  # fmt: skip
+    assert report["verdict"] == "grace"
+
+
+def test_inspect_a_certificate(vendor: Vendor) -> None:
+    (cert,) = (vendor.tmp / "ws" / "keys").glob("*.cert")
+    result = vendor("inspect", str(cert), "--trust", str(vendor.trust))
+    assert result.code == 0
+    assert "Kind:     issuing-key-certificate (armored)" in result.out
+    assert "Verdict:  valid" in result.out
+
+
+# --- branded CLI --------------------------------------------------------------------------------
+
+
+def test_branded_cli_needs_no_trust_or_product(vendor: Vendor) -> None:
+    cli = lvcli.make_cli(app="acme-check", product=PRODUCT, trusted_roots=[vendor.root])
+
+    def branded(*args: str) -> Result:
+        return _run(vendor.capsys, lambda a: lvcli.branded_main(cli, a), args)
+
+    result = branded("check", str(vendor.tmp / "sub.lic"))
+    assert result.code == 0 and result.out.startswith("VALID\n")
+    assert f"License:     {vendor.licenses['sub.lic']['id']} (version 1)" in result.out
+
+    vendor.issue("other.lic", "--type", "perpetual", product="other")
+    vendor.refused(branded("check", str(vendor.tmp / "other.lic")), "wrong-product")
+    # The built-in product cannot be overridden from the command line.
+    vendor.refused(branded("check", str(vendor.tmp / "other.lic"), "--product", "other"), "wrong-product")
+
+    report = branded("inspect", str(vendor.tmp / "sub.lic"), "--json")
+    assert report.code == 0 and json.loads(report.out)["verdict"] == "valid"
+    assert "[ok  ] product: licensed for acme-cad" in branded("inspect", str(vendor.tmp / "sub.lic")).out
+
+    fp = branded("fingerprint", "--machine-id", "x").out.splitlines()[-1]
+    assert fp == licverify.format_fingerprint(licverify.machine_fingerprint(PRODUCT, machine_id="x"))
+
+    help_text = branded("check", "--help").out
+    assert "--trust" not in help_text and "--product" not in help_text
+    assert "acme-check check" in help_text
+    assert branded("--version").out.startswith("acme-check, version ")
+
+    missing = branded("check", str(vendor.tmp / "missing.lic"))
+    assert vendor.usage_error(missing, prog="acme-check")
+
+
+def test_branded_cli_through_run_click(vendor: Vendor) -> None:
+    from licverify.cliutil import run_click
+
+    (vendor.tmp / "other.hex").write_text(public(OTHER_ROOT).hex())
+    cli = lvcli.make_cli(app="acme-check", product=PRODUCT, trusted_roots=[public(OTHER_ROOT)])
+    vendor.capsys.readouterr()
+    assert run_click(cli, "acme-check", ["check", str(vendor.tmp / "sub.lic")]) == 1
+    out, err = vendor.capsys.readouterr()
+    assert out.startswith("NOT VALID: untrusted-key: ") and err == ""
+    cli = lvcli.make_cli(app="acme-check", product=PRODUCT, trusted_roots=[vendor.root])
+    assert run_click(cli, "acme-check", ["check", str(vendor.tmp / "sub.lic")]) == 0

@@ -1,0 +1,158 @@
+"""One arrow (STYLE §1): licsign imports licverify, never the reverse; `import licverify` stays small.
+
+The import checks run in a fresh interpreter, so nothing this test process
+has already imported (pytest, hypothesis, cwt, cryptography) can hide a leak.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import licverify
+
+PACKAGE_DIR = Path(licverify.__file__).parent
+#: Imported by `import licverify`: the standard library plus exactly these distributions.
+ALLOWED_THIRD_PARTY = {"licverify", "nacl", "cbor2", "_cbor2", "_cffi_backend", "_sodium"}
+FORBIDDEN = [
+    "click",
+    "cryptography",
+    "platformdirs",
+    "licsign",
+    "dataclasses",
+    "importlib.metadata",
+]
+#: Modules of the licverify package that are *not* loaded by `import licverify` (CLI helpers).
+CLI_MODULES = {"cli.py", "cliutil.py"}
+
+
+def modules_after(statement: str, tmp_path: Path) -> dict[str, list[str]]:
+    """Run ``statement`` in a fresh interpreter; return sys.modules before and after it."""
+    code = (
+        "import sys, json\n"
+        "before = set(sys.modules)\n"
+        f"{statement}\n"
+        "after = set(sys.modules)\n"
+        "print(json.dumps({'before': sorted(before), 'after': sorted(after)}))\n"
+    )
+    # -I: ignore PYTHON* variables and the user site; run from an empty directory so the
+    # checkout itself is not on sys.path ahead of the installed package.
+    result = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True, text=True,
+                            check=True, timeout=60)  # fmt: skip
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def loaded(name: str, modules: list[str]) -> bool:
+    return any(m == name or m.startswith(name + ".") for m in modules)
+
+
+def test_import_licverify_loads_only_stdlib_nacl_and_cbor2(tmp_path: Path) -> None:
+    mods = modules_after("import licverify", tmp_path)
+    after = mods["after"]
+    assert "licverify" in after and "nacl.bindings" in after and "cbor2" in after
+    for name in FORBIDDEN:
+        assert not loaded(name, after), f"`import licverify` loaded {name}"
+    new_top_level = {m.split(".")[0] for m in set(after) - set(mods["before"])}
+    third_party = {m for m in new_top_level if m not in sys.stdlib_module_names}
+    assert third_party <= ALLOWED_THIRD_PARTY, third_party - ALLOWED_THIRD_PARTY
+
+
+def test_verifying_a_license_loads_nothing_more(tmp_path: Path) -> None:
+    # Using the verifier (not just importing it), on the success, failure and inspect paths,
+    # must not pull in heavy modules lazily.
+    sys_path = str(Path(__file__).parent)
+    statement = (
+        f"sys.path.insert(0, {sys_path!r})\n"
+        "from factory import UnsafeFactory, T0\n"  # the factory itself imports only licverify + nacl
+        "import licverify\n"
+        "from datetime import datetime, timezone\n"
+        "f = UnsafeFactory()\n"
+        "doc = f.license()\n"
+        "licverify.verify_license(doc, trusted_roots=f.roots, product='acme-cad',\n"
+        "    now=datetime.fromtimestamp(T0, timezone.utc))\n"
+        "try:\n"
+        "    licverify.verify_license(doc[:-1] + b'x', trusted_roots=f.roots, product='acme-cad',\n"
+        "        now=datetime.fromtimestamp(T0, timezone.utc))\n"
+        "except licverify.BadSignature:\n"
+        "    pass\n"
+        "licverify.inspect_document(licverify.format.armor(doc, licverify.format.LICENSE),\n"
+        "    trusted_roots=f.roots, product='acme-cad', now=datetime.fromtimestamp(T0, timezone.utc))"
+    )
+    after = modules_after(statement, tmp_path)["after"]
+    for name in FORBIDDEN:
+        assert not loaded(name, after), f"verifying a license loaded {name}"
+
+
+def test_import_licsign_imports_licverify(tmp_path: Path) -> None:
+    after = modules_after("import licsign", tmp_path)["after"]
+    assert "licsign" in after and "licverify" in after
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    """Every module named by an import statement in ``path``, at any depth (lazy imports too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.append((node.lineno, node.module))
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in (
+            "__import__", "import_module"
+        ):  # fmt: skip
+            found += [
+                (node.lineno, a.value)
+                for a in node.args
+                if isinstance(a, ast.Constant) and isinstance(a.value, str)
+            ]
+    return found
+
+
+SOURCES = sorted(PACKAGE_DIR.glob("*.py"))
+
+
+def test_sources_found() -> None:
+    names = {p.name for p in SOURCES}
+    assert {"__init__.py", "_verify.py", "_cose.py", "_cbor.py", "_license.py"} <= names
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.name)
+def test_licverify_never_imports_licsign(path: Path) -> None:
+    offenders = [
+        (line, name)
+        for line, name in _imports(path)
+        if name == "licsign" or name.startswith("licsign.")
+    ]
+    assert not offenders, f"{path.name} imports licsign at {offenders}"
+    text = path.read_text(encoding="utf-8")
+    for line_no, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        assert not (stripped.startswith(("import licsign", "from licsign"))), (
+            f"{path.name}:{line_no}"
+        )
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in SOURCES if p.name not in CLI_MODULES], ids=lambda p: p.name
+)
+def test_verifier_modules_import_only_stdlib_nacl_cbor2(path: Path) -> None:
+    # Static check, covering imports inside functions that the subprocess test cannot see.
+    for line, name in _imports(path):
+        top = name.split(".")[0]
+        assert top in sys.stdlib_module_names or top in {"licverify", "nacl", "cbor2"}, (
+            f"{path.name}:{line} {name}"
+        )
+        assert name not in FORBIDDEN, f"{path.name}:{line} {name}"
+
+
+def test_package_init_does_not_import_cli_modules(tmp_path: Path) -> None:
+    after = modules_after("import licverify", tmp_path)["after"]
+    assert (
+        "licverify.cli" not in after
+        and "licverify.cliutil" not in after
+        and "licverify.format" not in after
+    )
