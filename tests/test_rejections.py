@@ -777,6 +777,11 @@ TYPE_CASES = [
     ({}, {"grace": "14d"}, M, "grace-text"),
     ({}, {"type": "floating", "lease": 59}, M, "lease-59-seconds"),
     ({}, {"type": "floating", "lease": 366 * DAY + 1}, M, "lease-over-366-days"),
+    # Defaults are left out: one signed encoding per set of terms.
+    ({}, {"grace": 0}, M, "explicit-default-grace-0"),
+    ({}, {"activation_required": False}, M, "explicit-default-activation-false"),
+    ({}, {"counters": {"api": {"limit": 5, "overage": 0}}}, M, "explicit-default-overage-0"),
+    ({}, {"devices": [{"machine-id": b"\x01" * 16}], "device_match": "all"}, M, "explicit-default-device-match-all"),
     ({}, {"type": "floating", "lease": "1h"}, M, "lease-text"),
     ({}, {"type": "floating", "lease": None}, M, "lease-null"),
 ]
