@@ -34,7 +34,11 @@ KDF_OPS = 3
 #: Refuse files whose parameters are weaker than this (a downgraded file).
 MIN_KDF_MEMORY = KDF_MEMORY
 MIN_KDF_OPS = 2
+#: Refuse files that would make us allocate absurd memory or spin for minutes.
+MAX_KDF_OPS = 64
+MAX_KDF_MEMORY = 4 * 1024 * 1024 * 1024
 MAX_KEY_FILE = 4096
+AEAD = "xchacha20poly1305-ietf"
 
 PassphraseSource = Callable[[], bytes]
 
@@ -73,7 +77,7 @@ def write_key_file(
         "role": role,
         "public_key": bytes(signing_key.verify_key).hex(),
         "kdf": {"alg": "argon2id", "ops": ops, "mem": mem, "salt": salt.hex()},
-        "aead": "xchacha20poly1305-ietf",
+        "aead": AEAD,
         "nonce": nonce.hex(),
     }
     key = _derive(passphrase, salt, ops, mem)
@@ -107,8 +111,12 @@ def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.si
         sealed, public = bytes.fromhex(body["ciphertext"]), bytes.fromhex(header["public_key"])
     except (ValueError, KeyError, TypeError, AttributeError):
         raise KeyFileError(f"key file {path!r} is damaged") from None
-    if header["format"] != FORMAT or kdf.get("alg") != "argon2id":
+    if header["format"] != FORMAT or kdf.get("alg") != "argon2id" or header["aead"] != AEAD:
         raise KeyFileError(f"key file {path!r} has an unknown format")
+    if len(salt) != nacl.pwhash.argon2id.SALTBYTES or len(nonce) != 24 or len(public) != 32:
+        raise KeyFileError(f"key file {path!r} is damaged")
+    if ops > MAX_KDF_OPS or mem > MAX_KDF_MEMORY:
+        raise KeyFileError(f"key file {path!r} asks for more key-derivation work than this tool allows")
     if header["role"] != role:
         raise KeyFileError(f"key file {path!r} holds a {header['role']} key, not a {role} key")
     if ops < MIN_KDF_OPS or mem < MIN_KDF_MEMORY:

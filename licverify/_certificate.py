@@ -68,8 +68,11 @@ class IssuingCertificate(Frozen):
         return self.products is None or product in self.products
 
     def covers(self, when: int) -> bool:
-        """True if ``when`` (NumericDate) lies within the validity window."""
-        return self.not_before <= when <= self.not_after
+        """True if ``when`` (NumericDate) lies within the validity window.
+
+        Like a CWT ``exp`` (RFC 8392 §3.1.4), ``not_after`` itself is outside.
+        """
+        return self.not_before <= when < self.not_after
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -120,6 +123,8 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
         for p in raw:
             if type(p) is not str or not _ID_RE.match(p):
                 raise Malformed("certificate names an invalid product id")
+        if len(set(raw)) != len(raw):
+            raise Malformed("certificate names a product twice")
         products = tuple(raw)
     times = []
     for label, what in ((NBF, "not-before"), (EXP, "expiry"), (IAT, "issued-at")):
@@ -127,7 +132,7 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
         if type(value) is not int or not 0 <= value <= MAX_TIMESTAMP:
             raise Malformed(f"certificate {what} must be a NumericDate")
         times.append(value)
-    if times[1] < times[0]:
+    if times[1] <= times[0]:
         raise Malformed("certificate expires before it starts")
     return IssuingCertificate(public_key, times[0], times[1], times[2], products, root_key_id)
 

@@ -15,6 +15,7 @@ from licverify._cbor import decode_canonical, encode_canonical
 __all__ = ["machine_fingerprint", "fingerprint_matches", "format_fingerprint", "parse_fingerprint"]
 
 _PREFIX = "fp1."
+_B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 DIGEST_SIZE = 16
 
 
@@ -126,6 +127,8 @@ def parse_fingerprint(text: str) -> Mapping[str, bytes]:
     import base64
 
     body = text[len(_PREFIX) :]
+    if not body or body.strip(_B64URL):
+        raise ValueError("fingerprint is not base64url")
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except ValueError:

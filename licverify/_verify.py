@@ -134,8 +134,8 @@ class License(Frozen):
         return self._terms  # type: ignore[no-any-return]
 
     def has_feature(self, name: str) -> bool:
-        """True if the license grants feature ``name``."""
-        return name in self._terms.features
+        """True if the license grants feature ``name``: it is listed and its value is not false."""
+        return self._terms.features.get(name, False) is not False
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict of the verdict and every term."""
@@ -375,6 +375,6 @@ def verify_certificate(
         raise InternalError(f"verification failed unexpectedly ({exc.__class__.__name__})") from exc
     if at < certificate.not_before:
         raise NotYetValid(f"issuing key is not valid before {iso(certificate.not_before)}")
-    if at > certificate.not_after:
+    if at >= certificate.not_after:
         raise Expired(f"issuing key expired on {iso(certificate.not_after)}")
     return certificate

@@ -322,8 +322,8 @@ def test_issuing_key_not_allowed_for_product() -> None:
     [
         pytest.param(T0 - 1, False, id="one-second-before-key-window"),
         pytest.param(T0, True, id="at-key-not-before"),
-        pytest.param(T0 + 1000, True, id="at-key-not-after"),
-        pytest.param(T0 + 1001, False, id="one-second-after-key-window"),
+        pytest.param(T0 + 999, True, id="last-second-of-key-window"),
+        pytest.param(T0 + 1000, False, id="at-key-not-after-exclusive"),
     ],
 )
 def test_license_issued_outside_certificate_window(issued_at: int, ok: bool) -> None:
@@ -794,11 +794,11 @@ def test_verify_certificate_round_trip_and_window() -> None:
     for doc in (cert, F.armor(cert, F.ISSUING_CERTIFICATE)):
         assert licverify.verify_certificate(doc, trusted_roots=roots, now=at(T0)) == info
     assert licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_before)) == info
-    assert licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_after)) == info
+    assert licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_after - 1)) == info
     with pytest.raises(NotYetValid):
         licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_before - 1))
-    with pytest.raises(Expired):
-        licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_after + 1))
+    with pytest.raises(Expired):  # not_after is exclusive, like a CWT exp
+        licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_after))
     assert info.allows_product("anything") and info.covers(T0)
     assert info.to_json()["root_key_id"] == F.key_id(public(ROOT)).hex()
 
