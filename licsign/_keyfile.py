@@ -23,7 +23,7 @@ from nacl.bindings import (
 )
 from nacl.exceptions import CryptoError
 
-from licsign._errors import KeyFileError, WrongPassphrase
+from licsign._errors import InvalidInput, KeyFileError, WrongPassphrase
 from licsign._files import read_regular_file, write_atomic
 
 FORMAT = "licsign-key-v1"
@@ -101,7 +101,10 @@ def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.si
         raise KeyFileError(
             f"key file {path!r} is accessible by group or others; run: chmod 600 {path}"
         )
-    raw = read_regular_file(path, MAX_KEY_FILE, "key file")
+    try:
+        raw = read_regular_file(path, MAX_KEY_FILE, "key file")
+    except InvalidInput as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         body = json.loads(raw)
         header = {k: body[k] for k in ("format", "role", "public_key", "kdf", "aead", "nonce")}

@@ -176,7 +176,7 @@ class Ledger:
         """The newest active issuing key valid at ``at`` that may sign for ``product``."""
         for row in self._db.execute(
             "SELECT * FROM keys WHERE role = 'issuing' AND status = 'active'"
-            " AND not_before <= ? AND not_after >= ? ORDER BY created_at DESC, rowid DESC",
+            " AND not_before <= ? AND not_after > ? ORDER BY created_at DESC, rowid DESC",
             (at, at),
         ):
             if row["products"] is None or product in json.loads(row["products"]):

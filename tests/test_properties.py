@@ -173,7 +173,7 @@ BIG = 2**63 - 1
 @st.composite
 def valid_terms(draw: Any) -> LicenseTerms:
     license_type = draw(st.sampled_from(LICENSE_TYPES))
-    issued_at = draw(st.integers(0, MAX_TIMESTAMP))
+    issued_at = draw(st.integers(0, MAX_TIMESTAMP - 1))  # the key window (below) ends exclusively at MAX_TIMESTAMP
     not_before = draw(st.none() | st.integers(0, MAX_TIMESTAMP - 1))
     start = issued_at if not_before is None else not_before
     expires = None

@@ -40,7 +40,7 @@ def list_keys(ctx: Context, as_json: bool) -> None:
     for k in ctx.workspace().ledger.keys():
         state = k["status"]
         if k["role"] == "issuing" and state == "active":
-            state = "active" if k["not_before"] <= now <= k["not_after"] else "expired"
+            state = "active" if k["not_before"] <= now < k["not_after"] else "expired"
         rows.append({
             "key_id": k["key_id"], "role": k["role"], "status": state,
             "not_before": iso(k["not_before"]), "not_after": iso(k["not_after"]),
