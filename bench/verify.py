@@ -214,8 +214,8 @@ def measure_warm(docs: Documents, rounds: int, sample_seconds: float) -> dict[st
         rng.shuffle(order)
         for name in order:
             samples[name].append(timers[name].timeit(numbers[name]) / numbers[name] * 1e6)
-    ratios = [o / r for o, r in zip(samples["ours"], samples["raw"])]
-    ratios_armored = [o / r for o, r in zip(samples["ours_armored"], samples["raw"])]
+    ratios = [o / r for o, r in zip(samples["ours"], samples["raw"], strict=True)]
+    ratios_armored = [o / r for o, r in zip(samples["ours_armored"], samples["raw"], strict=True)]
     ratio = statistics.median(ratios)
     return {
         "rounds": rounds,

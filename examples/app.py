@@ -13,7 +13,9 @@ PRODUCT = "acme-cad"
 
 def main(license_path: str, root_path: str) -> int:
     with open(root_path, "rb") as fh:
-        roots = licverify.TrustedRoots(licverify.load_public_keys(fh.read()))  # embed these in real apps
+        roots = licverify.TrustedRoots(
+            licverify.load_public_keys(fh.read())
+        )  # embed these in real apps
     with open(license_path, "rb") as fh:
         document = fh.read()
     try:

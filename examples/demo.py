@@ -22,7 +22,7 @@ def run(title: str, *argv: str, env: dict[str, str], expect: int = 0) -> str:
     print(f"\n== {title}")
     shown = [os.path.basename(argv[0]) if argv[0].startswith(BIN) else argv[0], *argv[1:]]
     print("$ " + " ".join(shlex.quote(a) for a in shown))
-    proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
     out = (proc.stdout + proc.stderr).rstrip()
     if out:
         print("  " + out.replace("\n", "\n  "))
@@ -39,8 +39,17 @@ def main() -> None:
         env = dict(os.environ, LICSIGN_HOME=os.path.join(tmp, "vendor-workspace"),
                    LICSIGN_PASSPHRASE="demo passphrase (use a prompt or --passphrase-file for real)")  # fmt: skip
         print(f"licsign demo in {tmp}")
-        print("Key files use Argon2id with 256 MiB: each step that opens a key takes about a second.")
-        run("Vendor: create the workspace (ledger, root key, issuing key)", licsign, "init", "--vendor", "Acme Inc.", env=env)
+        print(
+            "Key files use Argon2id with 256 MiB: each step that opens a key takes about a second."
+        )
+        run(
+            "Vendor: create the workspace (ledger, root key, issuing key)",
+            licsign,
+            "init",
+            "--vendor",
+            "Acme Inc.",
+            env=env,
+        )
         run("Vendor: add a product", licsign, "product", "add", "acme-cad", "--name", "Acme CAD",
             "--feature", "export-step", "--feature", "render-farm", env=env)  # fmt: skip
         run("Vendor: add a customer", licsign, "customer", "add", "globex", "--name", "Globex Corp.",
@@ -50,7 +59,10 @@ def main() -> None:
             "--duration", "365d", "--grace", "14d", "--feature", "export-step",
             "--max-devices", "3", "-o", "globex.lic", env=env)  # fmt: skip
         with open("globex.lic") as fh:
-            print("\n== The license file the customer receives\n  " + fh.read().rstrip().replace("\n", "\n  "))
+            print(
+                "\n== The license file the customer receives\n  "
+                + fh.read().rstrip().replace("\n", "\n  ")
+            )
         run("Vendor: export the trust root the application embeds", licsign, "key", "export-public",
             "-o", "root.pem", env=env)  # fmt: skip
         run("Vendor: the ledger", licsign, "list", env=env)

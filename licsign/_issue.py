@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from licsign._errors import InvalidInput
 from licsign._keyfile import PassphraseSource
@@ -60,7 +61,12 @@ class IssueRequest:
         metadata: Mapping[str, Any] | None = None,
     ) -> None:
         self.product, self.customer, self.type = product, customer, type
-        self.expires, self.duration, self.not_before, self.grace = expires, duration, not_before, grace
+        self.expires, self.duration, self.not_before, self.grace = (
+            expires,
+            duration,
+            not_before,
+            grace,
+        )
         self.features = dict(features or {})
         self.max_version, self.maintenance_end = max_version, maintenance_end
         self.limits = Limits(max_devices, max_users, max_devices_per_user, max_transfers)
@@ -76,7 +82,9 @@ class IssueRequest:
 class IssuedLicense:
     """Result of issuing: the id, the binary document and its armored text."""
 
-    def __init__(self, license_id: str, document: bytes, armored: bytes, terms: LicenseTerms) -> None:
+    def __init__(
+        self, license_id: str, document: bytes, armored: bytes, terms: LicenseTerms
+    ) -> None:
         self.id, self.document, self.armored, self.terms = license_id, document, armored, terms
 
 
@@ -89,7 +97,9 @@ def new_license_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
 
 def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> LicenseTerms:
     if req.type not in LICENSE_TYPES:
-        raise InvalidInput(f"unknown license type {req.type!r} (one of: {', '.join(LICENSE_TYPES)})")
+        raise InvalidInput(
+            f"unknown license type {req.type!r} (one of: {', '.join(LICENSE_TYPES)})"
+        )
     product = ws.ledger.product(req.product)
     ws.ledger.customer(req.customer)
     declared = json.loads(product["features"])

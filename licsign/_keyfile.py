@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from typing import Callable
+from collections.abc import Callable
 
 import nacl.pwhash
 import nacl.signing
@@ -81,7 +81,9 @@ def write_key_file(
         "nonce": nonce.hex(),
     }
     key = _derive(passphrase, salt, ops, mem)
-    sealed = crypto_aead_xchacha20poly1305_ietf_encrypt(bytes(signing_key), _aad(header), nonce, key)
+    sealed = crypto_aead_xchacha20poly1305_ietf_encrypt(
+        bytes(signing_key), _aad(header), nonce, key
+    )
     body = dict(header, ciphertext=sealed.hex())
     write_atomic(path, (json.dumps(body, indent=2) + "\n").encode(), mode=0o600)
 
@@ -119,7 +121,9 @@ def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.si
     if len(salt) != nacl.pwhash.argon2id.SALTBYTES or len(nonce) != 24 or len(public) != 32:
         raise KeyFileError(f"key file {path!r} is damaged")
     if ops > MAX_KDF_OPS or mem > MAX_KDF_MEMORY:
-        raise KeyFileError(f"key file {path!r} asks for more key-derivation work than this tool allows")
+        raise KeyFileError(
+            f"key file {path!r} asks for more key-derivation work than this tool allows"
+        )
     if header["role"] != role:
         raise KeyFileError(f"key file {path!r} holds a {header['role']} key, not a {role} key")
     if ops < MIN_KDF_OPS or mem < MIN_KDF_MEMORY:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from licsign._errors import AlreadyExists, NotFound, WorkspaceError
 
@@ -146,7 +147,9 @@ class Ledger:
         count = 0
         for row in self._db.execute("SELECT * FROM events ORDER BY seq"):
             count += 1
-            expected = _event_hash(prev, row["seq"], row["at"], row["kind"], row["subject"], row["data"])
+            expected = _event_hash(
+                prev, row["seq"], row["at"], row["kind"], row["subject"], row["data"]
+            )
             if row["seq"] != count or row["prev_hash"] != prev or row["hash"] != expected:
                 raise WorkspaceError(f"ledger history is broken at event {row['seq']}")
             prev = row["hash"]
@@ -201,7 +204,11 @@ class Ledger:
         row = self._db.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
         if row is None:
             known = [r[0] for r in self._db.execute("SELECT id FROM products ORDER BY id LIMIT 10")]
-            hint = f" (known: {', '.join(known)})" if known else " (add one with 'licsign product add')"
+            hint = (
+                f" (known: {', '.join(known)})"
+                if known
+                else " (add one with 'licsign product add')"
+            )
             raise NotFound(f"unknown product {product_id!r}{hint}")
         return row  # type: ignore[no-any-return]
 
@@ -224,7 +231,9 @@ class Ledger:
         """The customer row; raise NotFound if unknown."""
         row = self._db.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
         if row is None:
-            raise NotFound(f"unknown customer {customer_id!r} (add one with 'licsign customer add')")
+            raise NotFound(
+                f"unknown customer {customer_id!r} (add one with 'licsign customer add')"
+            )
         return row  # type: ignore[no-any-return]
 
     def customers(self) -> list[sqlite3.Row]:
@@ -245,9 +254,14 @@ class Ledger:
 
     def license_exists(self, license_id: str) -> bool:
         """True if any version of ``license_id`` exists."""
-        return self._db.execute("SELECT 1 FROM licenses WHERE id = ?", (license_id,)).fetchone() is not None
+        return (
+            self._db.execute("SELECT 1 FROM licenses WHERE id = ?", (license_id,)).fetchone()
+            is not None
+        )
 
-    def licenses(self, product: str | None = None, customer: str | None = None) -> list[sqlite3.Row]:
+    def licenses(
+        self, product: str | None = None, customer: str | None = None
+    ) -> list[sqlite3.Row]:
         """The newest version of every license, newest first, optionally filtered."""
         sql = (
             "SELECT l.* FROM licenses l WHERE l.version = "

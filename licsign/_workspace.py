@@ -13,14 +13,21 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 import nacl.signing
 
 from licsign._errors import InvalidInput, NotFound, WorkspaceError
 from licsign._files import read_regular_file, write_atomic
-from licsign._keyfile import PassphraseSource, new_signing_key, read_key_file, read_public_key, write_key_file
+from licsign._keyfile import (
+    PassphraseSource,
+    new_signing_key,
+    read_key_file,
+    read_public_key,
+    write_key_file,
+)
 from licsign._ledger import Ledger
 from licverify._time import MAX_TIMESTAMP, to_timestamp
 from licverify.format import (
@@ -50,7 +57,9 @@ class Workspace:
         self.home = os.path.abspath(home)
         config_path = os.path.join(self.home, "workspace.json")
         if not os.path.exists(config_path):
-            raise WorkspaceError(f"{self.home} is not a licsign workspace; run 'licsign init' first")
+            raise WorkspaceError(
+                f"{self.home} is not a licsign workspace; run 'licsign init' first"
+            )
         try:
             self.config = json.loads(read_regular_file(config_path, 65536, "workspace file"))
         except (ValueError, InvalidInput) as exc:
@@ -160,7 +169,9 @@ def _certify_new_key(
     )
     kid = certificate.key_id.hex()
     write_key_file(ws.issuing_key_path(kid), issuing, "issuing", passphrase, **_kdf_args(kdf))
-    write_atomic(os.path.join(ws.home, "keys", f"issuing-{kid}.cert"), armor(document, ISSUING_CERTIFICATE))
+    write_atomic(
+        os.path.join(ws.home, "keys", f"issuing-{kid}.cert"), armor(document, ISSUING_CERTIFICATE)
+    )
     with ws.ledger.transaction():
         ws.ledger.add_key(
             at, kid, "issuing", certificate.public_key, document,
@@ -226,7 +237,9 @@ def init_workspace(
     Ledger(os.path.join(home, "ledger.sqlite3"), create=True).close()
     progress("creating the root key (Argon2id, 256 MiB)")
     root = new_signing_key()
-    write_key_file(os.path.join(home, "keys", "root.key"), root, "root", passphrase, **_kdf_args(kdf))
+    write_key_file(
+        os.path.join(home, "keys", "root.key"), root, "root", passphrase, **_kdf_args(kdf)
+    )
     root_public = bytes(root.verify_key)
     # workspace.json last: its presence marks a complete workspace.
     ledger = Ledger(os.path.join(home, "ledger.sqlite3"))
@@ -241,13 +254,3 @@ def init_workspace(
     progress("creating the first issuing key and its certificate")
     _certify_new_key(ws, root, passphrase, at, issuing_validity, None, kdf)
     return ws
-
-
-def find_key(ws: Workspace, prefix: str) -> dict[str, Any]:
-    """The key whose id starts with ``prefix`` (at least 4 hex digits)."""
-    matches = [dict(r) for r in ws.ledger.keys() if r["key_id"].startswith(prefix.lower())]
-    if len(prefix) < 4 or not matches:
-        raise NotFound(f"no key with id {prefix!r}")
-    if len(matches) > 1:
-        raise InvalidInput(f"key id {prefix!r} is ambiguous")
-    return matches[0]

@@ -60,6 +60,7 @@ def __getattr__(name: str) -> object:
         return getattr(_inspect, name)
     raise AttributeError(f"module 'licverify' has no attribute {name!r}")
 
+
 __all__ = [
     "BadSignature",
     "Check",

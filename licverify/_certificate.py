@@ -35,13 +35,21 @@ class IssuingCertificate(Frozen):
         root_key_id: key id of the root that signed it (filled in by the verifier).
     """
 
-    __slots__ = ("public_key", "key_id", "not_before", "not_after", "issued_at", "products", "root_key_id")
+    __slots__ = (
+        "issued_at",
+        "key_id",
+        "not_after",
+        "not_before",
+        "products",
+        "public_key",
+        "root_key_id",
+    )
     public_key: bytes
     key_id: bytes
     not_before: int
     not_after: int
     issued_at: int
-    products: "tuple[str, ...] | None"
+    products: tuple[str, ...] | None
     root_key_id: bytes
 
     def __init__(
@@ -50,7 +58,7 @@ class IssuingCertificate(Frozen):
         not_before: int,
         not_after: int,
         issued_at: int,
-        products: "tuple[str, ...] | None" = None,
+        products: tuple[str, ...] | None = None,
         root_key_id: bytes = b"",
     ) -> None:
         self._set(

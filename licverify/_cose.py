@@ -7,7 +7,7 @@ data, and the signed bytes are sliced from the input exactly as received.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from licverify._cbor import MAX_DOCUMENT_SIZE, read_bstr, read_head
 from licverify._errors import Malformed, Unsupported
@@ -40,7 +40,7 @@ class Envelope:
         to_be_signed: the Sig_structure the signature covers.
     """
 
-    __slots__ = ("kind", "kid", "payload", "signature", "certificate", "to_be_signed")
+    __slots__ = ("certificate", "kid", "kind", "payload", "signature", "to_be_signed")
 
     def __init__(
         self,

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 __all__ = [
+    "BadSignature",
+    "Expired",
+    "InternalError",
     "LicenseError",
     "Malformed",
-    "WrongKind",
+    "NotActivated",
+    "NotYetValid",
+    "Revoked",
     "Unsupported",
     "UntrustedKey",
-    "BadSignature",
-    "NotYetValid",
-    "Expired",
-    "WrongProduct",
-    "WrongMachine",
-    "NotActivated",
-    "Revoked",
     "VersionNotAllowed",
-    "InternalError",
+    "WrongKind",
+    "WrongMachine",
+    "WrongProduct",
 ]
 
 
@@ -113,4 +113,4 @@ class InternalError(LicenseError):
 
 
 #: Every code, for documentation and for tests that the mapping stays stable.
-ERROR_CODES = {cls.code: cls for cls in (LicenseError, *(globals()[n] for n in __all__[1:]))}
+ERROR_CODES = {cls.code: cls for cls in (globals()[name] for name in __all__)}

@@ -7,12 +7,13 @@ see unrelated values for the same machine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Mapping
 
 from licverify._cbor import decode_canonical, encode_canonical
+from licverify._errors import Malformed
 
-__all__ = ["machine_fingerprint", "fingerprint_matches", "format_fingerprint", "parse_fingerprint"]
+__all__ = ["fingerprint_matches", "format_fingerprint", "machine_fingerprint", "parse_fingerprint"]
 
 _PREFIX = "fp1."
 _B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -93,7 +94,7 @@ def machine_fingerprint(product: str, *, machine_id: str | None = None) -> Mappi
 
 
 def fingerprint_matches(
-    listed: Mapping[str, bytes], actual: Mapping[str, bytes], policy: "str | int"
+    listed: Mapping[str, bytes], actual: Mapping[str, bytes], policy: str | int
 ) -> bool:
     """True if ``actual`` matches the ``listed`` device under ``policy``.
 
@@ -135,10 +136,14 @@ def parse_fingerprint(text: str) -> Mapping[str, bytes]:
         raise ValueError("fingerprint is not base64url") from None
     try:
         value = decode_canonical(raw, "fingerprint")
-        if type(value) is not dict or not value or not all(
-            type(k) is str and type(v) is bytes and 16 <= len(v) <= 64 for k, v in value.items()
+        if (
+            type(value) is not dict
+            or not value
+            or not all(
+                type(k) is str and type(v) is bytes and 16 <= len(v) <= 64 for k, v in value.items()
+            )
         ):
-            raise ValueError("fingerprint must map component names to 16–64 byte digests")
-    except Exception as exc:
+            raise ValueError("fingerprint must map component names to 16-64 byte digests")
+    except Malformed as exc:
         raise ValueError(f"malformed fingerprint: {exc}") from None
     return MappingProxyType(value)

@@ -6,8 +6,9 @@ one at a time and records each outcome instead of stopping at the first.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from licverify._armor import is_armored
 from licverify._certificate import decode_certificate_payload
@@ -34,7 +35,7 @@ PASS, FAIL, SKIP = "pass", "fail", "skip"
 class Check:
     """One check: its name, ``pass``/``fail``/``skip``, the reason, and the error code on failure."""
 
-    __slots__ = ("name", "result", "detail", "code")
+    __slots__ = ("code", "detail", "name", "result")
 
     def __init__(self, name: str, result: str, detail: str, code: str | None = None) -> None:
         self.name, self.result, self.detail, self.code = name, result, detail, code
@@ -103,7 +104,7 @@ class InspectReport:
 def inspect_document(
     document: bytes,
     *,
-    trusted_roots: "TrustedRoots | Iterable[bytes] | None" = None,
+    trusted_roots: TrustedRoots | Iterable[bytes] | None = None,
     product: str | None = None,
     now: datetime | None = None,
 ) -> InspectReport:
@@ -119,7 +120,9 @@ def inspect_document(
     at = None if now is None else to_timestamp(now)
     report = InspectReport()
     report.armored = is_armored(bytes(document))
-    opened = report.run("encoding", lambda: open_envelope(bytes(document)), "well-formed COSE_Sign1")
+    opened = report.run(
+        "encoding", lambda: open_envelope(bytes(document)), "well-formed COSE_Sign1"
+    )
     if opened is None:
         return report
     envelope, binary = opened
@@ -129,7 +132,9 @@ def inspect_document(
     elif envelope.kind is ISSUING_CERTIFICATE:
         _inspect_certificate(report, binary, envelope, roots, at)
     else:
-        report.run("kind", lambda: _raise(Unsupported(f"{envelope.kind.name} is not implemented yet")), "")
+        report.run(
+            "kind", lambda: _raise(Unsupported(f"{envelope.kind.name} is not implemented yet")), ""
+        )
     if report.verdict == "unknown":
         report.verdict = "unverified"
     return report
@@ -139,8 +144,12 @@ def _raise(exc: Exception) -> None:
     raise exc
 
 
-def _inspect_license(report: InspectReport, envelope: Any, roots: Any, product: Any, at: Any) -> None:
-    terms = report.run("claims", lambda: decode_license_payload(envelope.payload), "terms decode strictly")
+def _inspect_license(
+    report: InspectReport, envelope: Any, roots: Any, product: Any, at: Any
+) -> None:
+    terms = report.run(
+        "claims", lambda: decode_license_payload(envelope.payload), "terms decode strictly"
+    )
     if terms:
         report.fields = terms_to_json(terms)
     if envelope.certificate is not None:
@@ -153,16 +162,24 @@ def _inspect_license(report: InspectReport, envelope: Any, roots: Any, product: 
         report.skip("signature", "no trusted root given (--trust); fields above are unverified")
         return
     certificate = report.run(
-        "signature", lambda: check_chain(envelope, roots), "certificate chains to a trusted root; signature verifies"
+        "signature",
+        lambda: check_chain(envelope, roots),
+        "certificate chains to a trusted root; signature verifies",
     )
     if not certificate or not terms:
         return
     report.fields["issuing_key"] = certificate.to_json()
-    report.run("issuing-window", lambda: check_issuing_window(terms, certificate), "issued while its key was valid")
+    report.run(
+        "issuing-window",
+        lambda: check_issuing_window(terms, certificate),
+        "issued while its key was valid",
+    )
     if product is None:
         report.skip("product", "no product given")
     else:
-        report.run("product", lambda: check_product(terms, certificate, product), f"licensed for {product}")
+        report.run(
+            "product", lambda: check_product(terms, certificate, product), f"licensed for {product}"
+        )
     if at is None:
         report.skip("validity", "no time given")
     else:
@@ -171,7 +188,9 @@ def _inspect_license(report: InspectReport, envelope: Any, roots: Any, product: 
             report.verdict = status[0].value
             if status[1] is not None:
                 report.checks[-1].detail = f"expired; in grace for {status[1]} more day(s)"
-    report.run("version-gate", lambda: check_gate(terms, None, None), "no application version given")
+    report.run(
+        "version-gate", lambda: check_gate(terms, None, None), "no application version given"
+    )
     report.run("machine", lambda: check_machine(terms, None) if terms.allowed_devices else None,
                "not bound to devices")  # fmt: skip
     report.run("activation", lambda: check_activation(terms), "no activation required")
@@ -184,22 +203,32 @@ def parse_cert_payload(data: bytes) -> bytes:
     return parse_unverified(data).payload
 
 
-def _inspect_certificate(report: InspectReport, binary: bytes, envelope: Any, roots: Any, at: Any) -> None:
-    cert = report.run("claims", lambda: decode_certificate_payload(envelope.payload), "claims decode strictly")
+def _inspect_certificate(
+    report: InspectReport, binary: bytes, envelope: Any, roots: Any, at: Any
+) -> None:
+    cert = report.run(
+        "claims", lambda: decode_certificate_payload(envelope.payload), "claims decode strictly"
+    )
     if cert:
         report.fields = cert.to_json()
     if envelope.certificate is not None:
-        report.run("shape", lambda: _raise(Malformed("a certificate cannot embed a certificate")), "")
+        report.run(
+            "shape", lambda: _raise(Malformed("a certificate cannot embed a certificate")), ""
+        )
     if roots is None:
         report.skip("signature", "no trusted root given (--trust); fields above are unverified")
         return
-    verified = report.run("signature", lambda: certificate_from_bytes(binary, roots), "signed by a trusted root")
+    verified = report.run(
+        "signature", lambda: certificate_from_bytes(binary, roots), "signed by a trusted root"
+    )
     if verified:
         report.fields = verified.to_json()
         if at is not None:
             ok = verified.covers(at)
             detail = "valid now" if ok else "outside its validity window"
-            report.checks.append(Check("validity", PASS if ok else FAIL, detail, None if ok else "expired"))
+            report.checks.append(
+                Check("validity", PASS if ok else FAIL, detail, None if ok else "expired")
+            )
             if not ok and report.verdict == "unknown":
                 report.verdict = "expired"
         if report.verdict == "unknown":

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import binascii
-from typing import Iterable
+from collections.abc import Iterable
 
 from nacl.bindings import crypto_hash_sha256
 
 from licverify._errors import UntrustedKey
 
-__all__ = ["TrustedRoots", "key_id", "check_public_key", "load_public_keys", "public_key_pem"]
+__all__ = ["TrustedRoots", "check_public_key", "key_id", "load_public_keys", "public_key_pem"]
 
 PUBLIC_KEY_SIZE = 32
 KEY_ID_SIZE = 16
@@ -91,7 +91,7 @@ class TrustedRoots:
         self._by_id = by_id
 
     @classmethod
-    def coerce(cls, value: "TrustedRoots | Iterable[bytes]") -> "TrustedRoots":
+    def coerce(cls, value: TrustedRoots | Iterable[bytes]) -> TrustedRoots:
         """Return ``value`` if it already is a TrustedRoots, else build one."""
         return value if isinstance(value, TrustedRoots) else cls(value)
 
@@ -134,7 +134,9 @@ def load_public_keys(data: bytes) -> list[bytes]:
         keys = [data]  # raw; no text form of a key is exactly 32 bytes long
     elif b"-----BEGIN PUBLIC KEY-----" in data:
         keys = []
-        blocks = re.findall(rb"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", data, re.S)
+        blocks = re.findall(
+            rb"-----BEGIN PUBLIC KEY-----(.*?)-----END PUBLIC KEY-----", data, re.DOTALL
+        )
         for block in blocks:
             try:
                 der = binascii.a2b_base64(b"".join(block.split()))
@@ -144,7 +146,10 @@ def load_public_keys(data: bytes) -> list[bytes]:
                 raise ValueError("PEM public key is not an Ed25519 key")
             keys.append(der[12:])
     else:
-        keys = [bytes.fromhex(h.decode()) for h in re.findall(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])", data)]
+        keys = [
+            bytes.fromhex(h.decode())
+            for h in re.findall(rb"(?<![0-9a-fA-F])[0-9a-fA-F]{64}(?![0-9a-fA-F])", data)
+        ]
     if not keys:
         raise ValueError("no public key found (expected PEM, raw 32 bytes, or hex)")
     for key in keys:

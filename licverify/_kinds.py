@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["Kind", "KINDS", "kind_by_content_type", "kind_by_armor_label"]
+__all__ = ["KINDS", "Kind", "kind_by_armor_label", "kind_by_content_type"]
 
 
 class Kind:
@@ -16,7 +16,7 @@ class Kind:
         implemented: False for names reserved for later format versions.
     """
 
-    __slots__ = ("name", "content_type", "armor_label", "signer", "implemented")
+    __slots__ = ("armor_label", "content_type", "implemented", "name", "signer")
 
     def __init__(self, name: str, signer: str, implemented: bool) -> None:
         self.name = name

@@ -7,12 +7,13 @@ verifier cannot disagree: the issuer decodes what it encoded before signing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import Malformed, Unsupported
-from licverify._time import MAX_TIMESTAMP, from_timestamp, iso
+from licverify._time import MAX_TIMESTAMP, iso
 
 # CWT claim keys (RFC 8392 §3.1) and our private-use claim (§3.1 "private use" < -65536).
 ISS, SUB, AUD, EXP, NBF, IAT, CTI = 1, 2, 3, 4, 5, 6, 7
@@ -58,7 +59,9 @@ class _Version:
     @staticmethod
     def match(text: str) -> bool:
         parts = text.split(".")
-        return len(parts) <= 4 and all(0 < len(p) <= 9 and p.isascii() and p.isdigit() for p in parts)
+        return len(parts) <= 4 and all(
+            0 < len(p) <= 9 and p.isascii() and p.isdigit() for p in parts
+        )
 
 
 def version_text_ok(text: str) -> bool:
@@ -120,7 +123,7 @@ class Counter(Frozen):
 class Limits(Frozen):
     """Seat limits; None means unlimited."""
 
-    __slots__ = ("max_devices", "max_users", "max_devices_per_user", "max_transfers")
+    __slots__ = ("max_devices", "max_devices_per_user", "max_transfers", "max_users")
     max_devices: int | None
     max_users: int | None
     max_devices_per_user: int | None
@@ -148,10 +151,28 @@ class LicenseTerms(Frozen):
     """
 
     __slots__ = (
-        "id", "version", "issuer", "customer", "product", "type", "issued_at", "not_before",
-        "expires", "grace_seconds", "features", "max_version", "maintenance_end", "limits",
-        "allowed_users", "allowed_devices", "device_match", "activation_required", "counters",
-        "lease_seconds", "metadata", "extensions",
+        "activation_required",
+        "allowed_devices",
+        "allowed_users",
+        "counters",
+        "customer",
+        "device_match",
+        "expires",
+        "extensions",
+        "features",
+        "grace_seconds",
+        "id",
+        "issued_at",
+        "issuer",
+        "lease_seconds",
+        "limits",
+        "maintenance_end",
+        "max_version",
+        "metadata",
+        "not_before",
+        "product",
+        "type",
+        "version",
     )  # fmt: skip
 
     id: str
@@ -201,7 +222,7 @@ def _int(value: Any, what: str, lo: int = 0, hi: int = MAX_TIMESTAMP) -> int:
     return value
 
 
-def _text(value: Any, what: str, pattern: "_Charset | _Version | None" = None) -> str:
+def _text(value: Any, what: str, pattern: _Charset | _Version | None = None) -> str:
     if type(value) is not str or not value or len(value) > MAX_TEXT:
         raise _fail(f"{what} must be non-empty text of at most {MAX_TEXT} characters")
     if pattern is not None and not pattern.match(value):
@@ -216,7 +237,11 @@ def _map(value: Any, what: str, max_items: int) -> dict[Any, Any]:
 
 
 def _scalar(value: Any, what: str) -> Any:
-    if value is None or type(value) in (bool, int) or (type(value) is str and len(value) <= MAX_TEXT):
+    if (
+        value is None
+        or type(value) in (bool, int)
+        or (type(value) is str and len(value) <= MAX_TEXT)
+    ):
         if type(value) is int and not -(2**63) <= value < 2**63:
             raise _fail(f"{what} is out of range")
         return value
@@ -298,7 +323,9 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         raw = _map(terms["limits"], "limits", len(LIMIT_NAMES))
         if set(raw) - set(LIMIT_NAMES):
             raise Unsupported("license has an unknown limit")
-        limits = Limits(*[_int(raw[n], f"limit {n}", 0, MAX_COUNT) if n in raw else None for n in LIMIT_NAMES])
+        limits = Limits(
+            *[_int(raw[n], f"limit {n}", 0, MAX_COUNT) if n in raw else None for n in LIMIT_NAMES]
+        )
 
     users: tuple[str, ...] = ()
     if "users" in terms:
@@ -439,13 +466,15 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
         gate["maintenance_end"] = terms.maintenance_end
     if gate:
         inner["gate"] = gate
+    limit_values = (
+        terms.limits.max_devices,
+        terms.limits.max_users,
+        terms.limits.max_devices_per_user,
+        terms.limits.max_transfers,
+    )
     limits = {
         name: value
-        for name, value in zip(
-            LIMIT_NAMES,
-            (terms.limits.max_devices, terms.limits.max_users,
-             terms.limits.max_devices_per_user, terms.limits.max_transfers),
-        )  # fmt: skip
+        for name, value in zip(LIMIT_NAMES, limit_values, strict=True)
         if value is not None
     }
     if limits:
@@ -513,7 +542,9 @@ def terms_to_json(terms: LicenseTerms) -> dict[str, Any]:
         "allowed_devices": [{k: v.hex() for k, v in d.items()} for d in terms.allowed_devices],
         "device_match": terms.device_match,
         "activation_required": terms.activation_required,
-        "counters": {n: {"limit": c.limit, "overage": c.overage} for n, c in terms.counters.items()},
+        "counters": {
+            n: {"limit": c.limit, "overage": c.overage} for n, c in terms.counters.items()
+        },
         "lease_seconds": terms.lease_seconds,
         "metadata": dict(terms.metadata),
         "extensions": dict(terms.extensions),
@@ -521,12 +552,11 @@ def terms_to_json(terms: LicenseTerms) -> dict[str, Any]:
 
 
 __all__ = [
-    "Counter",
-    "Limits",
-    "LicenseTerms",
     "LICENSE_TYPES",
+    "Counter",
+    "LicenseTerms",
+    "Limits",
     "decode_license_payload",
     "encode_license_payload",
     "terms_to_json",
-    "from_timestamp",
 ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 UTC = timezone.utc
 #: Latest time the format can express (year 9999), so every stored time converts back.
@@ -33,8 +33,3 @@ def iso(seconds: int | None) -> str | None:
     if seconds is None:
         return None
     return from_timestamp(seconds).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def seconds_to_timedelta(seconds: int) -> timedelta:
-    """A timedelta of whole seconds."""
-    return timedelta(seconds=seconds)

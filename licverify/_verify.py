@@ -8,9 +8,10 @@ same stages one by one and reports each, for people and support tools.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from nacl.bindings import crypto_hash_sha256, crypto_sign_open
 from nacl.exceptions import BadSignatureError
@@ -35,7 +36,13 @@ from licverify._errors import (
 from licverify._fingerprint import fingerprint_matches
 from licverify._keys import TrustedRoots
 from licverify._kinds import ISSUING_CERTIFICATE, LICENSE, Kind
-from licverify._license import Frozen, LicenseTerms, decode_license_payload, terms_to_json, version_text_ok
+from licverify._license import (
+    Frozen,
+    LicenseTerms,
+    decode_license_payload,
+    terms_to_json,
+    version_text_ok,
+)
 from licverify._time import from_timestamp, iso, to_timestamp
 
 _DAY = 86400
@@ -53,7 +60,7 @@ def _term(name: str, doc: str) -> Any:
 
 
 def _time_term(name: str, doc: str) -> Any:
-    def get(self: "License") -> datetime | None:
+    def get(self: License) -> datetime | None:
         value = getattr(self._terms, name)
         return None if value is None else from_timestamp(value)
 
@@ -73,7 +80,7 @@ class License(Frozen):
         document: the binary document as verified.
     """
 
-    __slots__ = ("_terms", "certificate", "document", "status", "grace_days_left")
+    __slots__ = ("_terms", "certificate", "document", "grace_days_left", "status")
 
     certificate: IssuingCertificate
     document: bytes
@@ -96,7 +103,9 @@ class License(Frozen):
     issuer = _term("issuer", "Vendor name, or None.")
     customer = _term("customer", "Customer id.")
     product = _term("product", "Product id.")
-    type = _term("type", "One of perpetual, time-limited, subscription, trial, consumption, floating.")
+    type = _term(
+        "type", "One of perpetual, time-limited, subscription, trial, consumption, floating."
+    )
     features = _term("features", "Feature name → value (None for an on/off feature).")
     max_version = _term("max_version", "Newest application version allowed, or None.")
     limits = _term("limits", "Seat limits (enforced by the vendor's ledger at activation).")
@@ -222,7 +231,9 @@ def check_product(terms: LicenseTerms, certificate: IssuingCertificate, product:
     if terms.product != product:
         raise WrongProduct(f"license is for product {terms.product!r}, not {product!r}")
     if not certificate.allows_product(product):
-        raise WrongProduct(f"issuing key {certificate.key_id.hex()[:16]} may not sign for {product!r}")
+        raise WrongProduct(
+            f"issuing key {certificate.key_id.hex()[:16]} may not sign for {product!r}"
+        )
 
 
 def check_time(terms: LicenseTerms, now: int) -> tuple[Status, int | None]:
@@ -246,17 +257,23 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 def check_gate(terms: LicenseTerms, app_version: str | None, app_release: int | None) -> None:
     """Refuse an application version or release date the license does not cover."""
-    if terms.max_version is not None and app_version is not None:
-        if _version_tuple(app_version) > _version_tuple(terms.max_version):
-            raise VersionNotAllowed(
-                f"application version {app_version} is newer than the licensed {terms.max_version}"
-            )
-    if terms.maintenance_end is not None and app_release is not None:
-        if app_release > terms.maintenance_end:
-            raise VersionNotAllowed(
-                f"this release ({iso(app_release)}) came after maintenance ended "
-                f"({iso(terms.maintenance_end)})"
-            )
+    if (
+        terms.max_version is not None
+        and app_version is not None
+        and _version_tuple(app_version) > _version_tuple(terms.max_version)
+    ):
+        raise VersionNotAllowed(
+            f"application version {app_version} is newer than the licensed {terms.max_version}"
+        )
+    if (
+        terms.maintenance_end is not None
+        and app_release is not None
+        and app_release > terms.maintenance_end
+    ):
+        raise VersionNotAllowed(
+            f"this release ({iso(app_release)}) came after maintenance ended "
+            f"({iso(terms.maintenance_end)})"
+        )
 
 
 def check_machine(terms: LicenseTerms, fingerprint: Mapping[str, bytes] | None) -> None:
@@ -280,7 +297,9 @@ def check_activation(terms: LicenseTerms) -> None:
 # --- public entry point -----------------------------------------------------------------------
 
 
-def _check_arguments(document: object, product: object, app_version: object, fingerprint: object) -> None:
+def _check_arguments(
+    document: object, product: object, app_version: object, fingerprint: object
+) -> None:
     if not isinstance(document, (bytes, bytearray, memoryview)):
         raise TypeError("document must be bytes")
     if not isinstance(product, str):
@@ -302,7 +321,7 @@ def _check_arguments(document: object, product: object, app_version: object, fin
 def verify_license(
     document: bytes,
     *,
-    trusted_roots: "TrustedRoots | Iterable[bytes]",
+    trusted_roots: TrustedRoots | Iterable[bytes],
     product: str,
     now: datetime,
     fingerprint: Mapping[str, bytes] | None = None,
@@ -334,7 +353,9 @@ def verify_license(
     _check_arguments(document, product, app_version, fingerprint)
     roots = TrustedRoots.coerce(trusted_roots)
     at = to_timestamp(now)
-    release = None if app_release_date is None else to_timestamp(app_release_date, "app_release_date")
+    release = (
+        None if app_release_date is None else to_timestamp(app_release_date, "app_release_date")
+    )
     try:
         envelope, binary = open_envelope(bytes(document))
         expect_kind(envelope, LICENSE)
@@ -354,7 +375,7 @@ def verify_license(
 
 
 def verify_certificate(
-    document: bytes, *, trusted_roots: "TrustedRoots | Iterable[bytes]", now: datetime
+    document: bytes, *, trusted_roots: TrustedRoots | Iterable[bytes], now: datetime
 ) -> IssuingCertificate:
     """Verify an issuing-key certificate (armored or binary) and check it is valid at ``now``.
 

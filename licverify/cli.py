@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from datetime import datetime, timezone
-from typing import Iterable
 
 import click
 
 import licverify
 from licverify.cliutil import parse_when, run_click
 
-TRUST_ENV, PRODUCT_ENV, MACHINE_ID_ENV = "LICVERIFY_TRUST", "LICVERIFY_PRODUCT", "LICVERIFY_MACHINE_ID"
+TRUST_ENV, PRODUCT_ENV, MACHINE_ID_ENV = (
+    "LICVERIFY_TRUST",
+    "LICVERIFY_PRODUCT",
+    "LICVERIFY_MACHINE_ID",
+)
 _MAX_INPUT = 2 * 64 * 1024
 
 
@@ -35,7 +39,9 @@ def read_input(path: str, what: str) -> bytes:
     except OSError:
         raise click.BadParameter(f"{path!r} does not exist", param_hint=what) from None
     if stat.S_ISLNK(info.st_mode):
-        raise click.BadParameter(f"{path!r} is a symbolic link; give the file itself", param_hint=what)
+        raise click.BadParameter(
+            f"{path!r} is a symbolic link; give the file itself", param_hint=what
+        )
     if not stat.S_ISREG(info.st_mode):
         raise click.BadParameter(f"{path!r} is not a regular file", param_hint=what)
     try:
@@ -52,7 +58,9 @@ def read_input(path: str, what: str) -> bytes:
 
 def print_report(report: licverify.InspectReport) -> None:
     """Print an InspectReport for people."""
-    click.echo(f"Kind:     {report.kind or 'not a licsign document'}{' (armored)' if report.armored else ''}")
+    click.echo(
+        f"Kind:     {report.kind or 'not a licsign document'}{' (armored)' if report.armored else ''}"
+    )
     if report.kind:
         click.echo(f"Size:     {report.size} bytes")
         click.echo(f"Key id:   {report.key_id}")
@@ -70,7 +78,9 @@ def print_report(report: licverify.InspectReport) -> None:
 
 def _print_license(lic: licverify.License) -> None:
     if lic.status is licverify.Status.GRACE:
-        click.echo(f"VALID (in grace: expired {lic.expires:%Y-%m-%d}, {lic.grace_days_left} day(s) left)")
+        click.echo(
+            f"VALID (in grace: expired {lic.expires:%Y-%m-%d}, {lic.grace_days_left} day(s) left)"
+        )
     else:
         click.echo("VALID")
     rows = [
@@ -82,14 +92,19 @@ def _print_license(lic: licverify.License) -> None:
         ("Issued", f"{lic.issued_at:%Y-%m-%d %H:%M:%S}Z"),
         ("Expires", "never" if lic.expires is None else f"{lic.expires:%Y-%m-%d %H:%M:%S}Z"),
         ("Grace", f"{lic.grace.days} days" if lic.grace else "none"),
-        ("Features", ", ".join(k if v is None else f"{k}={v}" for k, v in lic.features.items()) or "none"),
+        (
+            "Features",
+            ", ".join(k if v is None else f"{k}={v}" for k, v in lic.features.items()) or "none",
+        ),
     ]
     limits = lic.limits
     parts = [f"{n}={v}" for n, v in (("devices", limits.max_devices), ("users", limits.max_users),
              ("devices/user", limits.max_devices_per_user), ("transfers", limits.max_transfers)) if v is not None]  # fmt: skip
     rows.append(("Limits", ", ".join(parts) or "none"))
     if lic.counters:
-        rows.append(("Counters", ", ".join(f"{n}={c.limit}+{c.overage}" for n, c in lic.counters.items())))
+        rows.append(
+            ("Counters", ", ".join(f"{n}={c.limit}+{c.overage}" for n, c in lic.counters.items()))
+        )
     if lic.lease is not None:
         rows.append(("Lease", f"{int(lic.lease.total_seconds())} s"))
     if lic.max_version:
@@ -101,7 +116,10 @@ def _print_license(lic: licverify.License) -> None:
 
 
 def make_cli(
-    *, app: str = "licverify", product: str | None = None, trusted_roots: Iterable[bytes] | None = None
+    *,
+    app: str = "licverify",
+    product: str | None = None,
+    trusted_roots: Iterable[bytes] | None = None,
 ) -> click.Group:
     """Build the end-user command group.
 
@@ -118,7 +136,9 @@ def make_cli(
             if not trust:
                 raise click.UsageError(f"give --trust ROOT_PUBLIC_KEY_FILE (or set {TRUST_ENV})")
             try:
-                roots = licverify.TrustedRoots(licverify.load_public_keys(read_input(trust, "--trust")))
+                roots = licverify.TrustedRoots(
+                    licverify.load_public_keys(read_input(trust, "--trust"))
+                )
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--trust") from None
         chosen = product or product_opt
@@ -144,9 +164,15 @@ def make_cli(
     @click.argument("license_file", metavar="LICENSE")
     @trust_option
     @product_option
-    @click.option("--at", "at", help="Judge validity at this date instead of now (YYYY-MM-DD or ISO).")
+    @click.option(
+        "--at", "at", help="Judge validity at this date instead of now (YYYY-MM-DD or ISO)."
+    )
     @click.option("--app-version", help="Application version to check against a version gate.")
-    @click.option("--machine-id", envvar=MACHINE_ID_ENV, help=f"Use this machine id (containers). [env {MACHINE_ID_ENV}]")
+    @click.option(
+        "--machine-id",
+        envvar=MACHINE_ID_ENV,
+        help=f"Use this machine id (containers). [env {MACHINE_ID_ENV}]",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print the verdict and terms as JSON.")
     def check(license_file: str, trust: str | None, product_opt: str | None, at: str | None,
               app_version: str | None, machine_id: str | None, as_json: bool) -> None:  # fmt: skip
@@ -168,10 +194,14 @@ def make_cli(
             )  # fmt: skip
         except licverify.LicenseError as exc:
             if as_json:
-                click.echo(json.dumps({"status": "invalid", "code": exc.code, "reason": str(exc)}, indent=2))
+                click.echo(
+                    json.dumps(
+                        {"status": "invalid", "code": exc.code, "reason": str(exc)}, indent=2
+                    )
+                )
             else:
                 click.echo(f"NOT VALID: {exc.code}: {exc}")
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
         if as_json:
@@ -185,7 +215,9 @@ def make_cli(
     @product_option
     @click.option("--at", "at", help="Judge validity at this date instead of now.")
     @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-    def inspect(document: str, trust: str | None, product_opt: str | None, at: str | None, as_json: bool) -> None:
+    def inspect(
+        document: str, trust: str | None, product_opt: str | None, at: str | None, as_json: bool
+    ) -> None:
         """Explain any licsign document: every field and every check."""
         roots = None
         if builtin_roots is not None or trust:
@@ -195,18 +227,25 @@ def make_cli(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--at") from None
         report = licverify.inspect_document(
-            read_input(document, "DOCUMENT"), trusted_roots=roots, product=product or product_opt, now=when
+            read_input(document, "DOCUMENT"),
+            trusted_roots=roots,
+            product=product or product_opt,
+            now=when,
         )
         if as_json:
             click.echo(json.dumps(report.to_json(), indent=2, default=str))
         else:
             print_report(report)
         if not report.verified:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(1) from None
 
     @group.command()
     @product_option
-    @click.option("--machine-id", envvar=MACHINE_ID_ENV, help=f"Use this machine id (containers). [env {MACHINE_ID_ENV}]")
+    @click.option(
+        "--machine-id",
+        envvar=MACHINE_ID_ENV,
+        help=f"Use this machine id (containers). [env {MACHINE_ID_ENV}]",
+    )
     @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
     def fingerprint(product_opt: str | None, machine_id: str | None, as_json: bool) -> None:
         """Show this machine's fingerprint for the product (salted; no raw ids).
@@ -219,7 +258,12 @@ def make_cli(
         fp = licverify.machine_fingerprint(chosen, machine_id=machine_id)
         text = licverify.format_fingerprint(fp)
         if as_json:
-            click.echo(json.dumps({"fingerprint": text, "components": {k: v.hex() for k, v in fp.items()}}, indent=2))
+            click.echo(
+                json.dumps(
+                    {"fingerprint": text, "components": {k: v.hex() for k, v in fp.items()}},
+                    indent=2,
+                )
+            )
             return
         for name in ("machine-id", "mac", "cpu", "hostname"):
             click.echo(f"{name + ':':<12} {fp[name].hex() if name in fp else '(not available)'}")
@@ -238,4 +282,4 @@ def branded_main(cli: click.Group, args: list[str] | None = None) -> None:
     sys.exit(run_click(cli, cli.name or "licverify", args))
 
 
-__all__ = ["make_cli", "main", "branded_main", "print_report", "read_input"]
+__all__ = ["branded_main", "main", "make_cli", "print_report", "read_input"]

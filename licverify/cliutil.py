@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["parse_when", "parse_duration", "format_duration"]
+__all__ = ["format_duration", "parse_duration", "parse_when"]
 
 _DURATION = re.compile(r"(\d{1,6})([smhdwy])\Z")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
@@ -44,7 +44,9 @@ def parse_duration(text: str) -> timedelta:
     """
     match = _DURATION.match(text.strip().lower())
     if not match:
-        raise ValueError(f"{text!r} is not a duration; use a number and s, m, h, d, w or y (e.g. 365d)")
+        raise ValueError(
+            f"{text!r} is not a duration; use a number and s, m, h, d, w or y (e.g. 365d)"
+        )
     return timedelta(seconds=int(match.group(1)) * _UNIT_SECONDS[match.group(2)])
 
 
@@ -57,7 +59,7 @@ def format_duration(delta: timedelta) -> str:
     return f"{seconds}s"
 
 
-def run_click(command: "object", prog: str, args: "list[str] | None" = None) -> int:
+def run_click(command: object, prog: str, args: list[str] | None = None) -> int:
     """Run a click command and turn every failure into one line and an exit status.
 
     Exit statuses: 0 success; 1 the operation was refused or the document is
@@ -102,7 +104,9 @@ def run_click(command: "object", prog: str, args: "list[str] | None" = None) -> 
             click.echo(f"{prog}: error: {exc}", err=True)
             return 2 if code in ("invalid-input", "workspace") else 1
         if isinstance(exc, OSError):
-            click.echo(f"{prog}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+            click.echo(
+                f"{prog}: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True
+            )
             return 1
         if debug:
             raise

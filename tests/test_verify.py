@@ -825,3 +825,14 @@ def test_verify_certificate_untrusted_root() -> None:
         licverify.verify_certificate(
             FACTORY.certificate(), trusted_roots=[public(OTHER_ROOT)], now=at(T0)
         )
+
+
+def test_error_code_table_is_complete() -> None:
+    from licverify._errors import ERROR_CODES
+
+    assert sorted(ERROR_CODES) == sorted(
+        ["license-error", "malformed", "wrong-kind", "unsupported", "untrusted-key", "bad-signature",
+         "not-yet-valid", "expired", "wrong-product", "wrong-machine", "not-activated", "revoked",
+         "version-not-allowed", "internal-error"]
+    )  # fmt: skip
+    assert all(cls.code == code for code, cls in ERROR_CODES.items())

@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -121,9 +122,9 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
     """Print an aligned text table."""
     if not rows:
         return
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows)]
+    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
     for line in [headers, *rows]:
-        click.echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
+        click.echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
 
 
 __all__ = ["Context", "LicsignError", "pass_context"]

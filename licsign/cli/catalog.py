@@ -41,7 +41,9 @@ def _check_name(value: str | None, what: str) -> None:
 @product.command("add")
 @click.argument("product_id")
 @click.option("--name", help="Display name (default: the id).")
-@click.option("--feature", "features", multiple=True, help="A feature licenses may grant (repeatable).")
+@click.option(
+    "--feature", "features", multiple=True, help="A feature licenses may grant (repeatable)."
+)
 @pass_context
 def product_add(ctx: Context, product_id: str, name: str | None, features: tuple[str, ...]) -> None:
     """Add a product. Its id is what applications pass as --product."""
@@ -50,7 +52,9 @@ def product_add(ctx: Context, product_id: str, name: str | None, features: tuple
     for f in features:
         if not _FEATURE.match(f):
             raise click.BadParameter(f"{f!r} is not a valid feature name", param_hint="--feature")
-    ctx.workspace().ledger.add_product(int(now_utc().timestamp()), product_id, name or product_id, list(features))
+    ctx.workspace().ledger.add_product(
+        int(now_utc().timestamp()), product_id, name or product_id, list(features)
+    )
     click.echo(f"Added product {product_id}")
 
 
@@ -64,7 +68,10 @@ def product_list(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table([[r["id"], r["name"], ",".join(r["features"]) or "-"] for r in rows], ["ID", "NAME", "FEATURES"])
+    table(
+        [[r["id"], r["name"], ",".join(r["features"]) or "-"] for r in rows],
+        ["ID", "NAME", "FEATURES"],
+    )
 
 
 @click.group()
@@ -81,9 +88,13 @@ def customer_add(ctx: Context, customer_id: str, name: str | None, email: str | 
     """Add a customer."""
     _check_id(customer_id, "CUSTOMER_ID")
     _check_name(name, "--name")
-    if email is not None and ("@" not in email or len(email) > 254 or not email.isprintable() or " " in email):
+    if email is not None and (
+        "@" not in email or len(email) > 254 or not email.isprintable() or " " in email
+    ):
         raise click.BadParameter(f"{email!r} is not an e-mail address", param_hint="--email")
-    ctx.workspace().ledger.add_customer(int(now_utc().timestamp()), customer_id, name or customer_id, email)
+    ctx.workspace().ledger.add_customer(
+        int(now_utc().timestamp()), customer_id, name or customer_id, email
+    )
     click.echo(f"Added customer {customer_id}")
 
 
@@ -92,7 +103,10 @@ def customer_add(ctx: Context, customer_id: str, name: str | None, email: str | 
 @pass_context
 def customer_list(ctx: Context, as_json: bool) -> None:
     """List customers."""
-    rows = [{"id": r["id"], "name": r["name"], "email": r["email"]} for r in ctx.workspace().ledger.customers()]
+    rows = [
+        {"id": r["id"], "name": r["name"], "email": r["email"]}
+        for r in ctx.workspace().ledger.customers()
+    ]
     if as_json:
         emit_json(rows)
         return

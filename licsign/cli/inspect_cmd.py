@@ -17,22 +17,30 @@ def register(cli: click.Group) -> None:
 
 @click.command()
 @click.argument("document", type=click.Path(dir_okay=True))
-@click.option("--trust", help="Root public key file. Default: this workspace's root key, if there is one.")
+@click.option(
+    "--trust", help="Root public key file. Default: this workspace's root key, if there is one."
+)
 @click.option("--product", help="Check the license is for this product.")
 @click.option("--at", "at", help="Judge validity at this date (default: now).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
-def inspect(ctx: Context, document: str, trust: str | None, product: str | None, at: str | None, as_json: bool) -> None:
+def inspect(
+    ctx: Context,
+    document: str,
+    trust: str | None,
+    product: str | None,
+    at: str | None,
+    as_json: bool,
+) -> None:
     """Show what a document is, every field, and every check with its result.
 
     Exit status 0 if every check passed, 1 otherwise.
     """
     from licsign._files import read_regular_file
+    from licsign.cli._context import now_utc
     from licverify import inspect_document, load_public_keys
     from licverify.cli import print_report
     from licverify.format import MAX_DOCUMENT_SIZE
-
-    from licsign.cli._context import now_utc
 
     when = parse_option(parse_when, at, "--at") or now_utc()
     data = read_regular_file(document, 2 * MAX_DOCUMENT_SIZE, "document")

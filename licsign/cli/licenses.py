@@ -8,7 +8,16 @@ from typing import Any
 
 import click
 
-from licsign.cli._context import Context, require_writable, emit_json, now_utc, parse_option, pass_context, table, write_output
+from licsign.cli._context import (
+    Context,
+    emit_json,
+    now_utc,
+    parse_option,
+    pass_context,
+    require_writable,
+    table,
+    write_output,
+)
 from licverify._time import iso
 from licverify.cliutil import parse_duration, parse_when
 
@@ -46,7 +55,9 @@ def _counters(values: tuple[str, ...]) -> dict[str, tuple[int, int]]:
     for item in values:
         match = _COUNTER.match(item)
         if not match:
-            raise click.BadParameter(f"{item!r}: use NAME=LIMIT or NAME=LIMIT+OVERAGE", param_hint="--counter")
+            raise click.BadParameter(
+                f"{item!r}: use NAME=LIMIT or NAME=LIMIT+OVERAGE", param_hint="--counter"
+            )
         out[match.group(1)] = (int(match.group(2)), int(match.group(3) or 0))
     return out
 
@@ -83,25 +94,59 @@ def license_state(terms: dict[str, Any], now: int) -> str:
 @click.command()
 @click.option("--product", required=True, help="Product id.")
 @click.option("--customer", required=True, help="Customer id.")
-@click.option("--type", "license_type", required=True, type=click.Choice(_TYPES), help="License type.")
-@click.option("--expires", help="Expiry date (YYYY-MM-DD or ISO date-time, UTC unless a zone is given).")
-@click.option("--duration", help="Validity from the start, e.g. 365d, 12w, 1y (instead of --expires).")
+@click.option(
+    "--type", "license_type", required=True, type=click.Choice(_TYPES), help="License type."
+)
+@click.option(
+    "--expires", help="Expiry date (YYYY-MM-DD or ISO date-time, UTC unless a zone is given)."
+)
+@click.option(
+    "--duration", help="Validity from the start, e.g. 365d, 12w, 1y (instead of --expires)."
+)
 @click.option("--not-before", help="Start of validity (default: now).")
 @click.option("--grace", help="Grace period after expiry, e.g. 14d.")
-@click.option("--max-devices", type=click.IntRange(0, 2**32 - 1), help="Most devices that may be activated.")
+@click.option(
+    "--max-devices", type=click.IntRange(0, 2**32 - 1), help="Most devices that may be activated."
+)
 @click.option("--max-users", type=click.IntRange(0, 2**32 - 1), help="Most distinct users.")
-@click.option("--max-devices-per-user", type=click.IntRange(0, 2**32 - 1), help="Most devices per user.")
-@click.option("--max-transfers", type=click.IntRange(0, 2**32 - 1), help="Most device transfers (deactivations).")
-@click.option("--user", "users", multiple=True, help="An allowed user, e.g. an e-mail (repeatable).")
-@click.option("--device", "devices", multiple=True, help="Bind to a device fingerprint ('licverify fingerprint'; repeatable).")
-@click.option("--device-match", default="all", show_default=True, help="Components that must match: all, most, or a number.")
-@click.option("--require-activation", is_flag=True, help="The license works only after an activation exchange.")
+@click.option(
+    "--max-devices-per-user", type=click.IntRange(0, 2**32 - 1), help="Most devices per user."
+)
+@click.option(
+    "--max-transfers",
+    type=click.IntRange(0, 2**32 - 1),
+    help="Most device transfers (deactivations).",
+)
+@click.option(
+    "--user", "users", multiple=True, help="An allowed user, e.g. an e-mail (repeatable)."
+)
+@click.option(
+    "--device",
+    "devices",
+    multiple=True,
+    help="Bind to a device fingerprint ('licverify fingerprint'; repeatable).",
+)
+@click.option(
+    "--device-match",
+    default="all",
+    show_default=True,
+    help="Components that must match: all, most, or a number.",
+)
+@click.option(
+    "--require-activation",
+    is_flag=True,
+    help="The license works only after an activation exchange.",
+)
 @click.option("--feature", "features", multiple=True, help="NAME or NAME=VALUE (repeatable).")
-@click.option("--counter", "counters", multiple=True, help="NAME=LIMIT or NAME=LIMIT+OVERAGE (repeatable).")
+@click.option(
+    "--counter", "counters", multiple=True, help="NAME=LIMIT or NAME=LIMIT+OVERAGE (repeatable)."
+)
 @click.option("--lease", help="Lease duration for floating licenses (default 1h).")
 @click.option("--max-version", help="Newest application version allowed, e.g. 2.9.")
 @click.option("--maintenance-end", help="Releases after this date are not covered.")
-@click.option("--meta", "meta", multiple=True, help="Free-form KEY=VALUE metadata (repeatable, 4 KiB total).")
+@click.option(
+    "--meta", "meta", multiple=True, help="Free-form KEY=VALUE metadata (repeatable, 4 KiB total)."
+)
 @click.option("-o", "--output", required=True, help="License file to write ('-' for stdout).")
 @click.option("--binary", is_flag=True, help="Write binary CBOR instead of armored text.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
@@ -135,8 +180,12 @@ def issue(ctx: Context, **opts: Any) -> None:
         lease=parse_option(parse_duration, opts["lease"], "--lease"),
         metadata=metadata,
     )  # fmt: skip
-    if opts["max_version"] is not None and not re.fullmatch(r"\d{1,9}(\.\d{1,9}){0,3}", opts["max_version"]):
-        raise click.BadParameter(f"{opts['max_version']!r}: use a version like 2.9 or 2.9.1", param_hint="--max-version")
+    if opts["max_version"] is not None and not re.fullmatch(
+        r"\d{1,9}(\.\d{1,9}){0,3}", opts["max_version"]
+    ):
+        raise click.BadParameter(
+            f"{opts['max_version']!r}: use a version like 2.9 or 2.9.1", param_hint="--max-version"
+        )
     output = opts["output"]
     if output == "-" and opts["as_json"]:
         raise click.UsageError("--json and -o - would both write to stdout; give -o FILE")
@@ -175,7 +224,10 @@ def list_licenses(ctx: Context, product: str | None, customer: str | None, as_js
         click.echo("No licenses yet. Issue one with 'licsign issue'.", err=True)
         return
     table(
-        [[r["id"], r["product"], r["customer"], r["type"], r["status"], r["expires"] or "never"] for r in rows],
+        [
+            [r["id"], r["product"], r["customer"], r["type"], r["status"], r["expires"] or "never"]
+            for r in rows
+        ],
         ["ID", "PRODUCT", "CUSTOMER", "TYPE", "STATUS", "EXPIRES"],
     )
 
@@ -219,12 +271,27 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
         ("Valid from", terms["not_before"] or terms["issued_at"]),
         ("Expires", terms["expires"] or "never"),
         ("Grace", f"{terms['grace_seconds'] // 86400} days" if terms["grace_seconds"] else "none"),
-        ("Features", ", ".join(k if v is None else f"{k}={v}" for k, v in terms["features"].items()) or "none"),
-        ("Limits", ", ".join(f"{k.removeprefix('max_')}={v}" for k, v in limits.items() if v is not None) or "none"),
+        (
+            "Features",
+            ", ".join(k if v is None else f"{k}={v}" for k, v in terms["features"].items())
+            or "none",
+        ),
+        (
+            "Limits",
+            ", ".join(f"{k.removeprefix('max_')}={v}" for k, v in limits.items() if v is not None)
+            or "none",
+        ),
         ("Users", ", ".join(terms["allowed_users"]) or "any"),
-        ("Devices", f"{len(terms['allowed_devices'])} bound" if terms["allowed_devices"] else "not bound"),
+        (
+            "Devices",
+            f"{len(terms['allowed_devices'])} bound" if terms["allowed_devices"] else "not bound",
+        ),
         ("Activation", "required" if terms["activation_required"] else "not required"),
-        ("Counters", ", ".join(f"{n}={c['limit']}+{c['overage']}" for n, c in terms["counters"].items()) or "none"),
+        (
+            "Counters",
+            ", ".join(f"{n}={c['limit']}+{c['overage']}" for n, c in terms["counters"].items())
+            or "none",
+        ),
         ("Signed by", row["key_id"]),
     ]
     for label, value in lines:

@@ -14,8 +14,18 @@ def register(cli: click.Group) -> None:
 
 
 @click.command()
-@click.option("--vendor", default="licsign", show_default=True, help="Vendor name written as the issuer of licenses.")
-@click.option("--issuing-validity", default="3y", show_default=True, help="How long the first issuing key may sign.")
+@click.option(
+    "--vendor",
+    default="licsign",
+    show_default=True,
+    help="Vendor name written as the issuer of licenses.",
+)
+@click.option(
+    "--issuing-validity",
+    default="3y",
+    show_default=True,
+    help="How long the first issuing key may sign.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_context
 def init(ctx: Context, vendor: str, issuing_validity: str, as_json: bool) -> None:
@@ -41,4 +51,6 @@ def init(ctx: Context, vendor: str, issuing_validity: str, as_json: bool) -> Non
         return
     click.echo(f"Workspace created in {ws.home}")
     click.echo(f"Root public key: {root.hex()}")
-    click.echo("Next: licsign key export-public -o root.pem   (the trust root your application embeds)")
+    click.echo(
+        "Next: licsign key export-public -o root.pem   (the trust root your application embeds)"
+    )
