@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test bench vectors keys-example clean
+.PHONY: demo test lint bench vectors keys-example clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ demo: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(PY) tests/vectors/generate.py --check
 	$(PY) -m pytest -q
+
+lint: $(STAMP_TEST)
+	$(PY) -m pip install -q 'ruff>=0.6' 'mypy>=1.10'
+	$(PY) -m ruff check licverify licsign examples bench
+	$(PY) -m ruff format --check licverify licsign examples bench
+	$(PY) -m mypy licverify licsign
 
 bench: $(STAMP_RUN)
 	$(PY) bench/verify.py

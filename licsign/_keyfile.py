@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import nacl.pwhash
 import nacl.signing
@@ -43,7 +43,7 @@ AEAD = "xchacha20poly1305-ietf"
 PassphraseSource = Callable[[], bytes]
 
 
-def _aad(header: dict[str, object]) -> bytes:
+def _aad(header: Mapping[str, object]) -> bytes:
     return json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
 
 

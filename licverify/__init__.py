@@ -19,6 +19,8 @@ library, PyNaCl (libsodium) and cbor2::
 Every failure raises a subclass of ``LicenseError`` with a stable ``code``.
 """
 
+from typing import TYPE_CHECKING
+
 from licverify._certificate import IssuingCertificate
 from licverify._errors import (
     BadSignature,
@@ -45,6 +47,9 @@ from licverify._fingerprint import (
 from licverify._keys import TrustedRoots, load_public_keys
 from licverify._license import Counter, Limits
 from licverify._verify import License, Status, verify_certificate, verify_license
+
+if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
+    from licverify._inspect import Check, InspectReport, inspect_document
 
 __version__ = "0.1.0"
 

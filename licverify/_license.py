@@ -84,7 +84,7 @@ _KNOWN_TERMS = frozenset(
 class Frozen:
     """Base for immutable value objects (cheaper to import than dataclasses)."""
 
-    __slots__ = ()
+    __slots__: tuple[str, ...] = ()
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"{type(self).__name__} is immutable")
@@ -459,7 +459,7 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
         inner["grace"] = terms.grace_seconds
     if terms.features:
         inner["features"] = dict(terms.features)
-    gate = {}
+    gate: dict[str, Any] = {}
     if terms.max_version is not None:
         gate["max_version"] = terms.max_version
     if terms.maintenance_end is not None:

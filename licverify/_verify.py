@@ -82,6 +82,7 @@ class License(Frozen):
 
     __slots__ = ("_terms", "certificate", "document", "grace_days_left", "status")
 
+    _terms: LicenseTerms
     certificate: IssuingCertificate
     document: bytes
     status: Status
@@ -140,7 +141,7 @@ class License(Frozen):
     @property
     def terms(self) -> LicenseTerms:
         """The decoded terms (NumericDate integers rather than datetimes)."""
-        return self._terms  # type: ignore[no-any-return]
+        return self._terms
 
     def has_feature(self, name: str) -> bool:
         """True if the license grants feature ``name``: it is listed and its value is not false."""

@@ -109,8 +109,8 @@ def export_public(ctx: Context, fmt: str, output: str, force: bool) -> None:
         raise click.UsageError("--format raw writes binary; give -o FILE")
     if output != "-":
         require_writable(output, force)
-    root = ctx.workspace().root_public_key()
-    data = {
+    root: bytes = ctx.workspace().root_public_key()
+    data: bytes = {
         "pem": lambda: public_key_pem(root).encode(),
         "raw": lambda: root,
         "hex": lambda: root.hex().encode() + b"\n",

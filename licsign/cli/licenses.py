@@ -152,7 +152,7 @@ def license_state(terms: dict[str, Any], now: int) -> str:
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the issued terms as JSON.")
 @pass_context
-def issue(ctx: Context, **opts: Any) -> None:
+def issue(ctx: Context, /, **opts: Any) -> None:
     """Issue a signed license and record it in the ledger."""
     from licsign._issue import IssueRequest, issue_license
 
