@@ -11,8 +11,9 @@ from typing import Any
 
 from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import Malformed, Unsupported
+from licverify._fields import ID_CHARS as _ID_RE
 from licverify._keys import check_public_key, key_id
-from licverify._license import _ID_RE, FORMAT_VERSION, Frozen
+from licverify._license import FORMAT_VERSION, Frozen
 from licverify._time import MAX_TIMESTAMP, iso
 
 EXP, NBF, IAT, CNF, TERMS = 4, 5, 6, 8, -65537

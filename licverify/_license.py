@@ -13,6 +13,33 @@ from typing import Any
 
 from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import Malformed, Unsupported
+from licverify._fields import (
+    ID_CHARS as _ID_RE,
+)
+from licverify._fields import (
+    NAME_CHARS as _NAME_RE,
+)
+from licverify._fields import (
+    VERSION_TEXT as _VERSION_RE,
+)
+from licverify._fields import (
+    fingerprint_field as _fingerprint,
+)
+from licverify._fields import (
+    int_field as _int,
+)
+from licverify._fields import (
+    list_field as _list,
+)
+from licverify._fields import (
+    map_field as _map,
+)
+from licverify._fields import (
+    scalar_field as _scalar,
+)
+from licverify._fields import (
+    text_field as _text,
+)
 from licverify._time import MAX_TIMESTAMP, iso
 
 # CWT claim keys (RFC 8392 §3.1) and our private-use claim (§3.1 "private use" < -65536).
@@ -29,49 +56,12 @@ DEVICE_MATCH_WORDS = ("all", "most")
 #: Bounds on what a license may carry, so a verifier's memory and time stay
 #: small whatever the issuer wrote (format §7.3).
 MAX_NAME = 64
-MAX_TEXT = 256
-MAX_LIST = 1000
 MAX_FEATURES = 256
 MAX_COUNTERS = 64
 MAX_METADATA_BYTES = 4096
 MAX_COUNT = 2**32 - 1
 
 _CLAIMS = frozenset({ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS})
-_ALNUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-
-class _Charset:
-    """A cheap stand-in for a regex (compiling regexes costs import time):
-    1 to 64 characters from ``chars``, the first one a letter or digit."""
-
-    __slots__ = ("chars",)
-
-    def __init__(self, chars: str) -> None:
-        self.chars = chars
-
-    def match(self, text: str) -> bool:
-        return 0 < len(text) <= 64 and text[0] in _ALNUM and not text.strip(self.chars)
-
-
-class _Version:
-    """Dotted version: 1 to 4 parts of 1 to 9 digits."""
-
-    @staticmethod
-    def match(text: str) -> bool:
-        parts = text.split(".")
-        return len(parts) <= 4 and all(
-            0 < len(p) <= 9 and p.isascii() and p.isdigit() for p in parts
-        )
-
-
-def version_text_ok(text: str) -> bool:
-    """True for a dotted version of 1 to 4 parts of 1 to 9 ASCII digits (``2.4.1``)."""
-    return _Version.match(text)
-
-
-_ID_RE = _Charset(_ALNUM + "._-")
-_NAME_RE = _Charset(_ALNUM + "._:/-")
-_VERSION_RE = _Version()
 
 _KNOWN_TERMS = frozenset(
     {
@@ -214,38 +204,6 @@ _TERM_FIELDS = frozenset(LicenseTerms.__slots__)
 
 def _fail(what: str) -> Malformed:
     return Malformed(f"license terms: {what}")
-
-
-def _int(value: Any, what: str, lo: int = 0, hi: int = MAX_TIMESTAMP) -> int:
-    if type(value) is not int or not lo <= value <= hi:
-        raise _fail(f"{what} must be an integer from {lo} to {hi}")
-    return value
-
-
-def _text(value: Any, what: str, pattern: _Charset | _Version | None = None) -> str:
-    if type(value) is not str or not value or len(value) > MAX_TEXT:
-        raise _fail(f"{what} must be non-empty text of at most {MAX_TEXT} characters")
-    if pattern is not None and not pattern.match(value):
-        raise _fail(f"{what} {value[:40]!r} has characters the format does not allow")
-    return value
-
-
-def _map(value: Any, what: str, max_items: int) -> dict[Any, Any]:
-    if type(value) is not dict or not value or len(value) > max_items:
-        raise _fail(f"{what} must be a non-empty map of at most {max_items} entries")
-    return value
-
-
-def _scalar(value: Any, what: str) -> Any:
-    if (
-        value is None
-        or type(value) in (bool, int)
-        or (type(value) is str and len(value) <= MAX_TEXT)
-    ):
-        if type(value) is int and not -(2**63) <= value < 2**63:
-            raise _fail(f"{what} is out of range")
-        return value
-    raise _fail(f"{what} must be null, a boolean, an integer or short text")
 
 
 def decode_license_payload(payload: bytes) -> LicenseTerms:
@@ -405,21 +363,6 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
     )
     check_consistency(result)
     return result
-
-
-def _list(value: Any, what: str) -> list[Any]:
-    if type(value) is not list or not value or len(value) > MAX_LIST:
-        raise _fail(f"{what} must be a non-empty list of at most {MAX_LIST} entries")
-    return value
-
-
-def _fingerprint(value: Any) -> Mapping[str, bytes]:
-    entries = _map(value, "device fingerprint", 64)
-    for name, digest in entries.items():
-        _text(name, "fingerprint component", _NAME_RE)
-        if type(digest) is not bytes or not 16 <= len(digest) <= 64:
-            raise _fail("fingerprint components must be 16 to 64 bytes")
-    return MappingProxyType(dict(entries))
 
 
 def check_consistency(terms: LicenseTerms) -> None:

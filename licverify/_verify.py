@@ -33,6 +33,7 @@ from licverify._errors import (
     WrongMachine,
     WrongProduct,
 )
+from licverify._fields import version_text_ok
 from licverify._fingerprint import fingerprint_matches
 from licverify._keys import TrustedRoots
 from licverify._kinds import ISSUING_CERTIFICATE, LICENSE, Kind
@@ -41,7 +42,6 @@ from licverify._license import (
     LicenseTerms,
     decode_license_payload,
     terms_to_json,
-    version_text_ok,
 )
 from licverify._time import from_timestamp, iso, to_timestamp
 
