@@ -21,6 +21,7 @@ Every failure raises a subclass of ``LicenseError`` with a stable ``code``.
 
 from typing import TYPE_CHECKING
 
+from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
 from licverify._certificate import IssuingCertificate
 from licverify._errors import (
     BadSignature,
@@ -31,6 +32,7 @@ from licverify._errors import (
     NotActivated,
     NotYetValid,
     Revoked,
+    StoreError,
     Unsupported,
     UntrustedKey,
     VersionNotAllowed,
@@ -46,30 +48,43 @@ from licverify._fingerprint import (
 )
 from licverify._keys import TrustedRoots, load_public_keys
 from licverify._license import Counter, Limits
-from licverify._verify import License, Status, verify_certificate, verify_license
+from licverify._verify import (
+    License,
+    Status,
+    verify_certificate,
+    verify_license,
+    verify_receipt,
+    verify_request,
+    verify_response,
+)
 
 if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
     from licverify._inspect import Check, InspectReport, inspect_document
+    from licverify._store import LocalStore
 
 __version__ = "0.1.0"
 
-_LAZY = {"Check", "InspectReport", "inspect_document"}
+_LAZY = {"Check": "_inspect", "InspectReport": "_inspect", "inspect_document": "_inspect",
+         "LocalStore": "_store"}  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
-    # The support path (inspect) is loaded on first use, to keep an
-    # application's import → verdict time low.
+    # The support path (inspect) and the store (json, tempfile) are loaded on
+    # first use, to keep an application's import → verdict time low.
     if name in _LAZY:
-        from licverify import _inspect
+        import importlib
 
-        return getattr(_inspect, name)
+        return getattr(importlib.import_module(f"licverify.{_LAZY[name]}"), name)
     raise AttributeError(f"module 'licverify' has no attribute {name!r}")
 
 
 __all__ = [
+    "ActivationRequest",
+    "ActivationResponse",
     "BadSignature",
     "Check",
     "Counter",
+    "DeactivationReceipt",
     "Expired",
     "InspectReport",
     "InternalError",
@@ -77,11 +92,13 @@ __all__ = [
     "License",
     "LicenseError",
     "Limits",
+    "LocalStore",
     "Malformed",
     "NotActivated",
     "NotYetValid",
     "Revoked",
     "Status",
+    "StoreError",
     "TrustedRoots",
     "Unsupported",
     "UntrustedKey",
@@ -97,4 +114,7 @@ __all__ = [
     "parse_fingerprint",
     "verify_certificate",
     "verify_license",
+    "verify_receipt",
+    "verify_request",
+    "verify_response",
 ]

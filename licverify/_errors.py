@@ -106,6 +106,12 @@ class VersionNotAllowed(LicenseError):
     code = "version-not-allowed"
 
 
+class StoreError(LicenseError):
+    """The local store cannot do what was asked (nothing installed, state unreadable)."""
+
+    code = "store-error"
+
+
 class InternalError(LicenseError):
     """Verification hit an unexpected error; the license is treated as invalid (fail closed)."""
 

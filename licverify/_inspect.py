@@ -19,7 +19,7 @@ from licverify._license import decode_license_payload, terms_to_json
 from licverify._time import to_timestamp
 from licverify._verify import (
     certificate_from_bytes,
-    check_activation,
+    check_activation_required,
     check_chain,
     check_gate,
     check_issuing_window,
@@ -193,7 +193,7 @@ def _inspect_license(
     )
     report.run("machine", lambda: check_machine(terms, None) if terms.allowed_devices else None,
                "not bound to devices")  # fmt: skip
-    report.run("activation", lambda: check_activation(terms), "no activation required")
+    report.run("activation", lambda: check_activation_required(terms), "no activation required")
 
 
 def parse_cert_payload(data: bytes) -> bytes:

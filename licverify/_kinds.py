@@ -31,15 +31,18 @@ class Kind:
 
 LICENSE = Kind("license", "issuing", True)
 ISSUING_CERTIFICATE = Kind("issuing-key-certificate", "root", True)
+ACTIVATION_REQUEST = Kind("activation-request", "device", True)
+ACTIVATION_RESPONSE = Kind("activation-response", "issuing", True)
+DEACTIVATION_RECEIPT = Kind("deactivation-receipt", "device", True)
 
 #: Every kind, including names reserved for later versions of the format so
 #: that no future document can be confused with an existing one.
 KINDS = (
     LICENSE,
     ISSUING_CERTIFICATE,
-    Kind("activation-request", "device", False),
-    Kind("activation-response", "issuing", False),
-    Kind("deactivation-receipt", "device", False),
+    ACTIVATION_REQUEST,
+    ACTIVATION_RESPONSE,
+    DEACTIVATION_RECEIPT,
     Kind("usage-report", "device", False),
     Kind("counter-refill", "issuing", False),
     Kind("revocation-list", "issuing", False),

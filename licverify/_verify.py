@@ -16,6 +16,16 @@ from typing import Any
 from nacl.bindings import crypto_hash_sha256, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
+from licverify._activation import (
+    ActivationRequest,
+    ActivationResponse,
+    DeactivationReceipt,
+    decode_receipt_payload,
+    decode_request_payload,
+    decode_response_payload,
+    license_digest,
+    require_self_signed,
+)
 from licverify._armor import dearmor
 from licverify._certificate import IssuingCertificate, decode_certificate_payload
 from licverify._cose import Envelope, parse_unverified
@@ -36,7 +46,14 @@ from licverify._errors import (
 from licverify._fields import version_text_ok
 from licverify._fingerprint import fingerprint_matches
 from licverify._keys import TrustedRoots
-from licverify._kinds import ISSUING_CERTIFICATE, LICENSE, Kind
+from licverify._kinds import (
+    ACTIVATION_REQUEST,
+    ACTIVATION_RESPONSE,
+    DEACTIVATION_RECEIPT,
+    ISSUING_CERTIFICATE,
+    LICENSE,
+    Kind,
+)
 from licverify._license import (
     Frozen,
     LicenseTerms,
@@ -78,11 +95,13 @@ class License(Frozen):
         grace_days_left: whole days (rounded up) left in grace, else None.
         certificate: the issuing-key certificate that vouched for the signer.
         document: the binary document as verified.
+        activation: the verified activation response, if one was checked.
     """
 
-    __slots__ = ("_terms", "certificate", "document", "grace_days_left", "status")
+    __slots__ = ("_terms", "activation", "certificate", "document", "grace_days_left", "status")
 
     _terms: LicenseTerms
+    activation: ActivationResponse | None
     certificate: IssuingCertificate
     document: bytes
     status: Status
@@ -95,8 +114,10 @@ class License(Frozen):
         document: bytes,
         status: Status,
         grace_days_left: int | None,
+        activation: ActivationResponse | None = None,
     ) -> None:
-        self._set(_terms=terms, certificate=certificate, document=document, status=status,
+        self._set(
+            activation=activation,_terms=terms, certificate=certificate, document=document, status=status,
                   grace_days_left=grace_days_left)  # fmt: skip
 
     id = _term("id", "License id (stable across renewals).")
@@ -149,9 +170,13 @@ class License(Frozen):
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict of the verdict and every term."""
-        data = {"status": self.status.value, "grace_days_left": self.grace_days_left}
+        data: dict[str, Any] = {
+            "status": self.status.value,
+            "grace_days_left": self.grace_days_left,
+        }
         data.update(terms_to_json(self._terms))
         data["key_id"] = self.certificate.key_id.hex()
+        data["activation"] = None if self.activation is None else self.activation.to_json()
         data["digest"] = self.digest
         return data
 
@@ -289,10 +314,69 @@ def check_machine(terms: LicenseTerms, fingerprint: Mapping[str, bytes] | None) 
     raise WrongMachine("this machine is not one of the devices the license is bound to")
 
 
-def check_activation(terms: LicenseTerms) -> None:
-    """Activation exchange files arrive with the activation issue; until then, refuse."""
+def check_activation_required(terms: LicenseTerms) -> None:
+    """Refuse a license that needs an activation when none is installed."""
     if terms.activation_required:
         raise NotActivated("license requires activation, and this machine has none")
+
+
+def check_activation(
+    terms: LicenseTerms,
+    license_document: bytes,
+    activation: bytes | None,
+    device_key: bytes | None,
+    fingerprint: Mapping[str, bytes] | None,
+    roots: TrustedRoots,
+    now: int,
+) -> ActivationResponse | None:
+    """Check the activation response installed for this license on this device (format §11.4)."""
+    if activation is None:
+        check_activation_required(terms)
+        return None
+    response, _ = open_response(activation, roots)
+    if response.license_id != terms.id or response.license_digest != license_digest(
+        license_document
+    ):
+        raise NotActivated("the activation installed here is for another license")
+    if response.device_key != device_key:
+        raise WrongMachine(
+            "the activation belongs to another device (copied from another machine?)"
+        )
+    if fingerprint is None:
+        raise WrongMachine(
+            "an activation is bound to a machine, and no machine fingerprint was given"
+        )
+    if not fingerprint_matches(response.fingerprint, fingerprint, terms.device_match):
+        raise WrongMachine("this machine does not match the one the license was activated on")
+    if response.lease_expires is not None and now >= response.lease_expires:
+        raise NotActivated(f"the lease ended {iso(response.lease_expires)}; ask for a new one")
+    return response
+
+
+def open_response(document: bytes, roots: TrustedRoots) -> tuple[ActivationResponse, bytes]:
+    """Verify an activation response's chain and signature and decode it."""
+    envelope, binary = open_envelope(document)
+    expect_kind(envelope, ACTIVATION_RESPONSE)
+    certificate = check_chain(envelope, roots)
+    response = decode_response_payload(envelope.payload)
+    if not certificate.covers(response.issued_at):
+        raise UntrustedKey("activation response was issued outside its issuing key's validity")
+    return response, binary
+
+
+def open_device_signed(document: bytes, kind: Kind) -> tuple[Any, bytes]:
+    """Verify a request or receipt: signed by the device key it carries."""
+    envelope, binary = open_envelope(document)
+    expect_kind(envelope, kind)
+    if envelope.certificate is not None:
+        raise Malformed(f"{kind.name} cannot carry a certificate")
+    decode = decode_request_payload if kind is ACTIVATION_REQUEST else decode_receipt_payload
+    # Decoding before the signature check is safe here: the strict decoder is
+    # bounded, and the key to check with is inside the payload.
+    document_value = decode(envelope.payload)
+    require_self_signed(envelope.kid, document_value.device_key, kind.name)
+    check_signature(envelope, document_value.device_key, kind.name)
+    return document_value, binary
 
 
 # --- public entry point -----------------------------------------------------------------------
@@ -328,6 +412,8 @@ def verify_license(
     fingerprint: Mapping[str, bytes] | None = None,
     app_version: str | None = None,
     app_release_date: datetime | None = None,
+    activation: bytes | None = None,
+    device_key: bytes | None = None,
 ) -> License:
     """Verify a license document offline and return it, or raise.
 
@@ -343,6 +429,9 @@ def verify_license(
         app_version: the application's version, checked against a version gate.
         app_release_date: the application's release date, checked against a
             maintenance end date.
+        activation: the activation response installed on this machine, if
+            any (the local store keeps it; see ``LocalStore.check``).
+        device_key: this machine's device public key; required with ``activation``.
 
     Returns:
         The verified License; ``status`` says VALID or GRACE.
@@ -352,13 +441,62 @@ def verify_license(
         TypeError, ValueError: the arguments themselves are wrong.
     """
     _check_arguments(document, product, app_version, fingerprint)
+    if activation is not None:
+        if not isinstance(activation, (bytes, bytearray, memoryview)):
+            raise TypeError("activation must be bytes")
+        if not isinstance(device_key, bytes) or len(device_key) != 32:
+            raise ValueError("device_key (32 bytes) is required with an activation")
+        activation = bytes(activation)
     roots = TrustedRoots.coerce(trusted_roots)
     at = to_timestamp(now)
     release = (
         None if app_release_date is None else to_timestamp(app_release_date, "app_release_date")
     )
+    return _verify_license(
+        bytes(document),
+        roots,
+        product,
+        at,
+        fingerprint,
+        app_version,
+        release,
+        activation,
+        device_key,
+    )
+
+
+def verify_license_for_import(
+    document: bytes,
+    *,
+    trusted_roots: TrustedRoots | Iterable[bytes],
+    product: str,
+    now: datetime,
+    fingerprint: Mapping[str, bytes] | None = None,
+) -> License:
+    """``verify_license`` without the activation step: for a store importing a
+    license that will be activated afterwards."""
+    _check_arguments(document, product, None, fingerprint)
+    roots = TrustedRoots.coerce(trusted_roots)
+    return _verify_license(
+        bytes(document), roots, product, to_timestamp(now), fingerprint, None, None, None, None,
+        require_activation=False,
+    )  # fmt: skip
+
+
+def _verify_license(
+    document: bytes,
+    roots: TrustedRoots,
+    product: str,
+    at: int,
+    fingerprint: Mapping[str, bytes] | None,
+    app_version: str | None,
+    release: int | None,
+    activation: bytes | None,
+    device_key: bytes | None,
+    require_activation: bool = True,
+) -> License:
     try:
-        envelope, binary = open_envelope(bytes(document))
+        envelope, binary = open_envelope(document)
         expect_kind(envelope, LICENSE)
         certificate = check_chain(envelope, roots)
         terms = decode_license_payload(envelope.payload)
@@ -367,8 +505,12 @@ def verify_license(
         status, grace_days = check_time(terms, at)
         check_gate(terms, app_version, release)
         check_machine(terms, fingerprint)
-        check_activation(terms)
-        return License(terms, certificate, binary, status, grace_days)
+        response = None
+        if require_activation:
+            response = check_activation(
+                terms, binary, activation, device_key, fingerprint, roots, at
+            )
+        return License(terms, certificate, binary, status, grace_days, response)
     except LicenseError:
         raise
     except Exception as exc:  # fail closed: any surprise means "not licensed"
@@ -400,3 +542,57 @@ def verify_certificate(
     if at >= certificate.not_after:
         raise Expired(f"issuing key expired on {iso(certificate.not_after)}")
     return certificate
+
+
+def _wrap(step: Any) -> Any:
+    try:
+        return step()
+    except LicenseError:
+        raise
+    except Exception as exc:  # fail closed
+        raise InternalError(f"verification failed unexpectedly ({exc.__class__.__name__})") from exc
+
+
+def _as_bytes(document: object) -> bytes:
+    if not isinstance(document, (bytes, bytearray, memoryview)):
+        raise TypeError("document must be bytes")
+    return bytes(document)
+
+
+def verify_request(document: bytes) -> ActivationRequest:
+    """Verify an activation request (armored or binary): well-formed and signed by its device key.
+
+    The vendor's ledger decides whether to grant it; this only proves the
+    request is intact and that its sender holds the device key it names.
+
+    Raises:
+        LicenseError: a subclass naming the failure.
+    """
+    data = _as_bytes(document)
+    return _wrap(lambda: open_device_signed(data, ACTIVATION_REQUEST)[0])  # type: ignore[no-any-return]
+
+
+def verify_receipt(document: bytes) -> DeactivationReceipt:
+    """Verify a deactivation receipt (armored or binary): intact and signed by its device key.
+
+    Raises:
+        LicenseError: a subclass naming the failure.
+    """
+    data = _as_bytes(document)
+    return _wrap(lambda: open_device_signed(data, DEACTIVATION_RECEIPT)[0])  # type: ignore[no-any-return]
+
+
+def verify_response(
+    document: bytes, *, trusted_roots: TrustedRoots | Iterable[bytes]
+) -> ActivationResponse:
+    """Verify an activation response's signature chain and decode it.
+
+    Whether it answers this machine's request is the local store's check
+    (``LocalStore.install``); whether it is still valid, ``verify_license``'s.
+
+    Raises:
+        LicenseError: a subclass naming the failure.
+    """
+    data = _as_bytes(document)
+    roots = TrustedRoots.coerce(trusted_roots)
+    return _wrap(lambda: open_response(data, roots)[0])  # type: ignore[no-any-return]

@@ -4,12 +4,25 @@
 Kept out of ``licverify/__init__`` so the verifier's import stays minimal.
 """
 
+from licverify._activation import (
+    ActivationResponse,
+    encode_response_payload,
+    license_digest,
+)
 from licverify._armor import armor, dearmor, is_armored
 from licverify._cbor import MAX_DOCUMENT_SIZE, encode_canonical
 from licverify._certificate import IssuingCertificate, encode_certificate_payload
 from licverify._cose import ALG_EDDSA, encode_sign1, parse_unverified
 from licverify._keys import check_public_key, key_id, public_key_pem
-from licverify._kinds import ISSUING_CERTIFICATE, KINDS, LICENSE, Kind
+from licverify._kinds import (
+    ACTIVATION_REQUEST,
+    ACTIVATION_RESPONSE,
+    DEACTIVATION_RECEIPT,
+    ISSUING_CERTIFICATE,
+    KINDS,
+    LICENSE,
+    Kind,
+)
 from licverify._license import (
     LICENSE_TYPES,
     LIMIT_NAMES,
@@ -22,13 +35,17 @@ from licverify._license import (
 )
 
 __all__ = [
+    "ACTIVATION_REQUEST",
+    "ACTIVATION_RESPONSE",
     "ALG_EDDSA",
+    "DEACTIVATION_RECEIPT",
     "ISSUING_CERTIFICATE",
     "KINDS",
     "LICENSE",
     "LICENSE_TYPES",
     "LIMIT_NAMES",
     "MAX_DOCUMENT_SIZE",
+    "ActivationResponse",
     "Counter",
     "IssuingCertificate",
     "Kind",
@@ -41,9 +58,11 @@ __all__ = [
     "encode_canonical",
     "encode_certificate_payload",
     "encode_license_payload",
+    "encode_response_payload",
     "encode_sign1",
     "is_armored",
     "key_id",
+    "license_digest",
     "parse_unverified",
     "public_key_pem",
     "terms_to_json",
