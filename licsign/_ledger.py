@@ -71,6 +71,40 @@ _MIGRATIONS = [
     CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
         BEGIN SELECT RAISE(ABORT, 'events are append-only'); END;
     """,
+    # 2: devices and activations (air-gapped activation exchange).
+    """
+    CREATE TABLE devices (
+        license_id  TEXT NOT NULL,
+        id          TEXT NOT NULL,
+        device_key  BLOB NOT NULL,
+        fingerprint TEXT NOT NULL,
+        label       TEXT NOT NULL,
+        user        TEXT,
+        first_seen  INTEGER NOT NULL,
+        last_seen   INTEGER NOT NULL,
+        PRIMARY KEY (license_id, id)
+    );
+    CREATE TABLE activations (
+        id            TEXT PRIMARY KEY,
+        license_id    TEXT NOT NULL,
+        device_id     TEXT NOT NULL,
+        user          TEXT,
+        request_nonce BLOB NOT NULL,
+        created_at    INTEGER NOT NULL,
+        renewed_at    INTEGER NOT NULL,
+        lease_expires INTEGER,
+        ended_at      INTEGER,
+        end_reason    TEXT CHECK (end_reason IN ('deactivated', 'reset'))
+    );
+    CREATE UNIQUE INDEX one_open_activation_per_device
+        ON activations(license_id, device_id) WHERE ended_at IS NULL;
+    CREATE INDEX activations_by_license ON activations(license_id, ended_at);
+    CREATE TABLE receipts (
+        nonce         BLOB PRIMARY KEY,
+        activation_id TEXT NOT NULL REFERENCES activations(id),
+        received_at   INTEGER NOT NULL
+    );
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 _GENESIS = b"\x00" * 32
@@ -97,6 +131,11 @@ class Ledger:
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise WorkspaceError(f"ledger {path!r} cannot be opened: {exc}") from None
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        """The underlying connection, for reads by other licsign modules."""
+        return self._db
 
     def close(self) -> None:
         """Close the connection."""

@@ -1,6 +1,8 @@
 """The ``licverify`` command (end users), and a factory for vendor-branded copies.
 
-A vendor ships its own command with the trust root and product built in::
+Commands: check, import, request, install, status, deactivate, inspect,
+fingerprint. A vendor ships its own command with the trust root and product
+built in::
 
     from licverify.cli import make_cli
     cli = make_cli(app="acme-cad", product="acme-cad", trusted_roots=[ROOT_KEY])
@@ -13,19 +15,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
+from typing import Any, NoReturn
 
 import click
 
 import licverify
 from licverify.cliutil import parse_when, run_click
 
-TRUST_ENV, PRODUCT_ENV, MACHINE_ID_ENV = (
-    "LICVERIFY_TRUST",
-    "LICVERIFY_PRODUCT",
-    "LICVERIFY_MACHINE_ID",
-)
+TRUST_ENV = "LICVERIFY_TRUST"
+PRODUCT_ENV = "LICVERIFY_PRODUCT"
+MACHINE_ID_ENV = "LICVERIFY_MACHINE_ID"
+STATE_DIR_ENV = "LICVERIFY_STATE_DIR"
+APP_ENV = "LICVERIFY_APP"
 _MAX_INPUT = 2 * 64 * 1024
 
 
@@ -115,23 +118,17 @@ def _print_license(lic: licverify.License) -> None:
         click.echo(f"{label + ':':<12} {value}")
 
 
-def make_cli(
-    *,
-    app: str = "licverify",
-    product: str | None = None,
-    trusted_roots: Iterable[bytes] | None = None,
-) -> click.Group:
-    """Build the end-user command group.
+class Settings:
+    """What a command needs to know: built in by a vendor, or given as options."""
 
-    Args:
-        app: command name shown in help and messages.
-        product: built-in product id; if None, ``--product`` / ``$LICVERIFY_PRODUCT`` is required.
-        trusted_roots: built-in root keys; if None, ``--trust`` / ``$LICVERIFY_TRUST`` is required.
-    """
-    builtin_roots = None if trusted_roots is None else licverify.TrustedRoots(trusted_roots)
+    def __init__(self, app: str, product: str | None, roots: licverify.TrustedRoots | None) -> None:
+        self.app, self.product, self.roots = app, product, roots
 
-    def resolve(trust: str | None, product_opt: str | None) -> tuple[licverify.TrustedRoots, str]:
-        roots = builtin_roots
+    def resolve(
+        self, trust: str | None, product_opt: str | None
+    ) -> tuple[licverify.TrustedRoots, str]:
+        """The trusted roots and product for this run, or a usage error."""
+        roots = self.roots
         if roots is None:
             if not trust:
                 raise click.UsageError(f"give --trust ROOT_PUBLIC_KEY_FILE (or set {TRUST_ENV})")
@@ -141,50 +138,123 @@ def make_cli(
                 )
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--trust") from None
-        chosen = product or product_opt
+        return roots, self.chosen_product(product_opt)
+
+    def chosen_product(self, product_opt: str | None) -> str:
+        """The product for this run, or a usage error."""
+        chosen = self.product or product_opt
         if not chosen:
             raise click.UsageError(f"give --product PRODUCT (or set {PRODUCT_ENV})")
-        return roots, chosen
+        return chosen
 
-    trust_option = click.option(
-        "--trust", envvar=TRUST_ENV, hidden=builtin_roots is not None,
-        help=f"Root public key file from the vendor (PEM, raw or hex). [env {TRUST_ENV}]",
-    )  # fmt: skip
-    product_option = click.option(
-        "--product", "product_opt", envvar=PRODUCT_ENV, hidden=product is not None,
-        help=f"Product id the license must be for. [env {PRODUCT_ENV}]",
-    )  # fmt: skip
+    def store(self, state_dir: str | None, app_opt: str | None, product: str) -> Any:
+        """The local store: --state-dir, else the platform's data directory for the app."""
+        if not state_dir:
+            import platformdirs
+
+            state_dir = platformdirs.user_data_dir(
+                app_opt or self.app_name(product), appauthor=False
+            )
+        return licverify.LocalStore(state_dir)
+
+    def app_name(self, product: str) -> str:
+        """The application name that names the default state directory."""
+        return product if self.app == "licverify" else self.app
+
+
+def _now(at: str | None) -> datetime:
+    try:
+        return parse_when(at) if at else datetime.now(timezone.utc)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
+
+
+def _refuse(exc: licverify.LicenseError, as_json: bool) -> NoReturn:
+    """Print a verdict line (or JSON) for a document that was refused, and exit 1."""
+    if as_json:
+        click.echo(
+            json.dumps({"status": "invalid", "code": exc.code, "reason": str(exc)}, indent=2)
+        )
+    else:
+        click.echo(f"NOT VALID: {exc.code}: {exc}")
+    raise click.exceptions.Exit(1)
+
+
+def _options(settings: Settings, *, trust: bool = True, store: bool = False, machine: bool = True,
+             at: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:  # fmt: skip
+    """The options a command shares, hidden where the vendor built the value in."""
+    decorators = []
+    if trust:
+        decorators.append(click.option(
+            "--trust", envvar=TRUST_ENV, hidden=settings.roots is not None,
+            help=f"Root public key file from the vendor (PEM, raw or hex). [env {TRUST_ENV}]"))  # fmt: skip
+    decorators.append(click.option(
+        "--product", "product_opt", envvar=PRODUCT_ENV, hidden=settings.product is not None,
+        help=f"Product id the license must be for. [env {PRODUCT_ENV}]"))  # fmt: skip
+    if store:
+        decorators.append(click.option(
+            "--state-dir", envvar=STATE_DIR_ENV, type=click.Path(file_okay=False),
+            help=f"Local licensing state. [env {STATE_DIR_ENV}; default: the platform's data dir for the app]"))  # fmt: skip
+        decorators.append(click.option(
+            "--app", "app_opt", envvar=APP_ENV, hidden=settings.app != "licverify",
+            help=f"Application name, for the default state directory. [env {APP_ENV}; default: the product]"))  # fmt: skip
+    if machine:
+        decorators.append(click.option(
+            "--machine-id", envvar=MACHINE_ID_ENV,
+            help=f"Use this machine id instead of the OS's (containers). [env {MACHINE_ID_ENV}]"))  # fmt: skip
+    if at:
+        decorators.append(
+            click.option("--at", "at", help="Judge validity at this date instead of now.")
+        )
+    decorators.append(click.option("--json", "as_json", is_flag=True, help="Print as JSON."))
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+def make_cli(
+    *,
+    app: str = "licverify",
+    product: str | None = None,
+    trusted_roots: Iterable[bytes] | None = None,
+) -> click.Group:
+    """Build the end-user command group.
+
+    Args:
+        app: command name shown in help and messages, and the default state directory's name.
+        product: built-in product id; if None, ``--product`` / ``$LICVERIFY_PRODUCT`` is required.
+        trusted_roots: built-in root keys; if None, ``--trust`` / ``$LICVERIFY_TRUST`` is required.
+    """
+    settings = Settings(
+        app, product, None if trusted_roots is None else licverify.TrustedRoots(trusted_roots)
+    )
 
     @click.group(name=app, context_settings={"help_option_names": ["-h", "--help"]})
     @click.version_option(licverify.__version__, prog_name=app)
     def group() -> None:
-        """Check licenses offline. Exit status: 0 licensed, 1 not licensed, 2 usage or input error."""
+        """Check and activate licenses offline.
+
+        Activation: 'import' the license file, make a 'request', carry it to the
+        vendor, 'install' the response they send back; 'status' shows the result.
+        Exit status: 0 licensed, 1 not licensed or refused, 2 usage or input error.
+        """
 
     @group.command()
     @click.argument("license_file", metavar="LICENSE")
-    @trust_option
-    @product_option
-    @click.option(
-        "--at", "at", help="Judge validity at this date instead of now (YYYY-MM-DD or ISO)."
-    )
     @click.option("--app-version", help="Application version to check against a version gate.")
-    @click.option(
-        "--machine-id",
-        envvar=MACHINE_ID_ENV,
-        help=f"Use this machine id (containers). [env {MACHINE_ID_ENV}]",
-    )
-    @click.option("--json", "as_json", is_flag=True, help="Print the verdict and terms as JSON.")
-    def check(license_file: str, trust: str | None, product_opt: str | None, at: str | None,
-              app_version: str | None, machine_id: str | None, as_json: bool) -> None:  # fmt: skip
-        """Verify a license file and print the verdict and its terms.
+    @_options(settings)
+    def check(license_file: str, app_version: str | None, trust: str | None, product_opt: str | None,
+              machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Verify a license file (not the installed state) and print the verdict and terms.
 
         Exit status 0 only for a valid license (including one in its grace period).
         """
-        roots, chosen = resolve(trust, product_opt)
-        try:
-            when = parse_when(at) if at else datetime.now(timezone.utc)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--at") from None
+        roots, chosen = settings.resolve(trust, product_opt)
+        when = _now(at)
         data = read_input(license_file, "LICENSE")
         fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
         try:
@@ -193,68 +263,165 @@ def make_cli(
                 fingerprint=fingerprint, app_version=app_version,
             )  # fmt: skip
         except licverify.LicenseError as exc:
-            if as_json:
-                click.echo(
-                    json.dumps(
-                        {"status": "invalid", "code": exc.code, "reason": str(exc)}, indent=2
-                    )
-                )
-            else:
-                click.echo(f"NOT VALID: {exc.code}: {exc}")
-            raise click.exceptions.Exit(1) from None
+            _refuse(exc, as_json)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
+        _show(lic, as_json)
+
+    @group.command("import")
+    @click.argument("license_file", metavar="LICENSE")
+    @_options(settings, store=True)
+    def import_(license_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
+                app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Verify a license file and install it in the local store."""
+        roots, chosen = settings.resolve(trust, product_opt)
+        data = read_input(license_file, "LICENSE")
+        store = settings.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        try:
+            lic = store.import_license(
+                data, trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint
+            )
+        except licverify.LicenseError as exc:
+            _refuse(exc, as_json)
         if as_json:
             click.echo(json.dumps(lic.to_json(), indent=2))
-        else:
-            _print_license(lic)
+            return
+        click.echo(f"Installed license {lic.id} for {lic.customer} in {store.path}")
+        if lic.activation_required:
+            click.echo(
+                f"It needs activation: run '{settings.app} request -o request.txt' and send the file to your vendor."
+            )
+
+    @group.command()
+    @click.option(
+        "-o",
+        "--output",
+        default="-",
+        show_default=True,
+        help="Request file to write ('-' for stdout).",
+    )
+    @click.option(
+        "--user", help="The user the activation is for (e-mail), if the license counts users."
+    )
+    @click.option("--code", help="A user activation code from your vendor, if you were given one.")
+    @click.option(
+        "--label", help="A name for this machine in the vendor's records (default: host name)."
+    )
+    @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+    @_options(settings, trust=False, store=True, at=False)
+    def request(output: str, user: str | None, code: str | None, label: str | None, force: bool,
+                product_opt: str | None, state_dir: str | None, app_opt: str | None,
+                machine_id: str | None, as_json: bool) -> None:  # fmt: skip
+        """Make an activation request for the installed license, signed by this device."""
+        import socket
+
+        chosen = settings.chosen_product(product_opt)
+        _check_output(output, force)
+        store = settings.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        name = label or socket.gethostname() or "unnamed"
+        for value, what in ((user, "--user"), (code, "--code"), (name, "--label")):
+            if value is not None and (
+                not value.strip() or len(value) > 256 or not value.isprintable()
+            ):
+                raise click.BadParameter("use 1 to 256 printable characters", param_hint=what)
+        data = store.request(now=datetime.now(timezone.utc), fingerprint=fingerprint, label=name,
+                             user=user, code=code)  # fmt: skip
+        _write(output, data, force)
+        if output != "-":
+            click.echo(f"Wrote activation request to {output}; send it to your vendor.", err=True)
+
+    @group.command()
+    @click.argument("response_file", metavar="RESPONSE")
+    @_options(settings, store=True)
+    def install(response_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
+                app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Verify the vendor's activation response and install it."""
+        roots, chosen = settings.resolve(trust, product_opt)
+        data = read_input(response_file, "RESPONSE")
+        store = settings.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        try:
+            lic = store.install(
+                data, trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint
+            )
+        except licverify.LicenseError as exc:
+            _refuse(exc, as_json)
+        if as_json:
+            click.echo(json.dumps(lic.to_json(), indent=2))
+            return
+        click.echo(
+            f"Activated: license {lic.id} on this machine (activation {lic.activation.activation_id})."
+        )
+
+    @group.command()
+    @click.option("--app-version", help="Application version to check against a version gate.")
+    @_options(settings, store=True)
+    def status(app_version: str | None, trust: str | None, product_opt: str | None, state_dir: str | None,
+               app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Check the installed license and activation as the application does.
+
+        Exit status 0 only when this machine is licensed.
+        """
+        roots, chosen = settings.resolve(trust, product_opt)
+        store = settings.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        try:
+            lic = store.check(trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint,
+                              app_version=app_version)  # fmt: skip
+        except licverify.LicenseError as exc:
+            _refuse(exc, as_json)
+        _show(lic, as_json)
+
+    @group.command()
+    @click.option("-o", "--output", required=True, help="Receipt file to write ('-' for stdout).")
+    @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+    @_options(settings, trust=False, store=True, machine=False, at=False)
+    def deactivate(output: str, force: bool, product_opt: str | None, state_dir: str | None,
+                   app_opt: str | None, as_json: bool) -> None:  # fmt: skip
+        """Remove this machine's activation and write a receipt for the vendor.
+
+        The device key is replaced, so the old response can never be installed
+        again. Run it again to write the same receipt if the file gets lost.
+        """
+        chosen = settings.chosen_product(product_opt)
+        _check_output(output, force)
+        store = settings.store(state_dir, app_opt, chosen)
+        data = store.deactivate(now=datetime.now(timezone.utc))
+        _write(output, data, force)
+        if output != "-":
+            click.echo(f"Deactivated. Send {output} to your vendor to free the seat.", err=True)
 
     @group.command()
     @click.argument("document")
-    @trust_option
-    @product_option
-    @click.option("--at", "at", help="Judge validity at this date instead of now.")
-    @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+    @_options(settings, machine=False)
     def inspect(
         document: str, trust: str | None, product_opt: str | None, at: str | None, as_json: bool
     ) -> None:
         """Explain any licsign document: every field and every check."""
         roots = None
-        if builtin_roots is not None or trust:
-            roots = resolve(trust, product_opt or product or "-")[0]
-        try:
-            when = parse_when(at) if at else datetime.now(timezone.utc)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--at") from None
+        if settings.roots is not None or trust:
+            roots = settings.resolve(trust, product_opt or settings.product or "-")[0]
         report = licverify.inspect_document(
-            read_input(document, "DOCUMENT"),
-            trusted_roots=roots,
-            product=product or product_opt,
-            now=when,
-        )
+            read_input(document, "DOCUMENT"), trusted_roots=roots,
+            product=settings.product or product_opt, now=_now(at),
+        )  # fmt: skip
         if as_json:
             click.echo(json.dumps(report.to_json(), indent=2, default=str))
         else:
             print_report(report)
         if not report.verified:
-            raise click.exceptions.Exit(1) from None
+            raise click.exceptions.Exit(1)
 
     @group.command()
-    @product_option
-    @click.option(
-        "--machine-id",
-        envvar=MACHINE_ID_ENV,
-        help=f"Use this machine id (containers). [env {MACHINE_ID_ENV}]",
-    )
-    @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+    @_options(settings, trust=False, at=False)
     def fingerprint(product_opt: str | None, machine_id: str | None, as_json: bool) -> None:
         """Show this machine's fingerprint for the product (salted; no raw ids).
 
         Give the 'fp1.' line to your vendor to get a license bound to this machine.
         """
-        chosen = product or product_opt
-        if not chosen:
-            raise click.UsageError(f"give --product PRODUCT (or set {PRODUCT_ENV})")
+        chosen = settings.chosen_product(product_opt)
         fp = licverify.machine_fingerprint(chosen, machine_id=machine_id)
         text = licverify.format_fingerprint(fp)
         if as_json:
@@ -270,6 +437,36 @@ def make_cli(
         click.echo(text)
 
     return group
+
+
+def _show(lic: licverify.License, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps(lic.to_json(), indent=2))
+    else:
+        _print_license(lic)
+
+
+def _check_output(path: str, force: bool) -> None:
+    import os
+
+    if path == "-":
+        return
+    if os.path.isdir(path):
+        raise click.UsageError(f"{path!r} is a directory")
+    if os.path.lexists(path) and not force:
+        raise click.UsageError(f"{path!r} already exists (use --force to replace it)")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise click.UsageError(f"cannot write in {parent!r}")
+
+
+def _write(path: str, data: bytes, force: bool) -> None:
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    with open(path, "wb" if force else "xb") as fh:
+        fh.write(data)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -30,6 +30,7 @@ from licverify import (
     Counter,
     Expired,
     InternalError,
+    StoreError,
     License,
     LicenseError,
     Limits,
@@ -145,6 +146,7 @@ def test_round_trip_of_every_term() -> None:
         "status": Status.VALID,
         "grace_days_left": None,
         "certificate": FACTORY.certificate_info,
+        "activation": None,
         "digest": hashlib.sha256(doc).hexdigest(),
         "document": doc,
     }
@@ -661,6 +663,7 @@ CODE_TABLE = {
     Revoked: "revoked",
     VersionNotAllowed: "version-not-allowed",
     InternalError: "internal-error",
+    StoreError: "store-error",
 }
 
 
@@ -833,6 +836,6 @@ def test_error_code_table_is_complete() -> None:
     assert sorted(ERROR_CODES) == sorted(
         ["license-error", "malformed", "wrong-kind", "unsupported", "untrusted-key", "bad-signature",
          "not-yet-valid", "expired", "wrong-product", "wrong-machine", "not-activated", "revoked",
-         "version-not-allowed", "internal-error"]
+         "version-not-allowed", "internal-error", "store-error"]
     )  # fmt: skip
     assert all(cls.code == code for code, cls in ERROR_CODES.items())

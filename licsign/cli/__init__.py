@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from licsign.cli import catalog, inspect_cmd, keys, licenses, workspace
+from licsign.cli import activation, catalog, inspect_cmd, keys, licenses, workspace
 from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV, Context
 
 
@@ -28,6 +28,7 @@ def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> No
     """Issue signed licenses offline and keep a ledger of them.
 
     Start with 'licsign init', add a product and a customer, then 'licsign issue'.
+    Answer activation requests with 'licsign activate REQUEST -o RESPONSE'.
     Exit status: 0 ok, 1 refused or invalid, 2 usage or input error.
     """
     ctx.obj = Context(home, passphrase_file)
@@ -39,6 +40,7 @@ keys.register(cli)
 catalog.register(cli)
 licenses.register(cli)
 inspect_cmd.register(cli)
+activation.register(cli)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -265,6 +265,7 @@ def add(
             status="grace" if in_grace else "valid",
             grace_days_left=grace_days_left,
             key_id=F.key_id(issuing_public).hex(),
+            activation=None,  # license vectors carry no activation (format §11.4)
             digest=hashlib.sha256(binary if binary is not None else document).hexdigest(),
         )
         if in_grace:

@@ -1,0 +1,142 @@
+"""``licsign activate``, ``licsign deactivate`` and ``licsign device ...``."""
+
+from __future__ import annotations
+
+import click
+
+from licsign.cli._context import (
+    Context,
+    emit_json,
+    now_utc,
+    pass_context,
+    require_writable,
+    table,
+    write_output,
+)
+from licverify.format import MAX_DOCUMENT_SIZE
+
+
+def register(cli: click.Group) -> None:
+    """Add this module's commands to ``cli``."""
+    cli.add_command(activate)
+    cli.add_command(deactivate)
+    cli.add_command(device)
+
+
+def _read(path: str, what: str) -> bytes:
+    from licsign._files import read_regular_file
+
+    return read_regular_file(path, 2 * MAX_DOCUMENT_SIZE, what)
+
+
+@click.command()
+@click.argument("request_file", metavar="REQUEST")
+@click.option(
+    "-o", "--output", required=True, help="Activation response file to write ('-' for stdout)."
+)
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
+@pass_context
+def activate(ctx: Context, request_file: str, output: str, force: bool, as_json: bool) -> None:
+    """Answer an activation request file from a customer's machine.
+
+    Checks the request's signature, the license (exists, right product, not
+    expired) and every limit (devices, users, devices per user, allowed
+    users) in one transaction, records the device, and writes a signed
+    response to carry back. A device that already holds a seat gets a fresh
+    response for the same seat.
+    """
+    from licsign._activation import activate as grant
+
+    if output == "-" and as_json:
+        raise click.UsageError("--json and -o - would both write to stdout; give -o FILE")
+    require_writable(output, force)  # before the ledger records anything
+    data = _read(request_file, "request")
+    granted = grant(ctx.workspace(), data, ctx.passphrase_source(), now=now_utc())
+    write_output(output, granted.response, force)
+    info = {
+        "activation": granted.activation_id,
+        "device": granted.device_id,
+        "renewed": granted.reused,
+    }
+    if as_json:
+        emit_json(info)
+    elif output != "-":
+        verb = "Renewed" if granted.reused else "Granted"
+        click.echo(
+            f"{verb} activation {granted.activation_id} for device {granted.device_id[:12]}; response in {output}"
+        )
+
+
+@click.command()
+@click.argument("receipt_file", metavar="RECEIPT")
+@click.option(
+    "--force", is_flag=True, help="Accept it even if the license's transfer limit is used up."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def deactivate(ctx: Context, receipt_file: str, force: bool, as_json: bool) -> None:
+    """Accept a deactivation receipt: free the seat and count a transfer (each receipt once)."""
+    from licsign._activation import deactivate as accept
+
+    info = accept(ctx.workspace(), _read(receipt_file, "receipt"), now=now_utc(), force=force)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(
+        f"Freed the seat of device {info['device'][:12]} on license {info['license']} "
+        f"(transfers used: {info['transfers_used']})"
+    )
+
+
+@click.group()
+def device() -> None:
+    """Devices that activated a license."""
+
+
+@device.command("list")
+@click.argument("license_id", metavar="LICENSE")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def device_list(ctx: Context, license_id: str, as_json: bool) -> None:
+    """List the devices of a license, with their status and last activity."""
+    from licsign._activation import devices
+
+    rows = devices(ctx.workspace(), license_id)
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo(f"No device has activated {license_id} yet.", err=True)
+        return
+    table(
+        [
+            [r["device"][:12], r["label"], r["user"] or "-", r["status"], r["last_seen"]]
+            for r in rows
+        ],
+        ["DEVICE", "LABEL", "USER", "STATUS", "LAST SEEN"],
+    )
+
+
+@device.command("reset")
+@click.argument("license_id", metavar="LICENSE")
+@click.argument("device_id", metavar="DEVICE")
+@click.option(
+    "--force", is_flag=True, help="Reset even if the license's transfer limit is used up."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def device_reset(ctx: Context, license_id: str, device_id: str, force: bool, as_json: bool) -> None:
+    """Free the seat of a lost machine without a receipt (counted as a transfer).
+
+    DEVICE is the device id from 'licsign device list' (4 or more leading characters).
+    """
+    from licsign._activation import reset_device
+
+    info = reset_device(ctx.workspace(), license_id, device_id, now=now_utc(), force=force)
+    if as_json:
+        emit_json(info)
+        return
+    click.echo(
+        f"Reset device {info['device'][:12]} on license {license_id} (transfers used: {info['transfers_used']})"
+    )
