@@ -11,6 +11,7 @@ __all__ = [
     "NotActivated",
     "NotYetValid",
     "Revoked",
+    "StoreError",
     "Unsupported",
     "UntrustedKey",
     "VersionNotAllowed",
