@@ -10,11 +10,18 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from licverify._activation import decode_response_payload
 from licverify._armor import is_armored
 from licverify._certificate import decode_certificate_payload
 from licverify._errors import LicenseError, Malformed, Unsupported
 from licverify._keys import TrustedRoots
-from licverify._kinds import ISSUING_CERTIFICATE, LICENSE
+from licverify._kinds import (
+    ACTIVATION_REQUEST,
+    ACTIVATION_RESPONSE,
+    DEACTIVATION_RECEIPT,
+    ISSUING_CERTIFICATE,
+    LICENSE,
+)
 from licverify._license import decode_license_payload, terms_to_json
 from licverify._time import to_timestamp
 from licverify._verify import (
@@ -26,7 +33,9 @@ from licverify._verify import (
     check_machine,
     check_product,
     check_time,
+    open_device_signed,
     open_envelope,
+    open_response,
 )
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -131,6 +140,17 @@ def inspect_document(
         _inspect_license(report, envelope, roots, product, at)
     elif envelope.kind is ISSUING_CERTIFICATE:
         _inspect_certificate(report, binary, envelope, roots, at)
+    elif envelope.kind in (ACTIVATION_REQUEST, DEACTIVATION_RECEIPT):
+        signed = report.run(
+            "signature",
+            lambda: open_device_signed(binary, envelope.kind)[0],
+            "signed by the device key it names",
+        )
+        if signed:
+            report.fields = signed.to_json()
+            report.verdict = "valid"
+    elif envelope.kind is ACTIVATION_RESPONSE:
+        _inspect_response(report, binary, envelope, roots, at)
     else:
         report.run(
             "kind", lambda: _raise(Unsupported(f"{envelope.kind.name} is not implemented yet")), ""
@@ -194,6 +214,36 @@ def _inspect_license(
     report.run("machine", lambda: check_machine(terms, None) if terms.allowed_devices else None,
                "not bound to devices")  # fmt: skip
     report.run("activation", lambda: check_activation_required(terms), "no activation required")
+
+
+def _inspect_response(
+    report: InspectReport, binary: bytes, envelope: Any, roots: Any, at: Any
+) -> None:
+    response = report.run(
+        "claims", lambda: decode_response_payload(envelope.payload), "claims decode strictly"
+    )
+    if response:
+        report.fields = response.to_json()
+    if roots is None:
+        report.skip("signature", "no trusted root given (--trust); fields above are unverified")
+        return
+    verified = report.run(
+        "signature",
+        lambda: open_response(binary, roots)[0],
+        "certificate chains to a trusted root; signature verifies",
+    )
+    if not verified:
+        return
+    if at is not None and verified.lease_expires is not None:
+        ok = at < verified.lease_expires
+        detail = "lease still running" if ok else "the lease has ended"
+        report.checks.append(
+            Check("lease", PASS if ok else FAIL, detail, None if ok else "not-activated")
+        )
+        if not ok:
+            report.verdict = "not-activated"
+    if report.verdict == "unknown":
+        report.verdict = "valid"
 
 
 def parse_cert_payload(data: bytes) -> bytes:
