@@ -232,6 +232,15 @@ def list_licenses(ctx: Context, product: str | None, customer: str | None, as_js
     )
 
 
+def _seats(seats: list[dict[str, Any]], limit: int | None) -> str:
+    active = sum(1 for d in seats if d["status"] == "active")
+    return (
+        f"{active} active"
+        + ("" if limit is None else f" of {limit}")
+        + f" ({len(seats)} devices seen)"
+    )
+
+
 @click.command()
 @click.argument("license_id")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
@@ -247,9 +256,13 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
     terms = json.loads(row["terms"])
     history = [{"at": iso(h["at"]), "event": h["kind"], **json.loads(h["data"])}
                for h in ledger.license_history(license_id)]  # fmt: skip
+    from licsign._activation import devices
+
+    seats = devices(ctx.workspace(), license_id)
     info = {
         "status": license_state(terms, int(now_utc().timestamp())),
         "terms": terms,
+        "devices": seats,
         "key_id": row["key_id"],
         "digest": row["digest"],
         "history": history,
@@ -293,9 +306,14 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
             or "none",
         ),
         ("Signed by", row["key_id"]),
+        ("Seats", _seats(seats, limits.get("max_devices"))),
     ]
     for label, value in lines:
         click.echo(f"{label + ':':<12} {value}")
+    for d in seats:
+        click.echo(
+            f"  device {d['device'][:12]}  {d['label']}  {d['status']}  last seen {d['last_seen']}"
+        )
     click.echo("History:")
     for h in history:
         click.echo(f"  {h['at']}  {h['event']}")
