@@ -296,8 +296,10 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
         ),
         ("Users", ", ".join(terms["allowed_users"]) or "any"),
         (
-            "Devices",
-            f"{len(terms['allowed_devices'])} bound" if terms["allowed_devices"] else "not bound",
+            "Bound to",
+            f"{len(terms['allowed_devices'])} device(s) listed at issue"
+            if terms["allowed_devices"]
+            else "no device list",
         ),
         ("Activation", "required" if terms["activation_required"] else "not required"),
         (
