@@ -245,9 +245,11 @@ def decode_response_payload(payload: bytes) -> ActivationResponse:
     if type(cti) is not bytes or not cti.isascii():
         raise Malformed("activation id must be ASCII bytes")
     issued_at = int_field(claims.get(IAT), "response time")
-    lease = claims.get(EXP)
-    if lease is not None and int_field(lease, "lease expiry") <= issued_at:
-        raise Malformed("lease expires before the response was issued")
+    lease = None
+    if EXP in claims:  # present means an integer: null is not a second way to say "no lease"
+        lease = int_field(claims[EXP], "lease expiry")
+        if lease <= issued_at:
+            raise Malformed("lease expires before the response was issued")
     return ActivationResponse(
         activation_id=text_field(cti.decode("ascii"), "activation id", ID_CHARS),
         device_key=_device_key(terms.get("device_key"), what),

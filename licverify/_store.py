@@ -112,7 +112,8 @@ class LocalStore:
     def _locked(self) -> Iterator[None]:
         try:
             os.makedirs(self.path, mode=0o700, exist_ok=True)
-            fh = open(self._file(_LOCK), "a+b")  # noqa: SIM115 - held for the block
+            fd = os.open(self._file(_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
+            fh = os.fdopen(fd, "r+b")
         except OSError as exc:
             raise StoreError(
                 f"cannot use the state directory {self.path}: {exc.strerror}"
@@ -251,12 +252,15 @@ class LocalStore:
                 machine, or the license with it does not verify.
         """
         roots = TrustedRoots.coerce(trusted_roots)
-        response, binary = open_response(bytes(document), roots)
+        response, binary, _ = open_response(bytes(document), roots)
         with self._locked():
             license_document = self._read(_LICENSE)
             if license_document is None:
                 raise StoreError("no license is installed; import it before the response")
-            public = crypto_sign_seed_keypair(self._seed(os.urandom))[0]
+            seed = self._read(_DEVICE_KEY)
+            if seed is None or len(seed) != 32:
+                raise NotActivated("this store never made a request; there is nothing to answer")
+            public = crypto_sign_seed_keypair(seed)[0]
             if self._read(_ACTIVATION) != binary:
                 pending = self._pending()
                 if response.nonce.hex() not in pending:
@@ -314,7 +318,8 @@ class LocalStore:
         """Remove the activation, rotate the device key, and return an armored receipt.
 
         The receipt is signed by the old device key and kept in the store until
-        the next activation, so it can be written out again if it gets lost.
+        the next deactivation replaces it, so it can be written out again if it
+        gets lost (calling this again without an activation returns it).
         After this, the old response can never be installed again.
 
         Raises:
@@ -328,16 +333,17 @@ class LocalStore:
                 if pending_receipt is not None:
                     return armor(pending_receipt, DEACTIVATION_RECEIPT)
                 raise StoreError("this machine has no activation to deactivate")
-            license_document = self._read(_LICENSE) or b""
             envelope, _ = open_envelope(activation)
             from licverify._activation import decode_response_payload
 
             response = decode_response_payload(envelope.payload)
-            seed = self._seed(random_bytes)
+            seed = self._read(_DEVICE_KEY)
+            if seed is None or len(seed) != 32:
+                raise StoreError("the device key is missing; ask the vendor to reset this device")
             public, secret = crypto_sign_seed_keypair(seed)
             receipt = DeactivationReceipt(
                 activation_id=response.activation_id, created_at=at, device_key=public,
-                license_digest=license_digest(license_document), license_id=response.license_id,
+                license_digest=response.license_digest, license_id=response.license_id,
                 nonce=random_bytes(NONCE_SIZE),
             )  # fmt: skip
             signed = encode_sign1(
@@ -353,7 +359,7 @@ class LocalStore:
         return armor(signed, DEACTIVATION_RECEIPT)
 
     def pending_receipt(self) -> bytes | None:
-        """The last deactivation receipt (armored), if one was made and not yet superseded."""
+        """The last deactivation receipt (armored), if one was ever made here."""
         data = self._read(_RECEIPT)
         return None if data is None else armor(data, DEACTIVATION_RECEIPT)
 

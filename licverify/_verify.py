@@ -333,7 +333,11 @@ def check_activation(
     if activation is None:
         check_activation_required(terms)
         return None
-    response, _ = open_response(activation, roots)
+    response, _, certificate = open_response(activation, roots)
+    if not certificate.allows_product(terms.product):
+        raise WrongProduct(
+            f"the activation's issuing key may not sign for product {terms.product!r}"
+        )
     if response.license_id != terms.id or response.license_digest != license_digest(
         license_document
     ):
@@ -353,7 +357,9 @@ def check_activation(
     return response
 
 
-def open_response(document: bytes, roots: TrustedRoots) -> tuple[ActivationResponse, bytes]:
+def open_response(
+    document: bytes, roots: TrustedRoots
+) -> tuple[ActivationResponse, bytes, IssuingCertificate]:
     """Verify an activation response's chain and signature and decode it."""
     envelope, binary = open_envelope(document)
     expect_kind(envelope, ACTIVATION_RESPONSE)
@@ -361,7 +367,7 @@ def open_response(document: bytes, roots: TrustedRoots) -> tuple[ActivationRespo
     response = decode_response_payload(envelope.payload)
     if not certificate.covers(response.issued_at):
         raise UntrustedKey("activation response was issued outside its issuing key's validity")
-    return response, binary
+    return response, binary, certificate
 
 
 def open_device_signed(document: bytes, kind: Kind) -> tuple[Any, bytes]:

@@ -1,4 +1,4 @@
-"""Generated documents match the normative CDDL in schemas/ (docs/format.md §2–§8).
+"""Generated documents match the normative CDDL in schemas/ (docs/format.md §2–§8, §11).
 
 The validator is pycddl 0.6.4 (cddl-rs 0.9.5). Its gaps shape both the
 schemas and these tests; each is worked around, never silently trusted:
@@ -28,12 +28,40 @@ from typing import Any
 import cbor2
 import pycddl
 import pytest
-from factory import T0, UnsafeFactory, default_terms
+from factory import T0, UnsafeFactory, default_terms, key_from_seed, public, signer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from licverify import LicenseError, format_fingerprint, machine_fingerprint, parse_fingerprint
+from licverify import (
+    BadSignature,
+    LicenseError,
+    Malformed,
+    UntrustedKey,
+    format_fingerprint,
+    machine_fingerprint,
+    parse_fingerprint,
+    verify_receipt,
+    verify_request,
+    verify_response,
+)
 from licverify import format as F
+from licverify._activation import (
+    _RECEIPT_CLAIMS,
+    _RECEIPT_TERMS,
+    _REQUEST_CLAIMS,
+    _REQUEST_TERMS,
+    _RESPONSE_CLAIMS,
+    _RESPONSE_TERMS,
+    ActivationRequest,
+    ActivationResponse,
+    DeactivationReceipt,
+    decode_receipt_payload,
+    decode_request_payload,
+    decode_response_payload,
+    encode_receipt_payload,
+    encode_request_payload,
+    encode_response_payload,
+)
 from licverify._cbor import decode_canonical, encode_canonical
 from licverify._certificate import decode_certificate_payload
 from licverify._cose import parse_unverified
@@ -67,6 +95,10 @@ def text_ok(name: str, rule: str, value: str) -> bool:
     return True
 
 
+#: Unprotected-header rules that are `{}` in envelope.cddl.
+EMPTY_UNPROTECTED = ("certificate-unprotected", "request-unprotected", "receipt-unprotected")
+
+
 # --- checking one document part by part -------------------------------------------------------
 
 
@@ -79,7 +111,7 @@ def check_envelope(document: bytes, unprotected_rule: str) -> tuple[dict[Any, An
     valid("envelope", protected, "protected-header")
     valid("envelope", cbor2.dumps(unprotected), unprotected_rule)
     valid("envelope", cbor2.dumps(unprotected), "unprotected-header")
-    if unprotected_rule == "certificate-unprotected":
+    if unprotected_rule in EMPTY_UNPROTECTED:
         assert unprotected == {}  # pycddl accepts any map for `{}`; check it here
     return unprotected, payload
 
@@ -361,11 +393,23 @@ def test_kinds_match_envelope_and_reserved_schemas() -> None:
 # --- the schema's lists and bounds are the code's ------------------------------------------------
 
 
-def _members(rule: str) -> set[str]:
-    text = (SCHEMAS / "license.cddl").read_text(encoding="utf-8")
+def _block(rule: str, name: str) -> str:
+    text = (SCHEMAS / f"{name}.cddl").read_text(encoding="utf-8")
     block = re.search(rf"^{rule} = \{{(.*?)^\}}", text, re.MULTILINE | re.DOTALL)
-    assert block is not None
-    return set(re.findall(r'"([a-z_]+)":', block.group(1)))
+    assert block is not None, rule
+    return block.group(1)
+
+
+def _members(rule: str, name: str = "license") -> set[str]:
+    """The text member names of map rule ``rule``."""
+    return set(re.findall(r'"([a-z_]+)":', _block(rule, name)))
+
+
+def _claim_keys(rule: str, name: str) -> set[int]:
+    """The integer keys of claims map ``rule``, resolving `iat => ...` through `iat = 6`."""
+    text = (SCHEMAS / f"{name}.cddl").read_text(encoding="utf-8")
+    labels = {m[0]: int(m[1]) for m in re.findall(r"^([a-z-]+) = (-?\d+)$", text, re.MULTILINE)}
+    return {labels[member] for member in re.findall(r"([a-z-]+) =>", _block(rule, name))}
 
 
 def test_schema_term_names_are_the_codes() -> None:
@@ -659,3 +703,522 @@ def test_schema_and_verifier_refuse_bad_envelope(factory: UnsafeFactory, case: s
 )
 def test_schema_refuses_bad_unprotected_header(rule: str, header: dict[int, Any]) -> None:
     invalid("envelope", cbor2.dumps(header), rule)
+
+
+# --- activation documents (format §11) ----------------------------------------------------------
+#
+# Built with the real encoders and signed like the store and the issuer sign them:
+# requests and receipts by the device key they carry (kid = its key id, no
+# certificate), responses by an issuing key whose certificate rides in kcwt.
+
+DEVICE = key_from_seed("device")
+OTHER_DEVICE = key_from_seed("other-device")
+FP = {"machine-id": b"\x01" * 16, "hostname": b"\x02" * 32, "mac": b"\x03" * 64}
+FP_MAX = {f"c{i}:x/y_{i}.z-" + "n" * 40: bytes([i]) * 64 for i in range(64)}
+LICENSE_DOCUMENT = UnsafeFactory().license()
+#: Certifies the issuing key for every possible iat, so any response time verifies.
+WIDE = UnsafeFactory(not_before=0, not_after=MAX_TIMESTAMP)
+
+
+def request_of(**changes: Any) -> ActivationRequest:
+    fields: dict[str, Any] = dict(
+        code=None, created_at=T0, device_key=public(DEVICE), fingerprint=FP, label="laptop",
+        license_digest=F.license_digest(LICENSE_DOCUMENT), license_id="L-TEST-0000-0001",
+        nonce=b"\x0a" * 16, product="acme-cad", user=None,
+    )  # fmt: skip
+    return ActivationRequest(**{**fields, **changes})
+
+
+def response_of(**changes: Any) -> ActivationResponse:
+    fields: dict[str, Any] = dict(
+        activation_id="A-0001", device_key=public(DEVICE), fingerprint=FP, issued_at=T0,
+        lease_expires=None, license_digest=F.license_digest(LICENSE_DOCUMENT),
+        license_id="L-TEST-0000-0001", nonce=b"\x0a" * 16, user=None,
+    )  # fmt: skip
+    return ActivationResponse(**{**fields, **changes})
+
+
+def receipt_of(**changes: Any) -> DeactivationReceipt:
+    fields: dict[str, Any] = dict(
+        activation_id="A-0001", created_at=T0 + DAY, device_key=public(DEVICE),
+        license_digest=F.license_digest(LICENSE_DOCUMENT), license_id="L-TEST-0000-0001",
+        nonce=b"\x0b" * 16,
+    )  # fmt: skip
+    return DeactivationReceipt(**{**fields, **changes})
+
+
+def device_signed(kind: F.Kind, payload: bytes, key: Any = DEVICE, **extra: Any) -> bytes:
+    """Sign as the store does: kid = key id of the device key, empty unprotected header."""
+    return F.encode_sign1(kind, F.key_id(public(key)), payload, signer(key), **extra)
+
+
+def issuing_signed(payload: bytes, factory: UnsafeFactory = WIDE, **extra: Any) -> bytes:
+    """Sign as the issuer does a license: issuing key, its certificate in kcwt."""
+    certificate = extra.pop("certificate", factory.certificate())
+    return F.encode_sign1(F.ACTIVATION_RESPONSE, F.key_id(public(factory.issuing)), payload,
+                          signer(factory.issuing), certificate, **extra)  # fmt: skip
+
+
+def check_activation_keys(name: str, claims: dict[Any, Any]) -> None:
+    """What the schema states for map keys (fingerprint component names)."""
+    for component in claims[-65537].get("fingerprint", {}):
+        assert text_ok(name, "component-name", component), component
+
+
+def check_device_signed(document: bytes, kind: F.Kind, name: str) -> dict[Any, Any]:
+    """A request or receipt: envelope, content type, kid naming its own device key, payload."""
+    unprotected_rule = {F.ACTIVATION_REQUEST: "request-unprotected",
+                        F.DEACTIVATION_RECEIPT: "receipt-unprotected"}[kind]  # fmt: skip
+    _, payload = check_envelope(document, unprotected_rule)
+    protected = cbor2.loads(cbor2.loads(document).value[0])
+    assert protected[3] == kind.content_type
+    valid(name, payload)
+    claims: dict[Any, Any] = cbor2.loads(payload)
+    assert protected[4] == F.key_id(claims[-65537]["device_key"])  # self-signed (format §11)
+    check_activation_keys(name, claims)
+    return claims
+
+
+def check_response(document: bytes) -> dict[Any, Any]:
+    unprotected, payload = check_envelope(document, "response-unprotected")
+    assert cbor2.loads(cbor2.loads(document).value[0])[3] == F.ACTIVATION_RESPONSE.content_type
+    check_certificate(unprotected[13])
+    valid("activation-response", payload)
+    claims: dict[Any, Any] = cbor2.loads(payload)
+    valid("activation-response", cbor2.dumps(claims[7].decode("ascii")), "id")
+    check_activation_keys("activation-response", claims)
+    return claims
+
+
+REQUEST_CASES: dict[str, dict[str, Any]] = {
+    "minimal": {},
+    "user": {"user": "alice@example.com"},
+    "code": {"code": "ACT-1234-5678"},
+    "user-and-code": {"user": "Zoë Müller", "code": "c", "label": "Zoë's laptop \U0001f4bb"},
+    "lower-bounds": {
+        "created_at": 0,
+        "fingerprint": {"m": b"\x00" * 16},
+        "label": "x",
+        "license_id": "L",
+        "product": "p",
+    },
+    "upper-bounds": {
+        "created_at": MAX_TIMESTAMP,
+        "fingerprint": FP_MAX,
+        "label": "é" * 256,
+        "user": "\U0001f600" * 256,
+        "code": "c" * 256,
+        "license_id": "L" + "1" * 63,
+        "product": "p" * 64,
+        "nonce": b"\xff" * 16,
+    },
+}
+
+RESPONSE_CASES: dict[str, dict[str, Any]] = {
+    "minimal": {},
+    "lease": {"lease_expires": T0 + 3600},
+    "lease-one-second": {"lease_expires": T0 + 1},
+    "user": {"user": "alice@example.com"},
+    "user-and-lease": {"user": "\U0001f600" * 256, "lease_expires": T0 + 30 * DAY},
+    "lower-bounds": {
+        "issued_at": 0,
+        "activation_id": "A",
+        "license_id": "L",
+        "fingerprint": {"m": b"\x00" * 16},
+    },
+    "upper-bounds": {
+        "issued_at": MAX_TIMESTAMP - 1,
+        "lease_expires": MAX_TIMESTAMP,
+        "activation_id": "A" + "b._-" * 15 + "zzz",
+        "license_id": "L" + "1" * 63,
+        "fingerprint": FP_MAX,
+        "user": "u" * 256,
+    },
+}
+
+RECEIPT_CASES: dict[str, dict[str, Any]] = {
+    "typical": {},
+    "lower-bounds": {"created_at": 0, "activation_id": "A", "license_id": "L"},
+    "upper-bounds": {
+        "created_at": MAX_TIMESTAMP,
+        "activation_id": "A" * 64,
+        "license_id": "L" * 64,
+        "nonce": b"\xff" * 16,
+        "license_digest": b"\xff" * 32,
+    },
+}
+
+
+@pytest.mark.parametrize("case", list(REQUEST_CASES))
+def test_activation_request_matches_schema(case: str) -> None:
+    request = request_of(**REQUEST_CASES[case])
+    document = device_signed(F.ACTIVATION_REQUEST, encode_request_payload(request))
+    claims = check_device_signed(document, F.ACTIVATION_REQUEST, "activation-request")
+    assert set(claims) == _REQUEST_CLAIMS
+    assert ("user" in claims[-65537], "code" in claims[-65537]) == (
+        request.user is not None, request.code is not None)  # fmt: skip
+    assert verify_request(document) == request
+    assert verify_request(F.armor(document, F.ACTIVATION_REQUEST)) == request
+
+
+@pytest.mark.parametrize("case", list(RESPONSE_CASES))
+def test_activation_response_matches_schema(case: str) -> None:
+    response = response_of(**RESPONSE_CASES[case])
+    document = issuing_signed(encode_response_payload(response))
+    claims = check_response(document)
+    assert (4 in claims) == (response.lease_expires is not None)
+    assert ("user" in claims[-65537]) == (response.user is not None)
+    assert verify_response(document, trusted_roots=WIDE.roots) == response
+    armored = F.armor(document, F.ACTIVATION_RESPONSE)
+    assert verify_response(armored, trusted_roots=WIDE.roots) == response
+
+
+@pytest.mark.parametrize("case", list(RECEIPT_CASES))
+def test_deactivation_receipt_matches_schema(case: str) -> None:
+    receipt = receipt_of(**RECEIPT_CASES[case])
+    document = device_signed(F.DEACTIVATION_RECEIPT, encode_receipt_payload(receipt))
+    claims = check_device_signed(document, F.DEACTIVATION_RECEIPT, "deactivation-receipt")
+    assert set(claims) == _RECEIPT_CLAIMS and set(claims[-65537]) == _RECEIPT_TERMS
+    assert verify_receipt(document) == receipt
+    assert verify_receipt(F.armor(document, F.DEACTIVATION_RECEIPT)) == receipt
+
+
+def test_activation_cases_cover_every_claim_and_term() -> None:
+    """The cases above exercise every claim and term of the three payloads."""
+    groups: list[tuple[Any, Any, dict[str, dict[str, Any]], frozenset[int], frozenset[str]]] = [
+        (encode_request_payload, request_of, REQUEST_CASES, _REQUEST_CLAIMS, _REQUEST_TERMS),
+        (encode_response_payload, response_of, RESPONSE_CASES, _RESPONSE_CLAIMS, _RESPONSE_TERMS),
+        (encode_receipt_payload, receipt_of, RECEIPT_CASES, _RECEIPT_CLAIMS, _RECEIPT_TERMS),
+    ]
+    for encode, make, cases, claims, terms in groups:
+        payloads = [cbor2.loads(encode(make(**case))) for case in cases.values()]
+        assert set().union(*payloads) == claims
+        assert set().union(*(p[-65537] for p in payloads)) == terms
+
+
+@pytest.mark.parametrize(
+    "name, rule, claims, terms",
+    [
+        ("activation-request", "activation-request-claims", _REQUEST_CLAIMS, None),
+        ("activation-request", "request-terms", None, _REQUEST_TERMS),
+        ("activation-response", "activation-response-claims", _RESPONSE_CLAIMS, None),
+        ("activation-response", "response-terms", None, _RESPONSE_TERMS),
+        ("deactivation-receipt", "deactivation-receipt-claims", _RECEIPT_CLAIMS, None),
+        ("deactivation-receipt", "receipt-terms", None, _RECEIPT_TERMS),
+    ],
+)
+def test_activation_schema_members_are_the_codes(
+    name: str, rule: str, claims: frozenset[int] | None, terms: frozenset[str] | None
+) -> None:
+    if claims is not None:
+        assert _claim_keys(rule, name) == set(claims)
+    if terms is not None:
+        assert _members(rule, name) == set(terms)
+
+
+def test_response_echoes_a_real_request_and_receipt_names_it() -> None:
+    """One exchange end to end: request → response → receipt, each valid against its schema."""
+    request = request_of(user="alice", code="ACT-1")
+    check_device_signed(device_signed(F.ACTIVATION_REQUEST, encode_request_payload(request)),
+                        F.ACTIVATION_REQUEST, "activation-request")  # fmt: skip
+    response = response_of(nonce=request.nonce, device_key=request.device_key,
+                           fingerprint=request.fingerprint, user=request.user,
+                           lease_expires=T0 + 7 * DAY)  # fmt: skip
+    response_doc = issuing_signed(encode_response_payload(response), UnsafeFactory())
+    claims = check_response(response_doc)
+    assert claims[-65537]["nonce"] == cbor2.loads(encode_request_payload(request))[7]
+    receipt = receipt_of(activation_id=claims[7].decode("ascii"))
+    receipt_claims = check_device_signed(
+        device_signed(F.DEACTIVATION_RECEIPT, encode_receipt_payload(receipt)),
+        F.DEACTIVATION_RECEIPT, "deactivation-receipt",
+    )  # fmt: skip
+    assert receipt_claims[-65537]["activation"].encode("ascii") == claims[7]
+
+
+@given(
+    label=st.text(min_size=1, max_size=256),
+    user=st.none() | st.text(min_size=1, max_size=256),
+    code=st.none() | st.text(min_size=1, max_size=256),
+    fingerprint=st.dictionaries(
+        st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}", fullmatch=True),
+        st.binary(min_size=16, max_size=64),
+        min_size=1,
+        max_size=6,
+    ),
+    lease=st.none() | st.integers(T0 + 1, MAX_TIMESTAMP),
+)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_random_activation_payloads_match_schema(
+    label: str, user: str | None, code: str | None, fingerprint: dict[str, bytes], lease: int | None
+) -> None:
+    request = encode_request_payload(
+        request_of(label=label, user=user, code=code, fingerprint=fingerprint)
+    )
+    valid("activation-request", request)
+    check_activation_keys("activation-request", cbor2.loads(request))
+    response = encode_response_payload(
+        response_of(user=user, fingerprint=fingerprint, lease_expires=lease)
+    )
+    valid("activation-response", response)
+    check_activation_keys("activation-response", cbor2.loads(response))
+
+
+# --- the activation schemas refuse what the verifier refuses -------------------------------------
+
+
+def _changed(payload: bytes, claims: dict[int, Any] | None = None, **terms: Any) -> dict[Any, Any]:
+    """The claims of ``payload`` with claims and terms replaced (``_DROP`` removes one)."""
+    base = cbor2.loads(payload)
+    changed = {**base, -65537: {**base[-65537], **terms}, **(claims or {})}
+    if isinstance(changed.get(-65537), dict):
+        changed[-65537] = {k: v for k, v in changed[-65537].items() if v is not _DROP}
+    return {k: v for k, v in changed.items() if v is not _DROP}
+
+
+_REQUEST = encode_request_payload(request_of(user="alice", code="ACT-1"))
+_RESPONSE = encode_response_payload(response_of(user="alice", lease_expires=T0 + DAY))
+_RECEIPT = encode_receipt_payload(receipt_of())
+
+
+def _request(claims: dict[int, Any] | None = None, /, **terms: Any) -> Any:
+    return lambda: _changed(_REQUEST, claims, **terms)
+
+
+def _response(claims: dict[int, Any] | None = None, /, **terms: Any) -> Any:
+    return lambda: _changed(_RESPONSE, claims, **terms)
+
+
+def _receipt(claims: dict[int, Any] | None = None, /, **terms: Any) -> Any:
+    return lambda: _changed(_RECEIPT, claims, **terms)
+
+
+_FP65 = {f"c{i}": b"\x01" * 16 for i in range(65)}
+
+BAD_REQUESTS: dict[str, Any] = {
+    "missing iat": _request({6: _DROP}),
+    "missing cti": _request({7: _DROP}),
+    "missing terms": _request({-65537: _DROP}),
+    "terms not a map": _request({-65537: [1]}),
+    "unknown claim exp": _request({4: T0 + DAY}),
+    "unknown claim sub": _request({2: "globex"}),
+    "iat negative": _request({6: -1}),
+    "iat after year 9999": _request({6: MAX_TIMESTAMP + 1}),
+    "iat is text": _request({6: "2026-09-21"}),
+    "iat is true": _request({6: True}),
+    "nonce of 15 bytes": _request({7: b"n" * 15}),
+    "nonce of 17 bytes": _request({7: b"n" * 17}),
+    "nonce is text": _request({7: "n" * 16}),
+    "format version 2": _request(v=2),
+    "format version missing": _request(v=_DROP),
+    "format version true": _request(v=True),
+    "license missing": _request(license=_DROP),
+    "license id with a space": _request(license="L 1"),
+    "license id of 65 characters": _request(license="L" * 65),
+    "license id as bytes": _request(license=b"L-1"),
+    "license_digest missing": _request(license_digest=_DROP),
+    "license_digest of 31 bytes": _request(license_digest=b"d" * 31),
+    "license_digest as text": _request(license_digest="d" * 32),
+    "product missing": _request(product=_DROP),
+    "product invalid": _request(product="acme cad"),
+    "device_key missing": _request(device_key=_DROP),
+    "device_key of 31 bytes": _request(device_key=public(DEVICE)[:31]),
+    "device_key of 33 bytes": _request(device_key=public(DEVICE) + b"\x00"),
+    "device_key as text": _request(device_key="k" * 32),
+    "fingerprint missing": _request(fingerprint=_DROP),
+    "fingerprint empty": _request(fingerprint={}),
+    "fingerprint as a list": _request(fingerprint=[FP]),
+    "fingerprint digest of 15 bytes": _request(fingerprint={"m": b"d" * 15}),
+    "fingerprint digest of 65 bytes": _request(fingerprint={"m": b"d" * 65}),
+    "fingerprint digest as text": _request(fingerprint={"m": "d" * 16}),
+    "fingerprint of 65 components": _request(fingerprint=_FP65),
+    "label missing": _request(label=_DROP),
+    "label empty": _request(label=""),
+    "label over 1024 bytes": _request(label="x" * 1025),
+    "label is an integer": _request(label=1),
+    "user empty": _request(user=""),
+    "user null": _request(user=None),
+    "user is a list": _request(user=["alice"]),
+    "code empty": _request(code=""),
+    "code null": _request(code=None),
+    "code is an integer": _request(code=1234),
+    "unknown term": _request(seats=1),
+    "extension term": _request(**{"x-note": "hi"}),  # no x- terms outside licenses
+    "a response's term": _request(nonce=b"n" * 16),
+}
+
+BAD_RESPONSES: dict[str, Any] = {
+    "missing iat": _response({6: _DROP}),
+    "missing cti": _response({7: _DROP}),
+    "missing terms": _response({-65537: _DROP}),
+    "unknown claim nbf": _response({5: T0}),
+    "unknown claim aud": _response({3: "acme-cad"}),
+    "iat negative": _response({6: -1}),
+    "iat is text": _response({6: "now"}),
+    "lease after year 9999": _response({4: MAX_TIMESTAMP + 1}),
+    "lease negative": _response({4: -1}),
+    "lease is text": _response({4: "2026-10-01"}),
+    "lease is true": _response({4: True}),
+    "cti is text": _response({7: "A-0001"}),
+    "cti empty": _response({7: b""}),
+    "cti of 65 bytes": _response({7: b"A" * 65}),
+    "format version 2": _response(v=2),
+    "format version missing": _response(v=_DROP),
+    "license missing": _response(license=_DROP),
+    "license id invalid": _response(license="-L"),
+    "license_digest missing": _response(license_digest=_DROP),
+    "license_digest of 33 bytes": _response(license_digest=b"d" * 33),
+    "nonce missing": _response(nonce=_DROP),
+    "nonce of 15 bytes": _response(nonce=b"n" * 15),
+    "nonce as text": _response(nonce="n" * 16),
+    "device_key missing": _response(device_key=_DROP),
+    "device_key of 31 bytes": _response(device_key=b"k" * 31),
+    "fingerprint missing": _response(fingerprint=_DROP),
+    "fingerprint empty": _response(fingerprint={}),
+    "fingerprint digest of 15 bytes": _response(fingerprint={"m": b"d" * 15}),
+    "fingerprint of 65 components": _response(fingerprint=_FP65),
+    "user empty": _response(user=""),
+    "user null": _response(user=None),
+    "user over 1024 bytes": _response(user="u" * 1025),
+    "product term": _response(product="acme-cad"),  # a response names no product
+    "label term": _response(label="laptop"),
+    "extension term": _response(**{"x-note": "hi"}),
+}
+
+BAD_RECEIPTS: dict[str, Any] = {
+    "missing iat": _receipt({6: _DROP}),
+    "missing cti": _receipt({7: _DROP}),
+    "missing terms": _receipt({-65537: _DROP}),
+    "unknown claim exp": _receipt({4: T0 + DAY}),
+    "iat negative": _receipt({6: -1}),
+    "nonce of 15 bytes": _receipt({7: b"n" * 15}),
+    "nonce as text": _receipt({7: "n" * 16}),
+    "format version 2": _receipt(v=2),
+    "format version missing": _receipt(v=_DROP),
+    "license missing": _receipt(license=_DROP),
+    "license id invalid": _receipt(license="L/1"),
+    "license_digest of 31 bytes": _receipt(license_digest=b"d" * 31),
+    "license_digest missing": _receipt(license_digest=_DROP),
+    "activation missing": _receipt(activation=_DROP),
+    "activation as bytes": _receipt(activation=b"A-0001"),  # text here, bytes in a response cti
+    "activation id invalid": _receipt(activation="A 1"),
+    "activation id of 65 characters": _receipt(activation="A" * 65),
+    "device_key missing": _receipt(device_key=_DROP),
+    "device_key of 33 bytes": _receipt(device_key=b"k" * 33),
+    "a request's term": _receipt(fingerprint=FP),
+    "extension term": _receipt(**{"x-note": "hi"}),
+}
+
+_DECODERS = {
+    "activation-request": decode_request_payload,
+    "activation-response": decode_response_payload,
+    "deactivation-receipt": decode_receipt_payload,
+}
+
+
+@pytest.mark.parametrize(
+    "name, case",
+    [("activation-request", c) for c in BAD_REQUESTS]
+    + [("activation-response", c) for c in BAD_RESPONSES]
+    + [("deactivation-receipt", c) for c in BAD_RECEIPTS],
+)
+def test_schema_and_verifier_refuse_bad_activation_payload(name: str, case: str) -> None:
+    bad = {"activation-request": BAD_REQUESTS, "activation-response": BAD_RESPONSES,
+           "deactivation-receipt": BAD_RECEIPTS}[name][case]()  # fmt: skip
+    payload = cbor2.dumps(bad, canonical=True)  # bad values can be beyond encode_canonical
+    invalid(name, payload)
+    with pytest.raises(LicenseError):
+        _DECODERS[name](payload)
+
+
+@pytest.mark.parametrize(
+    "name, rule, value, bad",
+    [
+        # Map keys and cti bytes: the schema names the rule; the test checks it.
+        ("activation-request", "component-name", "-mac", _request(fingerprint={"-mac": b"d" * 16})),
+        ("activation-response", "component-name", "a b", _response(fingerprint={"a b": b"d" * 16})),
+        ("activation-response", "id", "A 1", _response({7: b"A 1"})),
+        ("activation-response", "id", "-A", _response({7: b"-A"})),
+    ],
+)
+def test_activation_key_rules_refuse_what_the_verifier_refuses(
+    name: str, rule: str, value: str, bad: Any
+) -> None:
+    assert not text_ok(name, rule, value)
+    with pytest.raises(LicenseError):
+        _DECODERS[name](cbor2.dumps(bad(), canonical=True))
+
+
+@pytest.mark.parametrize(
+    "name, case, bad",
+    [
+        # Cross-field and key checks CDDL cannot state (format §11): the code refuses them.
+        ("activation-response", "lease equal to iat", _response({4: T0})),
+        ("activation-response", "lease before iat", _response({4: T0 - 1})),
+        ("activation-response", "cti not ASCII", _response({7: "Aé".encode()})),
+        ("activation-request", "small-order device key", _request(device_key=b"\x00" * 32)),
+        ("activation-response", "small-order device key", _response(device_key=b"\x01" + b"\x00" * 31)),
+        ("deactivation-receipt", "non-canonical device key", _receipt(device_key=b"\xff" * 31 + b"\x7f")),
+    ],
+)  # fmt: skip
+def test_verifier_refuses_what_the_schema_cannot_state(name: str, case: str, bad: Any) -> None:
+    payload = cbor2.dumps(bad(), canonical=True)
+    valid(name, payload)  # the schema's comments and format §11 state these bounds
+    with pytest.raises(LicenseError):
+        _DECODERS[name](payload)
+
+
+def test_response_with_null_lease_is_refused() -> None:
+    """A null exp is not a second encoding of "no lease" (regression)."""
+    payload = encode_canonical(_changed(_RESPONSE, {4: None}))
+    invalid("activation-response", payload)
+    with pytest.raises(LicenseError):
+        decode_response_payload(payload)
+
+
+# --- activation envelopes: who signs, what the unprotected header carries -----------------------
+
+
+def test_device_signed_document_carrying_a_certificate_is_refused() -> None:
+    """`{}` in pycddl accepts any map, so check_envelope asserts emptiness itself (as here)."""
+    for kind, payload, verify in [
+        (F.ACTIVATION_REQUEST, _REQUEST, verify_request),
+        (F.DEACTIVATION_RECEIPT, _RECEIPT, verify_receipt),
+    ]:
+        document = device_signed(kind, payload, certificate=WIDE.certificate())
+        rule = "request-unprotected" if kind is F.ACTIVATION_REQUEST else "receipt-unprotected"
+        with pytest.raises(AssertionError):
+            check_envelope(document, rule)
+        with pytest.raises(Malformed):
+            verify(document)
+
+
+def test_response_without_a_certificate_is_refused() -> None:
+    document = issuing_signed(_RESPONSE, certificate=None)
+    invalid("envelope", cbor2.dumps(cbor2.loads(document).value[1]), "response-unprotected")
+    with pytest.raises(UntrustedKey):
+        verify_response(document, trusted_roots=WIDE.roots)
+
+
+def test_device_signed_document_names_its_own_key() -> None:
+    """The envelope schema cannot tie kid to the payload's device key; the verifier does."""
+    for kind, payload, verify in [
+        (F.ACTIVATION_REQUEST, _REQUEST, verify_request),
+        (F.DEACTIVATION_RECEIPT, _RECEIPT, verify_receipt),
+    ]:
+        other = device_signed(kind, payload, OTHER_DEVICE)  # kid and signature of another key
+        valid("envelope", other)
+        assert cbor2.loads(cbor2.loads(other).value[0])[4] != F.key_id(public(DEVICE))
+        with pytest.raises(UntrustedKey):
+            verify(other)
+        forged = F.encode_sign1(kind, F.key_id(public(DEVICE)), payload, signer(OTHER_DEVICE))
+        valid("envelope", forged)
+        with pytest.raises(BadSignature):
+            verify(forged)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [{}, {13: b"not a document"}, {13: "text"}, {1: -8}],
+)
+def test_schema_refuses_bad_response_unprotected_header(header: dict[int, Any]) -> None:
+    invalid("envelope", cbor2.dumps(header), "response-unprotected")

@@ -630,7 +630,7 @@ def test_show_text_json_and_export(ws: Cli) -> None:
     assert f"License:     {license_id} (version 1)" in text
     for expected in ("Status:      active", f"Product:     {PRODUCT}", "Customer:    globex",
                      "Type:        subscription", "Grace:       14 days", "Features:    export, seats=5",
-                     "Limits:      devices=3", "Users:       ann@globex.example", "Devices:     not bound",
+                     "Limits:      devices=3", "Users:       ann@globex.example", "Bound to:    no device list",
                      "Activation:  not required", "Counters:    pages=10+2", "History:", "license.issued"):  # fmt: skip
         assert expected in text
 
