@@ -19,7 +19,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def run(title: str, *argv: str, env: dict[str, str], expect: int = 0) -> str:
-    print(f"\n== {title}")
+    if title:
+        print(f"\n== {title}")
     shown = [os.path.basename(argv[0]) if argv[0].startswith(BIN) else argv[0], *argv[1:]]
     print("$ " + " ".join(shlex.quote(a) for a in shown))
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, check=False)
@@ -30,6 +31,46 @@ def run(title: str, *argv: str, env: dict[str, str], expect: int = 0) -> str:
     if proc.returncode != expect:
         sys.exit(f"demo: step '{title}' exited {proc.returncode}, expected {expect}")
     return proc.stdout
+
+
+def activation_round_trip(licsign: str, licverify: str, env: dict[str, str]) -> None:
+    """Two machines, one seat: request, activate, install; move the seat with a receipt."""
+    env = dict(env, LICVERIFY_TRUST="root.pem", LICVERIFY_PRODUCT="acme-cad")
+    a = ["--state-dir", "machine-a", "--machine-id", "machine-a"]
+    b = ["--state-dir", "machine-b", "--machine-id", "machine-b"]
+    print(
+        "\n#### Air-gapped activation: files carried between the customer's machines and the vendor"
+    )
+    issued = run("Vendor: a node-locked license that needs activation, one seat", licsign, "issue",
+        "--product", "acme-cad", "--customer", "globex", "--type", "subscription",
+        "--duration", "365d", "--max-devices", "1", "--max-transfers", "3",
+        "--require-activation", "-o", "node-locked.lic", env=env)  # fmt: skip
+    run("Machine A: import the license", licverify, "import", "node-locked.lic", *a, env=env)
+    run("Machine A: not activated yet", licverify, "status", *a, env=env, expect=1)
+    run("Machine A: make an activation request (signed by A's device key)", licverify, "request",
+        *a, "--label", "lab-pc-a", "-o", "request-a.txt", env=env)  # fmt: skip
+    run("Vendor: answer it (limits checked in the ledger)", licsign, "activate", "request-a.txt",
+        "-o", "response-a.txt", env=env)  # fmt: skip
+    run("Machine A: install the response", licverify, "install", "response-a.txt", *a, env=env)
+    run("Machine A: licensed", licverify, "status", *a, env=env)
+    run("Machine B: the same response is refused there", licverify, "import", "node-locked.lic",
+        *b, env=env)  # fmt: skip
+    run("", licverify, "install", "response-a.txt", *b, env=env, expect=1)
+    run("Machine B: ask for a seat", licverify, "request", *b, "--label", "lab-pc-b",
+        "-o", "request-b.txt", env=env)  # fmt: skip
+    run("Vendor: the only seat is taken", licsign, "activate", "request-b.txt", "-o", "response-b.txt",
+        env=env, expect=1)  # fmt: skip
+    run("Machine A: deactivate; the receipt proves it", licverify, "deactivate", *a,
+        "-o", "receipt-a.txt", env=env)  # fmt: skip
+    run("Vendor: accept the receipt (frees the seat, counts a transfer)", licsign, "deactivate",
+        "receipt-a.txt", env=env)  # fmt: skip
+    run("Vendor: now machine B gets the seat", licsign, "activate", "request-b.txt",
+        "-o", "response-b.txt", env=env)  # fmt: skip
+    run("Machine B: install and check", licverify, "install", "response-b.txt", *b, env=env)
+    run("Machine A: its old response can never be reinstalled", licverify, "install",
+        "response-a.txt", *a, env=env, expect=1)  # fmt: skip
+    license_id = issued.split()[2]  # "Issued license L-XXXX-XXXX-XXXX to node-locked.lic"
+    run("Vendor: the license's devices", licsign, "device", "list", license_id, env=env)
 
 
 def main() -> None:
@@ -87,6 +128,7 @@ def main() -> None:
             "--trust", "root.pem", "--product", "acme-cad", "--at", "2099-01-01", env=env, expect=1)  # fmt: skip
         run("Support: inspect explains every check", licsign, "inspect", "tampered.lic", "--product",
             "acme-cad", env=env, expect=1)  # fmt: skip
+        activation_round_trip(licsign, licverify, env)
     print("\nDemo finished: every step behaved as expected.")
 
 

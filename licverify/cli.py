@@ -377,9 +377,9 @@ def make_cli(
     @group.command()
     @click.option("-o", "--output", required=True, help="Receipt file to write ('-' for stdout).")
     @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
-    @_options(settings, trust=False, store=True, machine=False, at=False)
+    @_options(settings, trust=False, store=True, at=False)
     def deactivate(output: str, force: bool, product_opt: str | None, state_dir: str | None,
-                   app_opt: str | None, as_json: bool) -> None:  # fmt: skip
+                   app_opt: str | None, machine_id: str | None, as_json: bool) -> None:  # fmt: skip
         """Remove this machine's activation and write a receipt for the vendor.
 
         The device key is replaced, so the old response can never be installed

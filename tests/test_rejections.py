@@ -178,7 +178,7 @@ SHAPE_CASES = [
     pytest.param(raw(protected(ct=61)), Malformed, id="content-type-as-integer"),
     pytest.param(raw(protected(ct=DROP)), Malformed, id="content-type-missing"),
     pytest.param(raw(b"\xa3\x01\x27\x03\x62\xff\xfe\x04" + cbor(KID_ISSUING)), Malformed, id="content-type-not-utf8"),
-    pytest.param(raw(protected(ct="application/vnd.licsign.activation-response+cbor")), WrongKind, id="reserved-kind"),
+    pytest.param(raw(protected(ct="application/vnd.licsign.activation-response+cbor")), WrongKind, id="activation-response-passed-as-license"),
     # key id
     pytest.param(raw(protected(kid=KID_ISSUING[:15])), Malformed, id="kid-15-bytes"),
     pytest.param(raw(protected(kid=KID_ISSUING + b"\x00")), Malformed, id="kid-17-bytes"),
