@@ -36,43 +36,107 @@ def _read_first_line(path: str) -> str | None:
 
 
 def _raw_components(machine_id: str | None) -> dict[str, str]:
+    """Raw identifiers of this machine by component name; unreadable ones are left out."""
     import socket
     import sys
 
     found: dict[str, str] = {}
-    if machine_id:
-        found["machine-id"] = machine_id
-    elif sys.platform.startswith("linux"):
-        value = _read_first_line("/etc/machine-id") or _read_first_line("/var/lib/dbus/machine-id")
-        if value:
-            found["machine-id"] = value
+    os_id = machine_id or _os_machine_id()
+    if os_id:
+        found["machine-id"] = os_id
     host = socket.gethostname()
     if host:
         found["hostname"] = host
     if sys.platform.startswith("linux"):
-        try:
-            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-                for line in fh:
-                    if line.startswith("model name"):
-                        found["cpu"] = line.split(":", 1)[1].strip()
-                        break
-        except OSError:
-            pass
-        import os
-
-        macs = []
-        try:
-            for nic in sorted(os.listdir("/sys/class/net")):
-                # Physical NICs have a backing device; bridges, veth and lo do not.
-                if os.path.exists(f"/sys/class/net/{nic}/device"):
-                    mac = _read_first_line(f"/sys/class/net/{nic}/address")
-                    if mac and mac != "00:00:00:00:00:00":
-                        macs.append(mac)
-        except OSError:
-            pass
+        cpu = _linux_cpu_model()
+        if cpu:
+            found["cpu"] = cpu
+        macs = _linux_physical_macs()
         if macs:
             found["mac"] = ",".join(macs)
+        disk = _linux_root_filesystem_uuid()
+        if disk:
+            found["disk"] = disk
     return found
+
+
+def _os_machine_id() -> str | None:
+    import sys
+
+    if sys.platform == "win32":
+        import winreg
+
+        try:
+            with winreg.OpenKey(
+                winreg.HKEY_LOCAL_MACHINE, r"SOFTWARE\Microsoft\Cryptography"
+            ) as key:
+                return str(winreg.QueryValueEx(key, "MachineGuid")[0])
+        except OSError:
+            return None
+    if sys.platform == "darwin":
+        return _command_value(
+            ["ioreg", "-rd1", "-c", "IOPlatformExpertDevice"], '"IOPlatformUUID" = "'
+        )
+    return _read_first_line("/etc/machine-id") or _read_first_line("/var/lib/dbus/machine-id")
+
+
+def _command_value(argv: list[str], marker: str) -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(argv, capture_output=True, text=True, timeout=5, check=False).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        if marker in line:
+            return line.split(marker, 1)[1].split('"', 1)[0] or None
+    return None
+
+
+def _linux_cpu_model() -> str | None:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return None
+
+
+def _linux_physical_macs() -> list[str]:
+    import os
+
+    macs = []
+    try:
+        for nic in sorted(os.listdir("/sys/class/net")):
+            # Physical NICs have a backing device; bridges, veth and lo do not.
+            if os.path.exists(f"/sys/class/net/{nic}/device"):
+                mac = _read_first_line(f"/sys/class/net/{nic}/address")
+                if mac and mac != "00:00:00:00:00:00":
+                    macs.append(mac)
+    except OSError:
+        pass
+    return macs
+
+
+def _linux_root_filesystem_uuid() -> str | None:
+    """UUID of the filesystem mounted at /, from /proc/self/mountinfo and /dev/disk/by-uuid."""
+    import os
+
+    try:
+        with open("/proc/self/mountinfo", encoding="utf-8", errors="replace") as fh:
+            fields = next((line.split() for line in fh if line.split()[4:5] == ["/"]), None)
+        if not fields:
+            return None
+        major, minor = (int(x) for x in fields[2].split(":"))
+        for name in sorted(os.listdir("/dev/disk/by-uuid")):
+            device = os.stat(os.path.join("/dev/disk/by-uuid", name)).st_rdev
+            if (os.major(device), os.minor(device)) == (major, minor):
+                return name
+    except (OSError, ValueError, StopIteration):
+        return None
+    return None
 
 
 def machine_fingerprint(product: str, *, machine_id: str | None = None) -> Mapping[str, bytes]:

@@ -432,7 +432,7 @@ def make_cli(
                 )
             )
             return
-        for name in ("machine-id", "mac", "cpu", "hostname"):
+        for name in ("machine-id", "mac", "disk", "cpu", "hostname"):
             click.echo(f"{name + ':':<12} {fp[name].hex() if name in fp else '(not available)'}")
         click.echo(text)
 
