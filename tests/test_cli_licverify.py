@@ -279,7 +279,7 @@ def test_fingerprint_text_and_json(vendor: Vendor) -> None:
     expected = licverify.machine_fingerprint(PRODUCT, machine_id="x")
     assert lines[-1] == licverify.format_fingerprint(expected)
     assert lines[0] == f"machine-id:  {expected['machine-id'].hex()}"
-    assert [line.split(":")[0] for line in lines[:4]] == ["machine-id", "mac", "cpu", "hostname"]
+    assert [line.split(":")[0] for line in lines[:5]] == ["machine-id", "mac", "disk", "cpu", "hostname"]
     data = json.loads(vendor("fingerprint", "--product", PRODUCT, "--machine-id", "x", "--json").out)
     assert data == {"fingerprint": lines[-1], "components": {k: v.hex() for k, v in expected.items()}}
     assert licverify.parse_fingerprint(data["fingerprint"]) == dict(expected)
