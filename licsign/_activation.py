@@ -143,10 +143,17 @@ def activate(
         open_rows = _open_activations(db, terms.id)
         mine = [r for r in open_rows if r["device_id"] == device_id]
         if mine:
+            if mine[0]["user"] != request.user:
+                # Switching users could slip past the user limits; make it explicit.
+                raise Refused(
+                    f"device {device_id[:12]} holds a seat for user {mine[0]['user'] or '(none)'}; "
+                    "deactivate it before activating it for another user"
+                )
             activation_id, reused = mine[0]["id"], True
             db.execute(
-                "UPDATE activations SET renewed_at = ?, lease_expires = ?, request_nonce = ? WHERE id = ?",
-                (at, lease, request.nonce, activation_id),
+                "UPDATE activations SET renewed_at = ?, lease_expires = ?, request_nonce = ?,"
+                " license_digest = ? WHERE id = ?",
+                (at, lease, request.nonce, request.license_digest, activation_id),
             )
         else:
             if limits.max_devices is not None and len(open_rows) >= limits.max_devices:
@@ -183,9 +190,19 @@ def activate(
                  request.label, request.user, at, at),
             )  # fmt: skip
             db.execute(
-                "INSERT INTO activations (id, license_id, device_id, user, request_nonce, created_at,"
-                " renewed_at, lease_expires) VALUES (?,?,?,?,?,?,?,?)",
-                (activation_id, terms.id, device_id, request.user, request.nonce, at, at, lease),
+                "INSERT INTO activations (id, license_id, device_id, user, request_nonce,"
+                " license_digest, created_at, renewed_at, lease_expires) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    activation_id,
+                    terms.id,
+                    device_id,
+                    request.user,
+                    request.nonce,
+                    request.license_digest,
+                    at,
+                    at,
+                    lease,
+                ),
             )
         db.execute(
             "UPDATE devices SET last_seen = ? WHERE license_id = ? AND id = ?",
@@ -249,6 +266,8 @@ def deactivate(
             raise NotFound(f"no activation {receipt.activation_id} of license {receipt.license_id}")
         if activation["device_id"] != device_id:
             raise Refused("the receipt is signed by another device than the one activated")
+        if activation["license_digest"] != receipt.license_digest:
+            raise Refused("the receipt names another license document than the one activated")
         if db.execute("SELECT 1 FROM receipts WHERE nonce = ?", (receipt.nonce,)).fetchone():
             raise Refused("this receipt was already accepted")
         if activation["ended_at"] is not None:

@@ -90,6 +90,7 @@ _MIGRATIONS = [
         device_id     TEXT NOT NULL,
         user          TEXT,
         request_nonce BLOB NOT NULL,
+        license_digest BLOB NOT NULL,
         created_at    INTEGER NOT NULL,
         renewed_at    INTEGER NOT NULL,
         lease_expires INTEGER,

@@ -215,9 +215,11 @@ class LocalStore:
                 ACTIVATION_REQUEST, key_id(public), payload, lambda m: crypto_sign(m, secret)[:64]
             )
             pending = self._pending()
-            pending[nonce.hex()] = {"license": terms.id, "created": at}
+            # Order by a sequence number, not by time: clocks go back, times tie.
+            seq = 1 + max((int(v.get("seq", 0)) for v in pending.values()), default=0)
+            pending[nonce.hex()] = {"license": terms.id, "created": at, "seq": seq}
             while len(pending) > MAX_PENDING:
-                del pending[min(pending, key=lambda n: pending[n]["created"])]
+                del pending[min(pending, key=lambda n: int(pending[n].get("seq", 0)))]
             self._write(_PENDING, json.dumps(pending, sort_keys=True).encode())
         return armor(signed, ACTIVATION_REQUEST)
 
