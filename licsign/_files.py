@@ -48,19 +48,16 @@ def check_writable(path: str, overwrite: bool) -> None:
 
     Raises:
         AlreadyExists: ``path`` exists and ``overwrite`` is False.
-        InvalidInput: ``path`` is a directory, or its directory is missing or read-only.
+        InvalidInput: any other reason (see ``licverify.cliutil.output_problem``).
     """
-    if path == "-":
+    from licverify.cliutil import output_problem
+
+    problem = output_problem(path, overwrite)
+    if problem is None:
         return
-    if os.path.isdir(path):
-        raise InvalidInput(f"{path!r} is a directory")
-    if not overwrite and os.path.lexists(path):
-        raise AlreadyExists(f"{path!r} already exists (use --force to replace it)")
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        raise InvalidInput(f"directory {directory!r} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise InvalidInput(f"cannot write in {directory!r}")
+    if "already exists" in problem:
+        raise AlreadyExists(problem)
+    raise InvalidInput(problem)
 
 
 def write_atomic(path: str, data: bytes, mode: int = 0o644, overwrite: bool = False) -> None:

@@ -109,7 +109,10 @@ class LocalStore:
         _fsync_directory(self.path)
 
     @contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, create: bool = False) -> Iterator[None]:
+        if not create and not os.path.isdir(self.path):
+            # Only importing a license starts a store; a failed command leaves no trace.
+            raise StoreError(f"no licensing state in {self.path}; import a license first")
         try:
             os.makedirs(self.path, mode=0o700, exist_ok=True)
             fd = os.open(self._file(_LOCK), os.O_RDWR | os.O_CREAT, 0o600)
@@ -137,7 +140,7 @@ class LocalStore:
 
     def device_public_key(self, random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
         """This installation's device public key, creating the device key on first use."""
-        with self._locked():
+        with self._locked(create=True):
             return crypto_sign_seed_keypair(self._seed(random_bytes))[0]
 
     # --- documents ----------------------------------------------------------------------
@@ -168,7 +171,7 @@ class LocalStore:
         lic = verify_license_for_import(
             document, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint
         )
-        with self._locked():
+        with self._locked(create=True):
             current = self._read(_LICENSE)
             if current == lic.document:
                 return lic

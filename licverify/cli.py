@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import click
 
 import licverify
-from licverify.cliutil import parse_when, run_click
+from licverify.cliutil import output_problem, parse_when, run_click
 
 TRUST_ENV = "LICVERIFY_TRUST"
 PRODUCT_ENV = "LICVERIFY_PRODUCT"
@@ -372,6 +372,8 @@ def make_cli(
                               app_version=app_version)  # fmt: skip
         except licverify.LicenseError as exc:
             _refuse(exc, as_json)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--app-version") from None
         _show(lic, as_json)
 
     @group.command()
@@ -447,17 +449,9 @@ def _show(lic: licverify.License, as_json: bool) -> None:
 
 
 def _check_output(path: str, force: bool) -> None:
-    import os
-
-    if path == "-":
-        return
-    if os.path.isdir(path):
-        raise click.UsageError(f"{path!r} is a directory")
-    if os.path.lexists(path) and not force:
-        raise click.UsageError(f"{path!r} already exists (use --force to replace it)")
-    parent = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
-        raise click.UsageError(f"cannot write in {parent!r}")
+    problem = output_problem(path, force)
+    if problem is not None:
+        raise click.UsageError(problem)
 
 
 def _write(path: str, data: bytes, force: bool) -> None:
