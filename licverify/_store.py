@@ -27,6 +27,7 @@ from licverify._activation import (
     NONCE_SIZE,
     ActivationRequest,
     DeactivationReceipt,
+    decode_response_payload,
     encode_receipt_payload,
     encode_request_payload,
     license_digest,
@@ -37,6 +38,7 @@ from licverify._cose import encode_sign1
 from licverify._errors import NotActivated, StoreError, WrongMachine
 from licverify._keys import TrustedRoots, key_id
 from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
+from licverify._license import decode_license_payload
 from licverify._time import to_timestamp
 from licverify._verify import (
     License,
@@ -202,8 +204,6 @@ class LocalStore:
             if document is None:
                 raise StoreError("no license is installed; import one first (licverify import)")
             envelope, _ = open_envelope(document)
-            from licverify._license import decode_license_payload
-
             terms = decode_license_payload(envelope.payload)
             seed = self._seed(random_bytes)
             public, secret = crypto_sign_seed_keypair(seed)
@@ -234,7 +234,9 @@ class LocalStore:
             value = json.loads(raw)
         except ValueError:
             raise StoreError(f"{self._file(_PENDING)} is damaged") from None
-        if not isinstance(value, dict):
+        if not isinstance(value, dict) or not all(
+            isinstance(v, dict) and type(v.get("seq", 0)) is int for v in value.values()
+        ):
             raise StoreError(f"{self._file(_PENDING)} is damaged")
         return value
 
@@ -339,8 +341,6 @@ class LocalStore:
                     return armor(pending_receipt, DEACTIVATION_RECEIPT)
                 raise StoreError("this machine has no activation to deactivate")
             envelope, _ = open_envelope(activation)
-            from licverify._activation import decode_response_payload
-
             response = decode_response_payload(envelope.payload)
             seed = self._read(_DEVICE_KEY)
             if seed is None or len(seed) != 32:
