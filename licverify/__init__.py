@@ -21,7 +21,6 @@ Every failure raises a subclass of ``LicenseError`` with a stable ``code``.
 
 from typing import TYPE_CHECKING
 
-from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
 from licverify._certificate import IssuingCertificate
 from licverify._errors import (
     BadSignature,
@@ -59,18 +58,20 @@ from licverify._verify import (
 )
 
 if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
+    from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
     from licverify._inspect import Check, InspectReport, inspect_document
     from licverify._store import LocalStore
 
 __version__ = "0.1.0"
 
 _LAZY = {"Check": "_inspect", "InspectReport": "_inspect", "inspect_document": "_inspect",
-         "LocalStore": "_store"}  # fmt: skip
+         "LocalStore": "_store", "ActivationRequest": "_activation",
+         "ActivationResponse": "_activation", "DeactivationReceipt": "_activation"}  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
-    # The support path (inspect) and the store (json, tempfile) are loaded on
-    # first use, to keep an application's import → verdict time low.
+    # The support path (inspect), the store (json, tempfile) and activation
+    # documents are loaded on first use, to keep import → verdict time low.
     if name in _LAZY:
         import importlib
 

@@ -11,22 +11,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nacl.bindings import crypto_hash_sha256, crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
-from licverify._activation import (
-    ActivationRequest,
-    ActivationResponse,
-    DeactivationReceipt,
-    decode_receipt_payload,
-    decode_request_payload,
-    decode_response_payload,
-    license_digest,
-    require_self_signed,
-)
 from licverify._armor import dearmor
+
+if TYPE_CHECKING:  # imported lazily below: applications without activations never load it
+    from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
 from licverify._certificate import IssuingCertificate, decode_certificate_payload
 from licverify._cose import Envelope, parse_unverified
 from licverify._errors import (
@@ -333,6 +326,8 @@ def check_activation(
     if activation is None:
         check_activation_required(terms)
         return None
+    from licverify._activation import license_digest
+
     response, _, certificate = open_response(activation, roots)
     if not certificate.allows_product(terms.product):
         raise WrongProduct(
@@ -361,6 +356,8 @@ def open_response(
     document: bytes, roots: TrustedRoots
 ) -> tuple[ActivationResponse, bytes, IssuingCertificate]:
     """Verify an activation response's chain and signature and decode it."""
+    from licverify._activation import decode_response_payload
+
     envelope, binary = open_envelope(document)
     expect_kind(envelope, ACTIVATION_RESPONSE)
     certificate = check_chain(envelope, roots)
@@ -372,6 +369,12 @@ def open_response(
 
 def open_device_signed(document: bytes, kind: Kind) -> tuple[Any, bytes]:
     """Verify a request or receipt: signed by the device key it carries."""
+    from licverify._activation import (
+        decode_receipt_payload,
+        decode_request_payload,
+        require_self_signed,
+    )
+
     envelope, binary = open_envelope(document)
     expect_kind(envelope, kind)
     if envelope.certificate is not None:

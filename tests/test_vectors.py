@@ -18,6 +18,21 @@ VECTORS_DIR = Path(__file__).parent / "vectors"
 FILE = json.loads((VECTORS_DIR / "vectors.json").read_text(encoding="utf-8"))
 VECTORS = FILE["vectors"]
 VALID = [v for v in VECTORS if "expected" in v]
+ACTIVATION = FILE["activation_vectors"]
+ACTIVATION_VALID = [v for v in ACTIVATION if "expected" in v]
+OPERATIONS = {
+    "verify_request", "verify_receipt", "verify_response", "verify_license_with_activation",
+}  # fmt: skip
+#: Each code's exact class: a WrongKind must not pass for a Malformed, or the reverse.
+ERROR_CLASSES: dict[str, type[licverify.LicenseError]] = {
+    cls.code: cls
+    for cls in (
+        licverify.Malformed, licverify.WrongKind, licverify.Unsupported, licverify.UntrustedKey,
+        licverify.BadSignature, licverify.NotYetValid, licverify.Expired,
+        licverify.WrongProduct, licverify.WrongMachine, licverify.NotActivated,
+        licverify.VersionNotAllowed,
+    )
+}  # fmt: skip
 
 
 def parse_now(text: str) -> datetime:
@@ -40,10 +55,18 @@ def run(vector: dict[str, Any], document: bytes | None = None) -> licverify.Lice
 
 def test_file_shape() -> None:
     assert FILE["format"] == "licsign-test-vectors-v1"
-    names = [v["name"] for v in VECTORS]
+    names = [v["name"] for v in VECTORS + ACTIVATION]
     assert len(names) == len(set(names))
-    for v in VECTORS:
+    for v in VECTORS + ACTIVATION:
         assert ("expected" in v) != ("error" in v), v["name"]
+    for v in ACTIVATION:
+        keys = {"name", "description", "operation", "document", "expected" if "expected" in v
+                else "error"}  # fmt: skip
+        if v["operation"] in ("verify_response", "verify_license_with_activation"):
+            keys.add("trusted_roots")
+        if v["operation"] == "verify_license_with_activation":
+            keys |= {"license", "now", "product", "device_key", "fingerprint"}
+        assert set(v) == keys, v["name"]
 
 
 def test_every_verification_error_code_is_covered() -> None:
@@ -69,6 +92,83 @@ def test_vector(vector: dict[str, Any]) -> None:
     assert lic.status.value == expected["status"]
     assert lic.grace_days_left == expected["grace_days_left"]
     assert lic.to_json() == expected["terms"]
+
+
+def test_activation_vectors_cover_every_operation_and_code() -> None:
+    by_operation: dict[str, set[str]] = {op: set() for op in OPERATIONS}
+    for v in ACTIVATION:
+        by_operation[v["operation"]].add(v.get("error", "valid"))
+    assert set(by_operation) == OPERATIONS
+    for operation, outcomes in by_operation.items():
+        # every operation has valid vectors, and refuses a flipped bit and the wrong kind
+        assert {"valid", "bad-signature", "wrong-kind"} <= outcomes, operation
+    for operation in ("verify_request", "verify_receipt", "verify_response"):
+        assert {"malformed", "unsupported", "untrusted-key"} <= by_operation[operation]
+    assert {"wrong-product", "wrong-machine", "not-activated", "untrusted-key"} <= by_operation[
+        "verify_license_with_activation"
+    ]
+    codes = {v["error"] for v in ACTIVATION if "error" in v}
+    assert codes == {
+        "malformed", "wrong-kind", "unsupported", "untrusted-key", "bad-signature",
+        "wrong-product", "wrong-machine", "not-activated",
+    }  # fmt: skip
+    # with and without the optional parts: user/code, lease
+    requests = [v["expected"] for v in ACTIVATION_VALID if v["operation"] == "verify_request"]
+    assert {r["user"] is None for r in requests} == {True, False}
+    assert {r["code"] is None for r in requests} == {True, False}
+    responses = [v["expected"] for v in ACTIVATION_VALID if v["operation"] == "verify_response"]
+    assert {r["lease_expires"] is None for r in responses} == {True, False}
+    licenses = [
+        v["expected"]
+        for v in ACTIVATION_VALID
+        if v["operation"] == "verify_license_with_activation"
+    ]
+    assert all(lic["activation"] is not None for lic in licenses)
+
+
+def run_activation(vector: dict[str, Any], document: bytes | None = None) -> Any:
+    """Run one activation vector through the operation it names; return the verified object."""
+    data = bytes.fromhex(vector["document"]) if document is None else document
+    operation = vector["operation"]
+    if operation == "verify_request":
+        return licverify.verify_request(data)
+    if operation == "verify_receipt":
+        return licverify.verify_receipt(data)
+    roots = [bytes.fromhex(k) for k in vector["trusted_roots"]]
+    if operation == "verify_response":
+        return licverify.verify_response(data, trusted_roots=roots)
+    assert operation == "verify_license_with_activation", operation
+    return licverify.verify_license(
+        bytes.fromhex(vector["license"]),
+        trusted_roots=roots,
+        product=vector["product"],
+        now=parse_now(vector["now"]),
+        fingerprint={k: bytes.fromhex(v) for k, v in vector["fingerprint"].items()},
+        activation=data,
+        device_key=bytes.fromhex(vector["device_key"]),
+    )
+
+
+@pytest.mark.parametrize("vector", ACTIVATION, ids=[v["name"] for v in ACTIVATION])
+def test_activation_vector(vector: dict[str, Any]) -> None:
+    if "error" in vector:
+        with pytest.raises(licverify.LicenseError) as info:
+            run_activation(vector)
+        assert info.value.code == vector["error"], str(info.value)
+        assert type(info.value) is ERROR_CLASSES[vector["error"]], str(info.value)
+        return
+    assert run_activation(vector).to_json() == vector["expected"]
+
+
+@pytest.mark.parametrize("vector", ACTIVATION_VALID, ids=[v["name"] for v in ACTIVATION_VALID])
+def test_valid_activation_vector_armored_and_binary_agree(vector: dict[str, Any]) -> None:
+    """Either form of a valid activation document verifies to the same result (format §5)."""
+    data = bytes.fromhex(vector["document"])
+    binary, _ = F.dearmor(data)
+    kind = F.parse_unverified(binary).kind
+    other = binary if F.is_armored(data) else F.armor(binary, kind)
+    assert other != data
+    assert run_activation(vector, other).to_json() == vector["expected"]
 
 
 @pytest.mark.parametrize("vector", VALID, ids=[v["name"] for v in VALID])

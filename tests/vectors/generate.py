@@ -14,6 +14,10 @@ signed, the time it picked), never by running the verifier, so the file is
 a specification the verifier is tested against rather than a recording of
 what it happens to do.
 
+A second list, ``activation_vectors``, covers the activation documents of
+format §11 (request, response, receipt, and a license checked with an
+activation); their device keys, nonces and times are fixed too.
+
 Self-contained on purpose: it imports only licverify, licverify.format,
 nacl, cbor2 and the standard library, so another implementation's authors
 can read it without the rest of the test suite.
@@ -820,12 +824,891 @@ def invalid_vectors() -> None:
     )
 
 
+# --- activation documents (format §11) -----------------------------------------------------
+#
+# Payloads are built here by hand from plain dicts (claims map, terms map) and
+# encoded with the format's deterministic CBOR, so each expectation below is a
+# transcription of the generator's inputs, not of licverify's decoders.
+
+IAT = 6
+ACTIVATION_VECTORS: list[dict[str, Any]] = []
+OPERATIONS = (
+    "verify_request",
+    "verify_receipt",
+    "verify_response",
+    "verify_license_with_activation",
+)
+
+DEVICE = key_from_seed("device")
+OTHER_DEVICE = key_from_seed("other-device")
+#: An issuing key certified only for acme-viewer (format §6.4 products).
+VIEWER_ISSUING = key_from_seed("viewer-issuing")
+
+
+def kid_of(public: bytes) -> bytes:
+    """Key id (format §6.1): the first 16 bytes of SHA-256 over the public key."""
+    return hashlib.sha256(public).digest()[:16]
+
+
+def nonce(label: str) -> bytes:
+    """A fixed 16-byte nonce (the store draws them at random; vectors may not)."""
+    return hashlib.sha256(b"licsign-test-vector-nonce:" + label.encode()).digest()[:16]
+
+
+#: The license being activated: requires activation, valid at NOW.
+ACT_TERMS = terms(id="L-VECT-ACTV-0001", activation_required=True)
+ACT_LICENSE = license_document(ACT_TERMS)
+ACT_DIGEST = hashlib.sha256(ACT_LICENSE).digest()
+MACHINE = fingerprint("workstation-1")
+REQUEST_NONCE = nonce("request-1")
+LEASE_END = NOW + 7 * DAY
+
+
+def request_fields(**overrides: Any) -> dict[str, Any]:
+    """The inputs of a valid activation request (format §11.1); override any."""
+    fields: dict[str, Any] = dict(
+        created_at=NOW - 2 * 3600,
+        nonce=REQUEST_NONCE,
+        license=ACT_TERMS.id,
+        license_digest=ACT_DIGEST,
+        product=PRODUCT,
+        device_key=pub(DEVICE),
+        fingerprint=MACHINE,
+        label="Alice\u2019s laptop",
+        user="alice@globex.example",
+        code="ACT-7Q2M-91XZ",
+    )
+    fields.update(overrides)
+    return fields
+
+
+def request_claims(r: dict[str, Any]) -> dict[Any, Any]:
+    t: dict[str, Any] = {
+        "v": 1,
+        "license": r["license"],
+        "license_digest": r["license_digest"],
+        "product": r["product"],
+        "device_key": r["device_key"],
+        "fingerprint": dict(r["fingerprint"]),
+        "label": r["label"],
+    }
+    for optional in ("user", "code"):
+        if r[optional] is not None:
+            t[optional] = r[optional]
+    return {IAT: r["created_at"], CTI: r["nonce"], TERMS: t}
+
+
+def request_json(r: dict[str, Any]) -> dict[str, Any]:
+    """ActivationRequest.to_json() for these inputs."""
+    return {
+        "license": r["license"],
+        "license_digest": r["license_digest"].hex(),
+        "product": r["product"],
+        "device_id": kid_of(r["device_key"]).hex(),
+        "device_key": r["device_key"].hex(),
+        "nonce": r["nonce"].hex(),
+        "created_at": iso(r["created_at"]),
+        "label": r["label"],
+        "user": r["user"],
+        "code": r["code"],
+        "fingerprint": {k: v.hex() for k, v in r["fingerprint"].items()},
+    }
+
+
+def response_fields(**overrides: Any) -> dict[str, Any]:
+    """The inputs of a valid activation response (format §11.2); override any."""
+    fields: dict[str, Any] = dict(
+        activation="A-VECT-0001",
+        issued_at=NOW - 3600,
+        lease_expires=LEASE_END,
+        license=ACT_TERMS.id,
+        license_digest=ACT_DIGEST,
+        nonce=REQUEST_NONCE,
+        device_key=pub(DEVICE),
+        fingerprint=MACHINE,
+        user="alice@globex.example",
+    )
+    fields.update(overrides)
+    return fields
+
+
+def response_claims(r: dict[str, Any]) -> dict[Any, Any]:
+    t: dict[str, Any] = {
+        "v": 1,
+        "license": r["license"],
+        "license_digest": r["license_digest"],
+        "nonce": r["nonce"],
+        "device_key": r["device_key"],
+        "fingerprint": dict(r["fingerprint"]),
+    }
+    if r["user"] is not None:
+        t["user"] = r["user"]
+    claims: dict[Any, Any] = {IAT: r["issued_at"], CTI: r["activation"].encode("ascii"), TERMS: t}
+    if r["lease_expires"] is not None:
+        claims[EXP] = r["lease_expires"]
+    return claims
+
+
+def response_json(r: dict[str, Any]) -> dict[str, Any]:
+    """ActivationResponse.to_json() for these inputs."""
+    return {
+        "activation": r["activation"],
+        "license": r["license"],
+        "license_digest": r["license_digest"].hex(),
+        "device_id": kid_of(r["device_key"]).hex(),
+        "device_key": r["device_key"].hex(),
+        "nonce": r["nonce"].hex(),
+        "issued_at": iso(r["issued_at"]),
+        "lease_expires": None if r["lease_expires"] is None else iso(r["lease_expires"]),
+        "user": r["user"],
+        "fingerprint": {k: v.hex() for k, v in r["fingerprint"].items()},
+    }
+
+
+def receipt_fields(**overrides: Any) -> dict[str, Any]:
+    """The inputs of a valid deactivation receipt (format §11.3); override any."""
+    fields: dict[str, Any] = dict(
+        created_at=NOW,
+        nonce=nonce("receipt-1"),
+        license=ACT_TERMS.id,
+        license_digest=ACT_DIGEST,
+        activation="A-VECT-0001",
+        device_key=pub(DEVICE),
+    )
+    fields.update(overrides)
+    return fields
+
+
+def receipt_claims(r: dict[str, Any]) -> dict[Any, Any]:
+    t = {
+        "v": 1,
+        "license": r["license"],
+        "license_digest": r["license_digest"],
+        "activation": r["activation"],
+        "device_key": r["device_key"],
+    }
+    return {IAT: r["created_at"], CTI: r["nonce"], TERMS: t}
+
+
+def receipt_json(r: dict[str, Any]) -> dict[str, Any]:
+    """DeactivationReceipt.to_json() for these inputs."""
+    return {
+        "activation": r["activation"],
+        "license": r["license"],
+        "license_digest": r["license_digest"].hex(),
+        "device_id": kid_of(r["device_key"]).hex(),
+        "device_key": r["device_key"].hex(),
+        "nonce": r["nonce"].hex(),
+        "created_at": iso(r["created_at"]),
+    }
+
+
+def device_signed(
+    kind: F.Kind,
+    claims: dict[Any, Any] | None = None,
+    *,
+    payload: bytes | None = None,
+    key: nacl.signing.SigningKey = DEVICE,
+    kid: bytes | None = None,
+    cert: bytes | None = None,
+) -> bytes:
+    """A request or receipt: signed by ``key``, kid its key id, empty unprotected header."""
+    if payload is None:
+        assert claims is not None
+        payload = F.encode_canonical(claims)
+    return F.encode_sign1(kind, kid or kid_of(pub(key)), payload, signer(key), cert)
+
+
+def response_document(
+    claims: dict[Any, Any] | None = None,
+    *,
+    payload: bytes | None = None,
+    key: nacl.signing.SigningKey = ISSUING,
+    cert: bytes | None = DEFAULT_CERTIFICATE,
+) -> bytes:
+    """An activation response signed by an issuing key, its certificate in kcwt (label 13)."""
+    if payload is None:
+        assert claims is not None
+        payload = F.encode_canonical(claims)
+    return F.encode_sign1(F.ACTIVATION_RESPONSE, kid_of(pub(key)), payload, signer(key), cert)
+
+
+def unsorted(claims: dict[Any, Any]) -> bytes:
+    """The claims with map keys in reverse order: valid CBOR, not deterministic (format §3.1)."""
+    data = cbor2.dumps(dict(reversed(list(claims.items()))))
+    assert data != F.encode_canonical(claims) and cbor2.loads(data) == claims
+    return data
+
+
+def license_json(
+    t: F.LicenseTerms, document: bytes, activation: dict[str, Any], now: int
+) -> dict[str, Any]:
+    """License.to_json() for a license verified with an activation (format §9, §11.4)."""
+    assert t.not_before is None or t.not_before <= now
+    assert t.expires is None or now < t.expires, "activation vectors use licenses not in grace"
+    data: dict[str, Any] = {"status": "valid", "grace_days_left": None}
+    data.update(F.terms_to_json(t))
+    data["key_id"] = kid_of(pub(ISSUING)).hex()
+    data["activation"] = activation
+    data["digest"] = hashlib.sha256(document).hexdigest()
+    return data
+
+
+def add_activation(
+    name: str,
+    description: str,
+    operation: str,
+    document: bytes,
+    *,
+    expected: dict[str, Any] | None = None,
+    error: str | None = None,
+    roots: tuple[bytes, ...] = (pub(ROOT),),
+    license: bytes = ACT_LICENSE,
+    now: int = NOW,
+    device_key: bytes = pub(DEVICE),
+    machine: dict[str, bytes] = MACHINE,
+) -> None:
+    """Record one activation vector: ``error`` (a code) or ``expected`` (the to_json() dict)."""
+    if operation not in OPERATIONS:
+        raise SystemExit(f"vector {name!r}: unknown operation {operation!r}")
+    if any(v["name"] == name for v in VECTORS + ACTIVATION_VECTORS):
+        raise SystemExit(f"duplicate vector name {name!r}")
+    if (error is None) == (expected is None):
+        raise SystemExit(f"vector {name!r} needs exactly one of error and expected")
+    vector: dict[str, Any] = {
+        "name": name,
+        "description": description,
+        "operation": operation,
+        "document": document.hex(),
+    }
+    if operation in ("verify_response", "verify_license_with_activation"):
+        vector["trusted_roots"] = [r.hex() for r in roots]
+    if operation == "verify_license_with_activation":
+        vector.update(
+            license=license.hex(),
+            now=iso(now),
+            product=PRODUCT,
+            device_key=device_key.hex(),
+            fingerprint={k: v.hex() for k, v in sorted(machine.items())},
+        )
+    if error is not None:
+        vector["error"] = error
+    else:
+        vector["expected"] = expected
+    ACTIVATION_VECTORS.append(vector)
+
+
+def request_vectors() -> None:
+    op = "verify_request"
+    full = request_fields()
+    good = device_signed(F.ACTIVATION_REQUEST, request_claims(full))
+    add_activation(
+        "request-valid",
+        "An activation request with a user and an activation code, signed by the device key "
+        "it carries (kid = that key's id).",
+        op,
+        good,
+        expected=request_json(full),
+    )
+    minimal = request_fields(user=None, code=None, label="build-agent-07", nonce=nonce("request-2"))
+    add_activation(
+        "request-valid-minimal",
+        "A request without the optional user and code terms (absent, so null in to_json()).",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, request_claims(minimal)),
+        expected=request_json(minimal),
+    )
+    add_activation(
+        "request-valid-armored",
+        "The request-valid document in its armored text form (LICSIGN ACTIVATION REQUEST).",
+        op,
+        F.armor(good, F.ACTIVATION_REQUEST),
+        expected=request_json(full),
+    )
+    add_activation(
+        "request-untrusted-kid-other-key",
+        "Signed by another device key that names itself in kid; the payload carries the "
+        "first device key, so kid is not the key id of the payload's device_key.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, request_claims(full), key=OTHER_DEVICE),
+        error="untrusted-key",
+    )
+    small = request_fields(device_key=IDENTITY_POINT)
+    add_activation(
+        "request-untrusted-small-order-device-key",
+        "The payload's device_key is the identity point (small order, format §6.2); kid is its "
+        "key id and the signature is (R = identity, S = 0). The key must be refused.",
+        op,
+        F.encode_sign1(
+            F.ACTIVATION_REQUEST,
+            kid_of(IDENTITY_POINT),
+            F.encode_canonical(request_claims(small)),
+            lambda m: IDENTITY_SIGNATURE,
+        ),
+        error="untrusted-key",
+    )
+    # y = 2^255 - 1 >= p: a non-canonical encoding (format §6.2); refused before any signature.
+    noncanonical = bytes([0xFF] * 31 + [0x7F])
+    add_activation(
+        "request-untrusted-noncanonical-device-key",
+        "The payload's device_key encodes y >= p (not canonical, format §6.2); kid is its key id "
+        "and the signature is zeros. The key is refused before the signature is checked.",
+        op,
+        F.encode_sign1(
+            F.ACTIVATION_REQUEST,
+            kid_of(noncanonical),
+            F.encode_canonical(request_claims(request_fields(device_key=noncanonical))),
+            lambda m: bytes(64),
+        ),
+        error="untrusted-key",
+    )
+    wide = request_fields(label="\u00e9" * 256, user=None, code=None, nonce=nonce("request-3"))
+    add_activation(
+        "request-valid-label-256-code-points",
+        "A label of 256 code points (U+00E9, 512 bytes of UTF-8): text bounds count code "
+        "points, not bytes.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, request_claims(wide)),
+        expected=request_json(wide),
+    )
+    add_activation(
+        "request-malformed-label-257-code-points",
+        "A label of 257 code points, re-signed (text(256)).",
+        op,
+        device_signed(
+            F.ACTIVATION_REQUEST,
+            request_claims(request_fields(label="L" * 257, user=None, code=None)),
+        ),
+        error="malformed",
+    )
+    claims = request_claims(full)
+    claims[TERMS]["v"] = True
+    add_activation(
+        "request-malformed-version-true",
+        "v is CBOR true (f5) rather than the integer 1, re-signed: exact types.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, claims),
+        error="malformed",
+    )
+    add_activation(
+        "request-malformed-certificate",
+        "A correctly self-signed request that carries an issuing-key certificate in kcwt "
+        "(label 13); a device-signed document's unprotected header must be empty.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, request_claims(full), cert=DEFAULT_CERTIFICATE),
+        error="malformed",
+    )
+    add_activation(
+        "request-malformed-device-key-31-bytes",
+        "device_key is 31 bytes (the device key without its last byte), re-signed.",
+        op,
+        device_signed(
+            F.ACTIVATION_REQUEST,
+            request_claims(request_fields(device_key=pub(DEVICE)[:31])),
+        ),
+        error="malformed",
+    )
+    claims = request_claims(full)
+    claims[TERMS]["user"] = None
+    add_activation(
+        "request-malformed-null-user",
+        "The optional user term present as null (optional terms are absent or hold a value), "
+        "re-signed.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, claims),
+        error="malformed",
+    )
+    add_activation(
+        "request-malformed-payload-unsorted",
+        "The request's claims with map keys in reverse order, re-signed by the device key "
+        "(not deterministic CBOR).",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, payload=unsorted(request_claims(full))),
+        error="malformed",
+    )
+    add_activation(
+        "request-bad-signature",
+        "The request-valid document with one bit of its signature flipped.",
+        op,
+        flip_bit(good, len(good) - 1),
+        error="bad-signature",
+    )
+    add_activation(
+        "request-bad-signature-other-key",
+        "kid names the payload's device key, but another device key signed.",
+        op,
+        device_signed(
+            F.ACTIVATION_REQUEST, request_claims(full), key=OTHER_DEVICE, kid=kid_of(pub(DEVICE))
+        ),
+        error="bad-signature",
+    )
+    add_activation(
+        "request-wrong-kind-receipt",
+        "A valid deactivation receipt presented as an activation request.",
+        op,
+        device_signed(F.DEACTIVATION_RECEIPT, receipt_claims(receipt_fields())),
+        error="wrong-kind",
+    )
+    claims = request_claims(full)
+    claims[TERMS]["x-acme-seat"] = "floor-3"
+    add_activation(
+        "request-unsupported-x-term",
+        "An x- term in a request, re-signed: every activation term is critical, and unlike a "
+        "license no x- extensions are allowed.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, claims),
+        error="unsupported",
+    )
+    claims = request_claims(full)
+    claims[EXP] = full["created_at"] + DAY
+    add_activation(
+        "request-unsupported-exp-claim",
+        "An exp claim (4) in a request, re-signed: a request has no exp.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, claims),
+        error="unsupported",
+    )
+    claims = request_claims(full)
+    claims[TERMS]["v"] = 2
+    add_activation(
+        "request-unsupported-format-version-2",
+        "Terms say format version 2, re-signed.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, claims),
+        error="unsupported",
+    )
+
+
+def receipt_vectors() -> None:
+    op = "verify_receipt"
+    fields = receipt_fields()
+    good = device_signed(F.DEACTIVATION_RECEIPT, receipt_claims(fields))
+    add_activation(
+        "receipt-valid",
+        "A deactivation receipt for activation A-VECT-0001, signed by the device key it carries.",
+        op,
+        good,
+        expected=receipt_json(fields),
+    )
+    add_activation(
+        "receipt-valid-armored",
+        "The receipt-valid document in its armored text form (LICSIGN DEACTIVATION RECEIPT).",
+        op,
+        F.armor(good, F.DEACTIVATION_RECEIPT),
+        expected=receipt_json(fields),
+    )
+    add_activation(
+        "receipt-untrusted-kid-other-key",
+        "Signed by another device key that names itself in kid; the payload carries the "
+        "first device key.",
+        op,
+        device_signed(F.DEACTIVATION_RECEIPT, receipt_claims(fields), key=OTHER_DEVICE),
+        error="untrusted-key",
+    )
+    add_activation(
+        "receipt-malformed-certificate",
+        "A correctly self-signed receipt that carries an issuing-key certificate in kcwt.",
+        op,
+        device_signed(F.DEACTIVATION_RECEIPT, receipt_claims(fields), cert=DEFAULT_CERTIFICATE),
+        error="malformed",
+    )
+    add_activation(
+        "receipt-malformed-payload-unsorted",
+        "The receipt's claims with map keys in reverse order, re-signed by the device key.",
+        op,
+        device_signed(F.DEACTIVATION_RECEIPT, payload=unsorted(receipt_claims(fields))),
+        error="malformed",
+    )
+    add_activation(
+        "receipt-bad-signature",
+        "The receipt-valid document with one bit of its signature flipped.",
+        op,
+        flip_bit(good, len(good) - 1),
+        error="bad-signature",
+    )
+    add_activation(
+        "receipt-wrong-kind-request",
+        "A valid activation request presented as a deactivation receipt.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, request_claims(request_fields())),
+        error="wrong-kind",
+    )
+    claims = receipt_claims(fields)
+    claims[TERMS]["fingerprint"] = dict(MACHINE)
+    add_activation(
+        "receipt-unsupported-term",
+        "A fingerprint term (a request's term, not a receipt's) in a receipt, re-signed.",
+        op,
+        device_signed(F.DEACTIVATION_RECEIPT, claims),
+        error="unsupported",
+    )
+
+
+def response_vectors() -> None:
+    op = "verify_response"
+    leased = response_fields()
+    good = response_document(response_claims(leased))
+    add_activation(
+        "response-valid-lease",
+        "An activation response with a 7-day lease (exp) and a user, signed by the issuing key "
+        "with its certificate in kcwt.",
+        op,
+        good,
+        expected=response_json(leased),
+    )
+    unleased = response_fields(activation="A-VECT-0002", lease_expires=None, user=None)
+    add_activation(
+        "response-valid-no-lease",
+        "A response without exp (no lease) and without user (both absent, so null in to_json()).",
+        op,
+        response_document(response_claims(unleased)),
+        expected=response_json(unleased),
+    )
+    add_activation(
+        "response-valid-armored",
+        "The response-valid-lease document in its armored text form (LICSIGN ACTIVATION RESPONSE).",
+        op,
+        F.armor(good, F.ACTIVATION_RESPONSE),
+        expected=response_json(leased),
+    )
+    add_activation(
+        "response-untrusted-root",
+        "The response's certificate is signed by a root the verifier does not trust.",
+        op,
+        good,
+        roots=(pub(OTHER_ROOT),),
+        error="untrusted-key",
+    )
+    add_activation(
+        "response-untrusted-no-certificate",
+        "Signed by the issuing key but carries no certificate.",
+        op,
+        response_document(response_claims(leased), cert=None),
+        error="untrusted-key",
+    )
+    late = response_fields(issued_at=CERT_NOT_AFTER, lease_expires=None)
+    add_activation(
+        "response-untrusted-issued-at-certificate-end",
+        "Issued at exactly the issuing key's certificate exp (nbf <= iat < exp fails).",
+        op,
+        response_document(response_claims(late)),
+        error="untrusted-key",
+    )
+    add_activation(
+        "response-untrusted-small-order-device-key",
+        "A correctly signed response whose device_key is the identity point (format §6.2).",
+        op,
+        response_document(response_claims(response_fields(device_key=IDENTITY_POINT))),
+        error="untrusted-key",
+    )
+    add_activation(
+        "response-bad-signature",
+        "The response-valid-lease document with one bit of its signature flipped.",
+        op,
+        flip_bit(good, len(good) - 1),
+        error="bad-signature",
+    )
+    add_activation(
+        "response-wrong-kind-license",
+        "A valid license presented as an activation response.",
+        op,
+        ACT_LICENSE,
+        error="wrong-kind",
+    )
+    claims = response_claims(leased)
+    claims[EXP] = None
+    add_activation(
+        "response-malformed-null-exp",
+        "exp present as null, re-signed: no lease is said by leaving exp out, never by null.",
+        op,
+        response_document(claims),
+        error="malformed",
+    )
+    add_activation(
+        "response-malformed-exp-equals-iat",
+        "A lease that ends the second the response was issued (exp = iat), re-signed.",
+        op,
+        response_document(response_claims(response_fields(lease_expires=leased["issued_at"]))),
+        error="malformed",
+    )
+    add_activation(
+        "response-malformed-payload-unsorted",
+        "The response's claims with map keys in reverse order, re-signed by the issuing key.",
+        op,
+        response_document(payload=unsorted(response_claims(leased))),
+        error="malformed",
+    )
+    claims = response_claims(leased)
+    claims[CTI] = "A-VECT-\u00e9".encode()
+    add_activation(
+        "response-malformed-activation-id-not-ascii",
+        "The activation id (cti) holds UTF-8 bytes that are not ASCII, re-signed.",
+        op,
+        response_document(claims),
+        error="malformed",
+    )
+    claims = response_claims(leased)
+    claims[TERMS]["product"] = PRODUCT
+    add_activation(
+        "response-unsupported-product-term",
+        "A product term in a response, re-signed: a response names no product.",
+        op,
+        response_document(claims),
+        error="unsupported",
+    )
+    claims = response_claims(leased)
+    claims[NBF] = leased["issued_at"]
+    add_activation(
+        "response-unsupported-nbf-claim",
+        "An nbf claim (5) in a response, re-signed.",
+        op,
+        response_document(claims),
+        error="unsupported",
+    )
+
+
+def license_with_activation_vectors() -> None:
+    op = "verify_license_with_activation"
+    leased = response_fields()
+    leased_doc = response_document(response_claims(leased))
+    unleased = response_fields(activation="A-VECT-0002", lease_expires=None)
+    unleased_doc = response_document(response_claims(unleased))
+
+    def valid(response: dict[str, Any], now: int = NOW) -> dict[str, Any]:
+        return license_json(ACT_TERMS, ACT_LICENSE, response_json(response), now)
+
+    add_activation(
+        "activation-valid-no-lease",
+        "A license requiring activation, with an activation for this license, device key and "
+        "machine, and no lease. License.activation holds the response.",
+        op,
+        unleased_doc,
+        expected=valid(unleased),
+    )
+    add_activation(
+        "activation-valid-armored",
+        "The same activation given in its armored text form.",
+        op,
+        F.armor(unleased_doc, F.ACTIVATION_RESPONSE),
+        expected=valid(unleased),
+    )
+    add_activation(
+        "activation-valid-lease-one-second-left",
+        "A leased activation checked one second before its exp.",
+        op,
+        leased_doc,
+        now=LEASE_END - 1,
+        expected=valid(leased, LEASE_END - 1),
+    )
+    add_activation(
+        "activation-lease-ended-at-exp",
+        "The same leased activation checked at exactly its exp (exclusive, no grace).",
+        op,
+        leased_doc,
+        now=LEASE_END,
+        error="not-activated",
+    )
+    other = response_fields(activation="A-VECT-0003", lease_expires=None)
+    add_activation(
+        "activation-valid-other-issuing-key",
+        "The response is signed by another issuing key, certified by the same trusted root for "
+        "every product: the response's certificate need not be the license's.",
+        op,
+        response_document(
+            response_claims(other), key=OTHER_ISSUING, cert=certificate(pub(OTHER_ISSUING))
+        ),
+        expected=valid(other),
+    )
+    extra = dict(MACHINE)
+    extra["disk"] = hashlib.sha256(b"workstation-1/disk").digest()[:16]
+    add_activation(
+        "activation-valid-extra-machine-component",
+        "The current machine has a component the response does not list; it is ignored.",
+        op,
+        unleased_doc,
+        machine=extra,
+        expected=valid(unleased),
+    )
+    add_activation(
+        "activation-untrusted-root",
+        "The license chains to the trusted root; the response's certificate to another root.",
+        op,
+        response_document(
+            response_claims(unleased), cert=certificate(pub(ISSUING), root=OTHER_ROOT)
+        ),
+        error="untrusted-key",
+    )
+    add_activation(
+        "activation-bad-signature",
+        "The activation-valid-no-lease response with one bit of its signature flipped.",
+        op,
+        flip_bit(unleased_doc, len(unleased_doc) - 1),
+        error="bad-signature",
+    )
+    add_activation(
+        "activation-wrong-kind-request",
+        "The device's activation request given where the activation response belongs.",
+        op,
+        device_signed(F.ACTIVATION_REQUEST, request_claims(request_fields())),
+        error="wrong-kind",
+    )
+    add_activation(
+        "activation-wrong-product",
+        "A correct response, but signed by an issuing key whose certificate allows only "
+        "acme-viewer; the license is for acme-cad.",
+        op,
+        response_document(
+            response_claims(unleased),
+            key=VIEWER_ISSUING,
+            cert=certificate(pub(VIEWER_ISSUING), products=("acme-viewer",)),
+        ),
+        error="wrong-product",
+    )
+    other_terms = terms(id="L-VECT-ACTV-0002", activation_required=True)
+    other_license = license_document(other_terms)
+    add_activation(
+        "activation-not-activated-other-license",
+        "The response activates another license (L-VECT-ACTV-0002, its id and digest).",
+        op,
+        response_document(
+            response_claims(
+                response_fields(
+                    lease_expires=None,
+                    license=other_terms.id,
+                    license_digest=hashlib.sha256(other_license).digest(),
+                )
+            )
+        ),
+        error="not-activated",
+    )
+    reissued = license_document(terms(id=ACT_TERMS.id, version=2, activation_required=True))
+    add_activation(
+        "activation-not-activated-reissued-license",
+        "The response names this license's id but the digest of a reissue (version 2) of it.",
+        op,
+        response_document(
+            response_claims(
+                response_fields(
+                    lease_expires=None, license_digest=hashlib.sha256(reissued).digest()
+                )
+            )
+        ),
+        error="not-activated",
+    )
+    add_activation(
+        "activation-wrong-machine-other-device-key",
+        "The response names another installation's device key (an activation copied from it).",
+        op,
+        response_document(
+            response_claims(response_fields(lease_expires=None, device_key=pub(OTHER_DEVICE)))
+        ),
+        error="wrong-machine",
+    )
+    add_activation(
+        "activation-wrong-machine-fingerprint",
+        "Device key matches, but one fingerprint component differs (device_match 'all').",
+        op,
+        unleased_doc,
+        machine=fingerprint("workstation-1", mac="replaced-nic"),
+        error="wrong-machine",
+    )
+    future = response_fields(activation="A-VECT-0004", lease_expires=None, issued_at=NOW + DAY)
+    add_activation(
+        "activation-valid-response-issued-after-now",
+        "The response's iat is a day after 'now' (and after the license's iat): neither is "
+        "checked (format §11.4), only the issuing key's window.",
+        op,
+        response_document(response_claims(future)),
+        expected=valid(future),
+    )
+    bound_terms = terms(id="L-VECT-ACTV-0004", allowed_devices=(MACHINE,), device_match="most")
+    bound = license_document(bound_terms)
+    bound_response = response_fields(
+        activation="A-VECT-0005",
+        lease_expires=None,
+        license=bound_terms.id,
+        license_digest=hashlib.sha256(bound).digest(),
+    )
+    add_activation(
+        "activation-valid-device-match-most",
+        "A license bound to the machine with device_match 'most': the response's fingerprint is "
+        "matched under that policy, so a replaced NIC (3 of 4 components) still passes.",
+        op,
+        response_document(response_claims(bound_response)),
+        license=bound,
+        machine=fingerprint("workstation-1", mac="replaced-nic"),
+        expected=license_json(bound_terms, bound, response_json(bound_response), NOW),
+    )
+    add_activation(
+        "activation-order-license-before-device-key",
+        "For another license and another device key: the license step (3) comes first.",
+        op,
+        response_document(
+            response_claims(
+                response_fields(
+                    lease_expires=None,
+                    license=other_terms.id,
+                    license_digest=hashlib.sha256(other_license).digest(),
+                    device_key=pub(OTHER_DEVICE),
+                )
+            )
+        ),
+        error="not-activated",
+    )
+    add_activation(
+        "activation-order-fingerprint-before-lease",
+        "Lease ended and the fingerprint differs: the fingerprint step (5) comes first.",
+        op,
+        leased_doc,
+        now=LEASE_END,
+        machine=fingerprint("workstation-2"),
+        error="wrong-machine",
+    )
+    plain_terms = terms(id="L-VECT-ACTV-0003")
+    plain = license_document(plain_terms)
+    add_activation(
+        "activation-checked-when-not-required",
+        "The license does not require activation, but an activation given is checked all the "
+        "same: this one is for another machine.",
+        op,
+        response_document(
+            response_claims(
+                response_fields(
+                    lease_expires=None,
+                    license=plain_terms.id,
+                    license_digest=hashlib.sha256(plain).digest(),
+                    fingerprint=fingerprint("workstation-2"),
+                )
+            )
+        ),
+        license=plain,
+        error="wrong-machine",
+    )
+
+
+def activation_vectors() -> None:
+    ACTIVATION_VECTORS.clear()
+    request_vectors()
+    receipt_vectors()
+    response_vectors()
+    license_with_activation_vectors()
+
+
 def self_check() -> None:
     """The generator's own COSE assembly must agree with the format's encoder byte for byte."""
     payload = F.encode_license_payload(terms())
     mine = sign1(license_header(), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING))
     if mine != license_document(terms()):
         raise SystemExit("generate.py: cbor2-assembled COSE_Sign1 differs from licverify's encoder")
+    # The same for a device-signed kind (empty unprotected header), and §6.1 key ids.
+    payload = F.encode_canonical(request_claims(request_fields()))
+    header = {1: EDDSA, 3: F.ACTIVATION_REQUEST.content_type, 4: kid_of(pub(DEVICE))}
+    if sign1(header, {}, payload, signer(DEVICE)) != device_signed(
+        F.ACTIVATION_REQUEST, payload=payload
+    ):
+        raise SystemExit("generate.py: cbor2-assembled request differs from licverify's encoder")
+    if kid_of(pub(DEVICE)) != F.key_id(pub(DEVICE)):
+        raise SystemExit("generate.py: key ids disagree with licverify (format §6.1)")
 
 
 def build() -> str:
@@ -834,6 +1717,7 @@ def build() -> str:
     self_check()
     valid_vectors()
     invalid_vectors()
+    activation_vectors()
     document = {
         "format": FORMAT_NAME,
         "description": (
@@ -843,9 +1727,17 @@ def build() -> str:
             "keys, hex), product, now (ISO 8601 UTC), and app_version and fingerprint (component "
             "-> hex digest) when present. It must return 'expected' (status, grace_days_left and "
             "License.to_json() as 'terms') or fail with the stable error code in 'error'. "
+            "'activation_vectors' (format §11) name an 'operation': verify_request, "
+            "verify_receipt or verify_response (with trusted_roots) of the document, or "
+            "verify_license_with_activation: verify the 'license' (hex) with trusted_roots, "
+            "product, now and fingerprint, passing the document as the activation and "
+            "'device_key' (hex) as the device key. Each must return 'expected' (the object's "
+            "to_json(); License.to_json() for verify_license_with_activation) or fail with "
+            "the code in 'error'. "
             "All keys are derived from public seeds: never trust them."
         ),
         "vectors": VECTORS,
+        "activation_vectors": ACTIVATION_VECTORS,
     }
     return json.dumps(document, sort_keys=True, indent=1) + "\n"
 
@@ -864,10 +1756,16 @@ def main(argv: list[str] | None = None) -> int:
             what = "is missing" if current is None else "differs from what generate.py produces"
             print(f"{OUTPUT.name} {what}; run: python tests/vectors/generate.py", file=sys.stderr)
             return 1
-        print(f"{OUTPUT.name} is up to date ({len(VECTORS)} vectors)")
+        print(
+            f"{OUTPUT.name} is up to date ({len(VECTORS)} license vectors, "
+            f"{len(ACTIVATION_VECTORS)} activation vectors)"
+        )
         return 0
     OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {len(VECTORS)} vectors to {OUTPUT}")
+    print(
+        f"wrote {len(VECTORS)} license vectors and {len(ACTIVATION_VECTORS)} activation "
+        f"vectors to {OUTPUT}"
+    )
     return 0
 
 
