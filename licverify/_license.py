@@ -301,14 +301,15 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
             type(device_match) is int and 1 <= device_match <= 64
         ):
             raise _fail("device_match must be 'all', 'most' or a count from 1 to 64")
-        if not devices:
-            raise _fail("device_match without devices")
         if device_match == "all":
             raise _fail("device_match 'all' is the default and must be left out")
 
     activation_required = terms.get("activation_required", False)
     if "activation_required" in terms and activation_required is not True:
         raise _fail("activation_required must be true when present (false is the default)")
+    if device_match != "all" and not devices and not activation_required:
+        # Fingerprints are matched only against listed devices or an activation.
+        raise _fail("device_match needs devices or activation_required")
 
     counters = {}
     if "counters" in terms:
@@ -426,8 +427,8 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
         inner["users"] = list(terms.allowed_users)
     if terms.allowed_devices:
         inner["devices"] = [dict(d) for d in terms.allowed_devices]
-        if terms.device_match != "all":
-            inner["device_match"] = terms.device_match
+    if terms.device_match != "all":
+        inner["device_match"] = terms.device_match
     if terms.activation_required:
         inner["activation_required"] = True
     if terms.counters:

@@ -1203,6 +1203,27 @@ def test_fingerprint_of_an_activation_without_bound_devices_must_match_fully(
         m1.check(fingerprint={k: v for k, v in base.items() if k != "component-0"})
 
 
+@pytest.mark.parametrize(
+    ("policy", "changed", "ok"),
+    [("most", 1, True), ("most", 2, False), (2, 2, True), (2, 3, False)],
+)
+def test_activation_tolerates_replaced_parts_when_the_license_says_so(
+    vendor: Vendor, policy: str | int, changed: int, ok: bool
+) -> None:
+    # No device list at issue time; device_match still governs the activation (§11.4).
+    base = _fingerprint(4)
+    lic = vendor.issue(device_match=policy)
+    assert lic.terms.device_match == policy and not lic.terms.allowed_devices
+    m1 = vendor.machine("m1", fingerprint=base)
+    m1.activate(lic)
+    later = _differing(base, changed)  # a replaced NIC, disk...
+    if ok:
+        assert m1.check(fingerprint=later).activation is not None
+    else:
+        with pytest.raises(WrongMachine):
+            m1.check(fingerprint=later)
+
+
 # --- the store --------------------------------------------------------------------------------
 
 

@@ -740,7 +740,7 @@ TYPE_CASES = [
     ({}, {"devices": [{"a": b"\x01" * 16}], "device_match": 65}, M, "device-match-65"),
     ({}, {"devices": [{"a": b"\x01" * 16}], "device_match": True}, M, "device-match-true"),
     ({}, {"devices": [{"a": b"\x01" * 16}], "device_match": 1.0}, M, "device-match-float"),
-    ({}, {"device_match": "most"}, M, "device-match-without-devices"),
+    ({}, {"device_match": "most"}, M, "device-match-without-devices-or-activation"),
     # activation
     ({}, {"activation_required": 1}, M, "activation-required-integer"),
     ({}, {"activation_required": "yes"}, M, "activation-required-text"),
