@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Rebuild the INSECURE example workspace, licenses and trust files in keys-example/.
+"""Rebuild the INSECURE example workspace, licenses, trust files and activation
+documents in keys-example/.
 
     python keys-example/regenerate.py
 
@@ -8,30 +9,36 @@ is published in this file, so the keys protect nothing: never ship the root
 public key below in a real application. Keys are random, so every run
 changes every file.
 
-It uses only the public licsign and licverify APIs, with the real Argon2id
-cost (256 MiB, about a second per key use), exactly as a vendor would.
+It uses the licsign and licverify APIs (plus ``licsign._activation``, which
+is what ``licsign activate`` and ``licsign deactivate`` call), with the real
+Argon2id cost (256 MiB, about a second per key use), exactly as a vendor would.
 """
 
 from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
+from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import licsign
 import licverify
+from licsign._activation import activate, deactivate
 from licverify import format as F
 
 HERE = Path(__file__).resolve().parent
 WORKSPACE = HERE / "workspace"
 LICENSES = HERE / "licenses"
+ACTIVATION = HERE / "activation"
 
 PASSPHRASE = b"insecure-example-passphrase"
 VENDOR = "Example Vendor (INSECURE)"
 PRODUCT = "example-app"
 CUSTOMER = "example-customer"
 FEATURES = ["basic", "export-pdf", "export-step", "plugins", "seats"]
+MACHINE_ID = "example-machine-1"  # the simulated machine of activation/
 
 
 def passphrase() -> bytes:
@@ -71,7 +78,68 @@ def requests(now: datetime) -> dict[str, licsign.IssueRequest]:
             features={"basic": None, "export-pdf": None},
             counters={"pdf-exports": (1000, 100), "api-calls": (50_000, 0)},
         ),
+        "node-locked": licsign.IssueRequest(
+            PRODUCT, CUSTOMER, "subscription",
+            duration=timedelta(days=365),
+            features={"basic": None},
+            activation_required=True,  # licsign issue --require-activation
+            max_devices=1, max_transfers=3,
+        ),
     }  # fmt: skip
+
+
+def simulated_fingerprint() -> Mapping[str, bytes]:
+    """The simulated machine's fingerprint: only its ``machine-id`` component.
+
+    ``machine_fingerprint`` also digests the real host name, CPU model, MAC
+    addresses and root filesystem UUID of whoever runs this script. The salt
+    comes from the public product id, so low-entropy values (host names,
+    MACs) could be recovered from committed files: keep only the component
+    the simulated machine is defined by.
+    """
+    full = licverify.machine_fingerprint(PRODUCT, machine_id=MACHINE_ID)
+    return {"machine-id": full["machine-id"]}
+
+
+class Exchange:
+    """The armored documents of one simulated activation and deactivation."""
+
+    def __init__(self, request: bytes, response: bytes, receipt: bytes,
+                 checked: licverify.License, granted_id: str, device_id: str,
+                 transfers_used: int) -> None:  # fmt: skip
+        self.request, self.response, self.receipt = request, response, receipt
+        self.checked, self.granted_id, self.device_id = checked, granted_id, device_id
+        self.transfers_used = transfers_used
+
+
+def exchange(ws: licsign.Workspace, lic: licsign.IssuedLicense, root: bytes,
+             now: datetime) -> Exchange:  # fmt: skip
+    """One machine's round trip, in a temporary store outside keys-example/.
+
+    Import, request, vendor activates, install, check; then deactivate
+    (which rotates the device key) and the vendor accepts the receipt, so
+    the node-locked license's one seat is free again in the ledger.
+    """
+    fingerprint = simulated_fingerprint()
+    with tempfile.TemporaryDirectory(prefix="licsign-example-machine-") as tmp:
+        store = licverify.LocalStore(str(Path(tmp) / "state"))
+        store.import_license(
+            lic.armored, trusted_roots=[root], product=PRODUCT, now=now, fingerprint=fingerprint
+        )
+        request = store.request(now=now, fingerprint=fingerprint, label=MACHINE_ID)
+        granted = activate(ws, request, passphrase, now=now)
+        store.install(
+            granted.response, trusted_roots=[root], product=PRODUCT, now=now,
+            fingerprint=fingerprint,
+        )  # fmt: skip
+        checked = store.check(
+            trusted_roots=[root], product=PRODUCT, now=now, fingerprint=fingerprint
+        )
+        receipt = store.deactivate(now=now)
+        accepted = deactivate(ws, receipt, now=now)
+    assert accepted["activation"] == granted.activation_id, accepted
+    return Exchange(request, granted.response, receipt, checked, granted.activation_id,
+                    granted.device_id, accepted["transfers_used"])  # fmt: skip
 
 
 def tamper(binary: bytes, terms: F.LicenseTerms) -> bytes:
@@ -86,7 +154,8 @@ def tamper(binary: bytes, terms: F.LicenseTerms) -> bytes:
     return bytes(out)
 
 
-def readme(now: datetime, root: bytes, issued: dict[str, licsign.IssuedLicense]) -> str:
+def readme(now: datetime, root: bytes, issued: dict[str, licsign.IssuedLicense],
+           ex: Exchange) -> str:  # fmt: skip
     rows = "\n".join(
         f"| `licenses/{name}.lic` | {lic.terms.type} | `{lic.id}` | "
         f"{'never' if lic.terms.expires is None else _day(lic.terms.expires)} |"
@@ -112,6 +181,10 @@ making keys first, and so documentation has real files to point at.
 | `root-public.py` | the same key as Python: `TRUSTED_ROOTS = [bytes.fromhex("...")]` |
 | `licenses/*.lic` | armored licenses for product `{PRODUCT}`, customer `{CUSTOMER}` |
 | `licenses/tampered.lic` | `subscription.lic` with one payload byte changed (below) |
+| `licenses/node-locked.lic` | a subscription that needs activation: 1 device, 3 transfers |
+| `activation/request.txt` | the activation request of a simulated machine for `node-locked.lic` |
+| `activation/response.txt` | the vendor's activation response to it (`licsign activate`) |
+| `activation/receipt.txt` | the machine's deactivation receipt (`licverify deactivate`) |
 | `regenerate.py` | the script that made all of the above |
 
 Root key id: `{F.key_id(root).hex()}`
@@ -129,9 +202,49 @@ The trial runs out 30 days after generation and the subscription after a
 year (plus 14 days of grace): after that `licverify` reports them expired,
 which is correct. Run the script again for fresh ones.
 
+`node-locked.lic` was issued with `--require-activation` (1 device, at most
+3 transfers): on its own it fails with `not-activated`, and an application
+accepts it only together with an activation response for its machine.
+
+## The activation documents
+
+`activation/` holds the three documents of one air-gapped exchange
+(docs/issuer.md, "Activations") for `licenses/node-locked.lic`. They belong
+to a **simulated machine with machine id "{MACHINE_ID}"**: the script gave
+it a temporary local store (deleted afterwards; not part of this directory),
+and its fingerprint has only the `machine-id` component, so nothing about
+the computer that ran the script is in these files.
+
+| File | Made by | Signed by |
+|---|---|---|
+| `activation/request.txt` | `licverify request --label {MACHINE_ID}` on the machine | the machine's device key |
+| `activation/response.txt` | `licsign activate` at the vendor: activation `{ex.granted_id}`, device `{ex.device_id[:12]}` | the issuing key (chain to `root-public.pem`) |
+| `activation/receipt.txt` | `licverify deactivate` on the machine | the machine's old device key |
+
+The machine installed the response and its status check passed
+(`{ex.checked.status.value}`); then it deactivated, which replaced its device
+key, and the vendor accepted the receipt. So the ledger in `workspace/`
+records the activation as ended, the license's one seat is free again and
+{ex.transfers_used} of its 3 transfers is used. `response.txt` can never be
+installed again anywhere (the device key it names is gone): the files are
+for reading.
+
+To inspect them, from this directory:
+
+```sh
+licverify inspect activation/request.txt
+licverify inspect activation/response.txt --trust root-public.pem --product example-app
+licverify inspect activation/receipt.txt
+```
+
+A request and a receipt are signed by the device key they name, so they
+need no trust anchor; a response is signed by the vendor, so inspecting it
+needs `--trust` to check its chain.
+
 ## How it was made
 
-`python keys-example/regenerate.py` deletes `workspace/` and `licenses/`, then:
+`python keys-example/regenerate.py` deletes `workspace/`, `licenses/` and
+`activation/`, then:
 
 1. `licsign.init_workspace` for vendor "{VENDOR}", with the
    real Argon2id cost (256 MiB; about a second per key use): a root key and
@@ -139,10 +252,18 @@ which is correct. Run the script again for fresh ones.
 2. adds product `{PRODUCT}` and customer `{CUSTOMER}` to the ledger
    (features: {", ".join(FEATURES)});
 3. issues a perpetual, a subscription (with 14 days of grace), a trial, a
-   floating and a consumption license (with counters) with
-   `licsign.issue_license`, and writes them armored;
-4. writes the root public key in the three forms above and the tampered copy;
-5. verifies every license with `licverify.verify_license` as a check.
+   floating, a consumption license (with counters) and a node-locked
+   subscription (activation required) with `licsign.issue_license`, and
+   writes them armored;
+4. simulates one machine (machine id "{MACHINE_ID}") in a temporary
+   `licverify.LocalStore`: import `node-locked.lic`, request, activate in
+   the ledger (`licsign._activation.activate`), install, check; then
+   deactivate and accept the receipt (`licsign._activation.deactivate`),
+   and writes the request, response and receipt to `activation/`;
+5. writes the root public key in the three forms above and the tampered copy;
+6. verifies every license with `licverify.verify_license`, and the
+   activation documents with `licverify.verify_request`, `verify_response`
+   and `verify_receipt`, as a check.
 
 Keys are random, so **every file changes each time the script runs**:
 licenses from an older run do not verify against a newer `root-public.*`.
@@ -180,6 +301,39 @@ into it as a module (say `license_roots.py`) and pass `TRUSTED_ROOTS`.
 Git does not keep file permissions other than the executable bit, and
 licsign refuses key files that group or others can read. After a fresh
 checkout run `chmod 600 workspace/keys/*.key` before signing with them.
+
+### Running the activation exchange yourself
+
+This plays both sides on one computer, from the repository root: the
+machine keeps its state in a directory you choose (`--state-dir`) and
+`--machine-id` stands in for the OS machine id. It changes
+`keys-example/workspace/ledger.sqlite3`; `git checkout keys-example` or
+re-running the script undoes that.
+
+```sh
+chmod 600 keys-example/workspace/keys/*.key    # after a git checkout
+export LICSIGN_HOME=keys-example/workspace
+export LICSIGN_PASSPHRASE=insecure-example-passphrase
+M="--state-dir /tmp/licsign-example-state --machine-id example-machine-2 --product example-app"
+T="--trust keys-example/root-public.pem"
+
+# on the machine
+licverify import keys-example/licenses/node-locked.lic $T $M
+licverify request -o /tmp/request.txt --label example-machine-2 $M
+# at the vendor
+licsign activate /tmp/request.txt -o /tmp/response.txt
+# on the machine
+licverify install /tmp/response.txt $T $M
+licverify status $T $M                          # exit status 0: licensed
+```
+
+To free the seat again (the license has one device and 3 transfers; the
+script used {ex.transfers_used}, and `licsign deactivate --force` overrides the limit):
+
+```sh
+licverify deactivate -o /tmp/receipt.txt $M     # on the machine
+licsign deactivate /tmp/receipt.txt             # at the vendor
+```
 """
 
 
@@ -189,10 +343,11 @@ def _day(seconds: int) -> str:
 
 def main() -> int:
     now = datetime.now(timezone.utc).replace(microsecond=0)
-    for old in (WORKSPACE, LICENSES):
+    for old in (WORKSPACE, LICENSES, ACTIVATION):
         if old.exists():
             shutil.rmtree(old)
     LICENSES.mkdir()
+    ACTIVATION.mkdir()
 
     print("creating the workspace (Argon2id, 256 MiB: about a second per key)...")
     ws = licsign.init_workspace(
@@ -208,8 +363,16 @@ def main() -> int:
             issued[name] = licsign.issue_license(ws, request, passphrase, now=now)
             (LICENSES / f"{name}.lic").write_bytes(issued[name].armored)
         root = ws.root_public_key()
+        print(
+            f"simulating machine {MACHINE_ID!r}: import, request, activate, install, check, "
+            "deactivate..."
+        )
+        ex = exchange(ws, issued["node-locked"], root, now)
     finally:
         ws.close()
+    (ACTIVATION / "request.txt").write_bytes(ex.request)
+    (ACTIVATION / "response.txt").write_bytes(ex.response)
+    (ACTIVATION / "receipt.txt").write_bytes(ex.receipt)
 
     subscription = issued["subscription"]
     tampered = tamper(subscription.document, subscription.terms)
@@ -222,7 +385,7 @@ def main() -> int:
         f'TRUSTED_ROOTS = [bytes.fromhex("{root.hex()}")]\n',
         encoding="ascii",
     )
-    (HERE / "README.md").write_text(readme(now, root, issued), encoding="utf-8")
+    (HERE / "README.md").write_text(readme(now, root, issued, ex), encoding="utf-8")
 
     # Check what was written, through the same files an application would read.
     for name in ("pem", "raw", "py"):
@@ -234,12 +397,44 @@ def main() -> int:
             )
         except licverify.LicenseError as exc:
             print(f"{path.name}: {exc.code}: {exc}")
-            if path.name != "tampered.lic" or exc.code != "bad-signature":
+            expected = {"tampered.lic": "bad-signature", "node-locked.lic": "not-activated"}
+            if expected.get(path.name) != exc.code:
                 return 1
         else:
             print(f"{path.name}: {lic.type} {lic.id} {lic.status.value}")
-            if path.name == "tampered.lic":
+            if path.name in ("tampered.lic", "node-locked.lic"):
                 return 1
+    return check_activation(root, issued["node-locked"], ex)
+
+
+def check_activation(root: bytes, lic: licsign.IssuedLicense, ex: Exchange) -> int:
+    """Verify the written activation documents and the store's check before deactivation."""
+    checked = ex.checked
+    assert checked.id == lic.id and checked.activation is not None, checked
+    assert checked.activation.activation_id == ex.granted_id
+    print(f"store check before deactivation: {checked.id} {checked.status.value}, "
+          f"activation {checked.activation.activation_id}")  # fmt: skip
+    request = licverify.verify_request((ACTIVATION / "request.txt").read_bytes())
+    response = licverify.verify_response(
+        (ACTIVATION / "response.txt").read_bytes(), trusted_roots=[root]
+    )
+    receipt = licverify.verify_receipt((ACTIVATION / "receipt.txt").read_bytes())
+    fingerprint = simulated_fingerprint()
+    assert request.license_id == lic.id and request.label == MACHINE_ID
+    assert request.fingerprint == fingerprint
+    assert request.device_id == ex.device_id
+    assert response.activation_id == ex.granted_id and response.license_id == lic.id
+    assert response.nonce == request.nonce and response.device_key == request.device_key
+    assert response.fingerprint == fingerprint
+    assert receipt.activation_id == ex.granted_id and receipt.license_id == lic.id
+    assert receipt.device_key == request.device_key
+    assert receipt.license_digest == request.license_digest == response.license_digest
+    print(
+        f"request.txt: {request.license_id} label {request.label} device {request.device_id[:12]}"
+    )
+    print(f"response.txt: activation {response.activation_id} for device {ex.device_id[:12]}")
+    print(f"receipt.txt: deactivates {receipt.activation_id} "
+          f"(transfers used: {ex.transfers_used})")  # fmt: skip
     return 0
 
 
