@@ -67,6 +67,13 @@ def _only(terms: dict[str, Any], known: frozenset[str], what: str) -> None:
         raise Unsupported(f"{what} has unknown critical terms {unknown}")
 
 
+def _checked(payload: bytes, decode: Any, value: Any, what: str) -> bytes:
+    """The issuer decodes what it encoded before signing: the two can never disagree."""
+    if decode(payload) != value:
+        raise Malformed(f"{what} does not survive encoding; check its values")
+    return payload
+
+
 def _optional_text(terms: dict[str, Any], name: str, what: str) -> str | None:
     return None if name not in terms else text_field(terms[name], what)
 
@@ -147,9 +154,7 @@ def encode_request_payload(request: ActivationRequest) -> bytes:
     if request.code is not None:
         terms["code"] = request.code
     payload = encode_canonical({IAT: request.created_at, CTI: request.nonce, TERMS: terms})
-    if decode_request_payload(payload) != request:
-        raise Malformed("activation request does not survive encoding; check its values")
-    return payload
+    return _checked(payload, decode_request_payload, request, "activation request")
 
 
 def decode_request_payload(payload: bytes) -> ActivationRequest:
@@ -230,10 +235,9 @@ def encode_response_payload(response: ActivationResponse) -> bytes:
     }
     if response.lease_expires is not None:
         claims[EXP] = response.lease_expires
-    payload = encode_canonical(claims)
-    if decode_response_payload(payload) != response:
-        raise Malformed("activation response does not survive encoding; check its values")
-    return payload
+    return _checked(
+        encode_canonical(claims), decode_response_payload, response, "activation response"
+    )
 
 
 def decode_response_payload(payload: bytes) -> ActivationResponse:
@@ -311,9 +315,7 @@ def encode_receipt_payload(receipt: DeactivationReceipt) -> bytes:
         "device_key": receipt.device_key,
     }
     payload = encode_canonical({IAT: receipt.created_at, CTI: receipt.nonce, TERMS: terms})
-    if decode_receipt_payload(payload) != receipt:
-        raise Malformed("deactivation receipt does not survive encoding; check its values")
-    return payload
+    return _checked(payload, decode_receipt_payload, receipt, "deactivation receipt")
 
 
 def decode_receipt_payload(payload: bytes) -> DeactivationReceipt:

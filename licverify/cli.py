@@ -157,6 +157,28 @@ class Settings:
             )
         return licverify.LocalStore(state_dir)
 
+    def install_file(self, method: str, path: str, what: str, trust: str | None,
+                     product_opt: str | None, state_dir: str | None, app_opt: str | None,
+                     machine_id: str | None, at: str | None, as_json: bool) -> tuple[licverify.License, Any]:  # fmt: skip
+        """Read a document and hand it to the store's ``import_license`` or ``install``.
+
+        Prints the License as JSON when asked; a refused document prints its
+        verdict line and exits 1.
+        """
+        roots, chosen = self.resolve(trust, product_opt)
+        data = read_input(path, what)
+        store = self.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        try:
+            lic: licverify.License = getattr(store, method)(
+                data, trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint
+            )
+        except licverify.LicenseError as exc:
+            _refuse(exc, as_json)
+        if as_json:
+            click.echo(json.dumps(lic.to_json(), indent=2))
+        return lic, store
+
     def app_name(self, product: str) -> str:
         """The application name that names the default state directory."""
         return product if self.app == "licverify" else self.app
@@ -274,18 +296,11 @@ def make_cli(
     def import_(license_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
                 app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
         """Verify a license file and install it in the local store."""
-        roots, chosen = settings.resolve(trust, product_opt)
-        data = read_input(license_file, "LICENSE")
-        store = settings.store(state_dir, app_opt, chosen)
-        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
-        try:
-            lic = store.import_license(
-                data, trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint
-            )
-        except licverify.LicenseError as exc:
-            _refuse(exc, as_json)
+        lic, store = settings.install_file(
+            "import_license", license_file, "LICENSE", trust, product_opt, state_dir, app_opt,
+            machine_id, at, as_json,
+        )  # fmt: skip
         if as_json:
-            click.echo(json.dumps(lic.to_json(), indent=2))
             return
         click.echo(f"Installed license {lic.id} for {lic.customer} in {store.path}")
         if lic.activation_required:
@@ -338,22 +353,14 @@ def make_cli(
     def install(response_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
                 app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
         """Verify the vendor's activation response and install it."""
-        roots, chosen = settings.resolve(trust, product_opt)
-        data = read_input(response_file, "RESPONSE")
-        store = settings.store(state_dir, app_opt, chosen)
-        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
-        try:
-            lic = store.install(
-                data, trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint
-            )
-        except licverify.LicenseError as exc:
-            _refuse(exc, as_json)
+        lic, _ = settings.install_file(
+            "install", response_file, "RESPONSE", trust, product_opt, state_dir, app_opt,
+            machine_id, at, as_json,
+        )  # fmt: skip
         if as_json:
-            click.echo(json.dumps(lic.to_json(), indent=2))
             return
-        click.echo(
-            f"Activated: license {lic.id} on this machine (activation {lic.activation.activation_id})."
-        )
+        activation = lic.activation.activation_id if lic.activation else "?"
+        click.echo(f"Activated: license {lic.id} on this machine (activation {activation}).")
 
     @group.command()
     @click.option("--app-version", help="Application version to check against a version gate.")
