@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint bench vectors keys-example clean
+.PHONY: demo test lint fuzz bench vectors keys-example clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ lint: $(STAMP_TEST)
 	$(PY) -m ruff check licverify licsign examples bench
 	$(PY) -m ruff format --check licverify licsign examples bench
 	$(PY) -m mypy licverify licsign
+
+fuzz: $(STAMP_TEST)
+	mkdir -p .fuzz-corpus
+	$(PY) -c "import sys; sys.path.insert(0, 'tests/fuzz'); import fuzz_documents as f; [open(f'.fuzz-corpus/seed-{i}', 'wb').write(s) for i, s in enumerate(f.seeds())]"
+	$(PY) tests/fuzz/fuzz_documents.py -max_total_time=$${FUZZ_SECONDS:-300} .fuzz-corpus
 
 bench: $(STAMP_RUN)
 	$(PY) bench/verify.py
