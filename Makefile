@@ -12,11 +12,11 @@ $(PY):
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP_RUN): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q --prefer-binary -e .
 	touch $@
 
 $(STAMP_TEST): pyproject.toml | $(PY)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q --prefer-binary -e '.[test]'
 	touch $@ $(STAMP_RUN)
 
 demo: $(STAMP_RUN)
