@@ -7,6 +7,7 @@ import stat
 import tempfile
 
 from licsign._errors import AlreadyExists, InvalidInput
+from licverify._store import fsync_directory
 
 
 def read_regular_file(path: str, max_size: int, what: str = "file") -> bytes:
@@ -90,7 +91,7 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644, overwrite: bool = Fa
             # link() fails if the target appeared meanwhile, unlike rename().
             os.link(tmp, path)
             os.unlink(tmp)
-        _fsync_dir(directory)
+        fsync_directory(directory)
     except FileExistsError:
         os.unlink(tmp)
         raise AlreadyExists(f"{path!r} already exists (use --force to replace it)") from None
@@ -98,16 +99,3 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644, overwrite: bool = Fa
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-
-
-def _fsync_dir(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)

@@ -101,14 +101,14 @@ class LocalStore:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        _fsync_directory(self.path)
+        fsync_directory(self.path)
 
     def _remove(self, name: str) -> None:
         try:
             os.unlink(self._file(name))
         except FileNotFoundError:
             return
-        _fsync_directory(self.path)
+        fsync_directory(self.path)
 
     @contextmanager
     def _locked(self, create: bool = False) -> Iterator[None]:
@@ -373,7 +373,8 @@ class LocalStore:
         return self._pending()
 
 
-def _fsync_directory(path: str) -> None:
+def fsync_directory(path: str) -> None:
+    """Make a rename in ``path`` durable (best effort where directories cannot be fsync'd)."""
     try:
         fd = os.open(path, os.O_RDONLY)
     except OSError:

@@ -25,27 +25,11 @@ from licsign.cli import main as licsign_main
 from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
 from licverify.cliutil import run_click
 
+from cli_runner import Result, run_entry
+
 PRODUCT = "acme-cad"
 
 
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-def _run(capsys: Any, entry: Callable[[list[str]], None], args: tuple[str, ...]) -> Result:
-    capsys.readouterr()
-    try:
-        entry(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    else:  # pragma: no cover - the entry points always exit
-        raise AssertionError("entry point returned instead of exiting")
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert isinstance(code, int)
-    return Result(code, out, err)
 
 
 class Site:
@@ -58,7 +42,7 @@ class Site:
 
     # vendor
     def licsign(self, *args: str) -> Result:
-        return _run(self.capsys, licsign_main, args)
+        return run_entry(self.capsys, licsign_main, args)
 
     def vendor_ok(self, *args: str) -> Result:
         result = self.licsign(*args)
@@ -76,7 +60,7 @@ class Site:
 
     # customer
     def licverify(self, *args: str) -> Result:
-        return _run(self.capsys, lvcli.main, args)
+        return run_entry(self.capsys, lvcli.main, args)
 
     @property
     def root(self) -> bytes:
@@ -477,7 +461,7 @@ def test_branded_help_hides_trust_product_and_app(site: Site, command: str) -> N
 def test_branded_main_exits_with_the_run_click_status(site: Site) -> None:
     site.issue("one.lic")
     cli = lvcli.make_cli(app="acme-check", product=PRODUCT, trusted_roots=[site.root])
-    result = _run(site.capsys, lambda a: lvcli.branded_main(cli, a), ("status", "--machine-id", "m"))
+    result = run_entry(site.capsys, lambda a: lvcli.branded_main(cli, a), ("status", "--machine-id", "m"))
     verdict_line(result, "not-activated")  # nothing installed in the default store yet
-    result = _run(site.capsys, lambda a: lvcli.branded_main(cli, a), ("import", str(site.tmp / "one.lic")))
+    result = run_entry(site.capsys, lambda a: lvcli.branded_main(cli, a), ("import", str(site.tmp / "one.lic")))
     assert result.code == 0 and f"in {site.tmp / 'data' / 'acme-check'}" in result.out

@@ -21,27 +21,11 @@ import licverify.cli as lvcli
 from licsign.cli import main as licsign_main
 from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
 
+from cli_runner import Result, run_entry
+
 PRODUCT = "acme-cad"
 
 
-class Result(NamedTuple):
-    code: int
-    out: str
-    err: str
-
-
-def _run(capsys: Any, entry: Callable[[list[str]], None], args: tuple[str, ...]) -> Result:
-    capsys.readouterr()
-    try:
-        entry(list(args))
-    except SystemExit as exc:
-        code = exc.code
-    else:  # pragma: no cover - the entry points always exit
-        raise AssertionError("entry point returned instead of exiting")
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    assert isinstance(code, int)
-    return Result(code, out, err)
 
 
 class Vendor:
@@ -53,7 +37,7 @@ class Vendor:
         self.licenses: dict[str, dict[str, Any]] = {}
 
     def licsign(self, *args: str) -> Result:
-        result = _run(self.capsys, licsign_main, args)
+        result = run_entry(self.capsys, licsign_main, args)
         assert result.code == 0, result
         return result
 
@@ -66,7 +50,7 @@ class Vendor:
         return path
 
     def __call__(self, *args: str) -> Result:
-        return _run(self.capsys, lvcli.main, args)
+        return run_entry(self.capsys, lvcli.main, args)
 
     def check(self, name: str, *args: str) -> Result:
         return self("check", str(self.tmp / name), "--trust", str(self.trust), "--product", PRODUCT, *args)
@@ -357,7 +341,7 @@ def test_branded_cli_needs_no_trust_or_product(vendor: Vendor) -> None:
     cli = lvcli.make_cli(app="acme-check", product=PRODUCT, trusted_roots=[vendor.root])
 
     def branded(*args: str) -> Result:
-        return _run(vendor.capsys, lambda a: lvcli.branded_main(cli, a), args)
+        return run_entry(vendor.capsys, lambda a: lvcli.branded_main(cli, a), args)
 
     result = branded("check", str(vendor.tmp / "sub.lic"))
     assert result.code == 0 and result.out.startswith("VALID\n")
