@@ -114,13 +114,14 @@ class Documents:
             features={"export-step": None, "render": "pro", "plugins": 8},
             max_version=None,
             maintenance_end=None,
-            limits=F.Limits(max_devices=5, max_users=3),
+            limits=F.Limits(),  # seat limits need activation_required (format §7.2)
             allowed_users=(),
             allowed_devices=(),
             device_match="all",
             activation_required=False,
             counters={"render-min": F.Counter(10_000, 500)},
             lease_seconds=None,
+            refresh_seconds=None,
             metadata={},
             extensions={},
         )

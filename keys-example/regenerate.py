@@ -16,6 +16,8 @@ Argon2id cost (256 MiB, about a second per key use), exactly as a vendor would.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import shutil
 import sys
 import tempfile
@@ -26,6 +28,7 @@ from pathlib import Path
 import licsign
 import licverify
 from licsign._activation import activate, deactivate
+from licverify._fingerprint import _salt
 from licverify import format as F
 
 HERE = Path(__file__).resolve().parent
@@ -39,6 +42,7 @@ PRODUCT = "example-app"
 CUSTOMER = "example-customer"
 FEATURES = ["basic", "export-pdf", "export-step", "plugins", "seats"]
 MACHINE_ID = "example-machine-1"  # the simulated machine of activation/
+SIMULATED_HOSTNAME = "example-host-1"  # its made-up host name (not the real one)
 
 
 def passphrase() -> bytes:
@@ -53,25 +57,24 @@ def requests(now: datetime) -> dict[str, licsign.IssueRequest]:
             features={"basic": None, "export-pdf": None},
             max_version="1.9",
             maintenance_end=now + timedelta(days=365),
-            max_devices=2,
         ),
         "subscription": licsign.IssueRequest(
             PRODUCT, CUSTOMER, "subscription",
             duration=timedelta(days=365),
             grace=timedelta(days=14),
             features={"basic": None, "export-pdf": None, "export-step": None, "seats": 5},
-            max_devices=5, max_users=5,
         ),
         "trial": licsign.IssueRequest(
             PRODUCT, CUSTOMER, "trial",  # 30 days by default
             features={"basic": None},
-            max_devices=1,
         ),
+        # Seat limits and leases are enforced through activation only, so a floating
+        # license requires it (format §7.2; licsign issue sets it and says so).
         "floating": licsign.IssueRequest(
             PRODUCT, CUSTOMER, "floating",
             lease=timedelta(hours=1),
             features={"basic": None, "plugins": None},
-            max_devices=10,
+            max_devices=10, activation_required=True,
         ),
         "consumption": licsign.IssueRequest(
             PRODUCT, CUSTOMER, "consumption",
@@ -89,16 +92,18 @@ def requests(now: datetime) -> dict[str, licsign.IssueRequest]:
 
 
 def simulated_fingerprint() -> Mapping[str, bytes]:
-    """The simulated machine's fingerprint: only its ``machine-id`` component.
+    """The simulated machine's fingerprint: its ``machine-id`` and a simulated ``hostname``.
 
     ``machine_fingerprint`` also digests the real host name, CPU model, MAC
     addresses and root filesystem UUID of whoever runs this script. The salt
     comes from the public product id, so low-entropy values (host names,
-    MACs) could be recovered from committed files: keep only the component
-    the simulated machine is defined by.
+    MACs) could be recovered from committed files: keep only the machine id
+    the simulated machine is defined by, and add a host name made up here
+    (a vendor grants only fingerprints of at least two components).
     """
     full = licverify.machine_fingerprint(PRODUCT, machine_id=MACHINE_ID)
-    return {"machine-id": full["machine-id"]}
+    host = hmac.new(_salt(PRODUCT), SIMULATED_HOSTNAME.encode(), hashlib.sha256).digest()[:16]
+    return {"machine-id": full["machine-id"], "hostname": host}
 
 
 class Exchange:
@@ -205,6 +210,9 @@ which is correct. Run the script again for fresh ones.
 `node-locked.lic` was issued with `--require-activation` (1 device, at most
 3 transfers): on its own it fails with `not-activated`, and an application
 accepts it only together with an activation response for its machine.
+`floating.lic` (10 seats, 1-hour leases) requires activation too: seat
+limits and leases are enforced only through the activation exchange
+(docs/format.md §7.2), so it also fails with `not-activated` on its own.
 
 ## The activation documents
 
@@ -212,7 +220,8 @@ accepts it only together with an activation response for its machine.
 (docs/issuer.md, "Activations") for `licenses/node-locked.lic`. They belong
 to a **simulated machine with machine id "{MACHINE_ID}"**: the script gave
 it a temporary local store (deleted afterwards; not part of this directory),
-and its fingerprint has only the `machine-id` component, so nothing about
+and its fingerprint has only two components, the `machine-id` and a
+`hostname` made up by the script ("{SIMULATED_HOSTNAME}"), so nothing about
 the computer that ran the script is in these files.
 
 | File | Made by | Signed by |
@@ -397,12 +406,16 @@ def main() -> int:
             )
         except licverify.LicenseError as exc:
             print(f"{path.name}: {exc.code}: {exc}")
-            expected = {"tampered.lic": "bad-signature", "node-locked.lic": "not-activated"}
+            expected = {
+                "tampered.lic": "bad-signature",
+                "node-locked.lic": "not-activated",
+                "floating.lic": "not-activated",
+            }
             if expected.get(path.name) != exc.code:
                 return 1
         else:
             print(f"{path.name}: {lic.type} {lic.id} {lic.status.value}")
-            if path.name in ("tampered.lic", "node-locked.lic"):
+            if path.name in ("tampered.lic", "node-locked.lic", "floating.lic"):
                 return 1
     return check_activation(root, issued["node-locked"], ex)
 

@@ -1,3 +1,3 @@
 """Trusted root for the INSECURE example workspace (keys-example/regenerate.py)."""
 
-TRUSTED_ROOTS = [bytes.fromhex("2fae41d1b894e934fa08728f0e9dd2eb07618744845dc1a319dbdf7aacd48bf4")]
+TRUSTED_ROOTS = [bytes.fromhex("d3c567db53757b512063d4d8464fa564cccd23f02cba573ca1b4474e7feb9128")]

@@ -36,7 +36,8 @@ class Envelope:
         kid: key id of the signer (a hint, never trusted on its own).
         payload: payload bytes as received.
         signature: 64-byte signature.
-        certificate: embedded issuing-key certificate bytes (kcwt), or None.
+        certificate: the issuing-key certificate embedded in kcwt (its tagged
+            COSE_Sign1, the exact bytes as received), or None.
         to_be_signed: the Sig_structure the signature covers.
     """
 
@@ -153,8 +154,41 @@ def _parse_unprotected(data: bytes, pos: int) -> tuple[bytes | None, int]:
     major, label, pos = read_head(data, pos)
     if major != 0 or label != _KCWT:
         raise Malformed("unprotected header may hold only the issuing-key certificate")
-    _, start, end = read_bstr(data, pos)
-    return data[start:end], end
+    end = _skip_embedded_certificate(data, pos)
+    return data[pos:end], end
+
+
+def _skip_embedded_certificate(data: bytes, pos: int) -> int:
+    """Walk the certificate embedded in kcwt (format §4.3) and return where it ends.
+
+    kcwt's registered value type is COSE_Messages (RFC 9528 §3.5.3.1): the
+    certificate's COSE_Sign1 itself, tag 18 included, not a byte string
+    holding it. Only its fixed shape is checked here: tag 18, an array of
+    four, a protected byte string, an EMPTY unprotected map (a certificate
+    embeds nothing, so nesting stops at one level), a payload byte string
+    and a 64-byte signature. The caller keeps the bytes exactly as received,
+    so the certificate's signature is checked over them (``parse_unverified``
+    parses them again, fully, before they are trusted).
+    """
+    if data[pos : pos + 1] and data[pos] >> 5 == 2:
+        # Format version 1 wrapped the certificate in a byte string (ADR 0008).
+        raise Unsupported(
+            "format version 1 document (its certificate is wrapped in a byte string); "
+            "this verifier reads format version 2: ask the vendor to reissue it"
+        )
+    if data[pos : pos + 2] != _TAG_SIGN1 + _ARRAY4:
+        raise Malformed(
+            "kcwt must hold the issuing-key certificate itself (a COSE_Sign1, CBOR tag 18)"
+        )
+    _, _, end = read_bstr(data, pos + 2)
+    major, count, end = read_head(data, end)
+    if major != 5 or count != 0:
+        raise Malformed("the certificate in kcwt must have an empty unprotected header")
+    _, _, end = read_bstr(data, end)
+    _, s_start, end = read_bstr(data, end)
+    if end - s_start != SIGNATURE_SIZE:
+        raise Malformed("the certificate in kcwt has a signature that is not 64 bytes")
+    return end
 
 
 def encode_sign1(
@@ -177,7 +211,8 @@ def encode_sign1(
     signature = sign(_SIG_STRUCTURE_PREFIX + protected_item + _EMPTY_BSTR + payload_item)
     if len(signature) != SIGNATURE_SIZE:
         raise ValueError("signer returned a signature that is not 64 bytes")
-    unprotected = b"\xa0" if certificate is None else b"\xa1\x0d" + _bstr(certificate)
+    # kcwt carries the certificate's COSE_Sign1 itself, not wrapped (format §4.3).
+    unprotected = b"\xa0" if certificate is None else b"\xa1\x0d" + certificate
     return _TAG_SIGN1 + _ARRAY4 + protected_item + unprotected + payload_item + _bstr(signature)
 
 

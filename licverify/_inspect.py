@@ -167,6 +167,16 @@ def _raise(exc: Exception) -> None:
 def _inspect_license(
     report: InspectReport, envelope: Any, roots: Any, product: Any, at: Any
 ) -> None:
+    # verify_license's order (format §9): chain and signature over the bytes as
+    # received, then the claims, so both report the same first failure. The
+    # claims are decoded even after a failed signature, to show them unverified.
+    certificate = None
+    if roots is not None:
+        certificate = report.run(
+            "signature",
+            lambda: check_chain(envelope, roots),
+            "certificate chains to a trusted root; signature verifies",
+        )
     terms = report.run(
         "claims", lambda: decode_license_payload(envelope.payload), "terms decode strictly"
     )
@@ -181,11 +191,6 @@ def _inspect_license(
     if roots is None:
         report.skip("signature", "no trusted root given (--trust); fields above are unverified")
         return
-    certificate = report.run(
-        "signature",
-        lambda: check_chain(envelope, roots),
-        "certificate chains to a trusted root; signature verifies",
-    )
     if not certificate or not terms:
         return
     report.fields["issuing_key"] = certificate.to_json()
@@ -219,26 +224,36 @@ def _inspect_license(
 def _inspect_response(
     report: InspectReport, binary: bytes, envelope: Any, roots: Any, at: Any
 ) -> None:
-    response = report.run(
-        "claims", lambda: decode_response_payload(envelope.payload), "claims decode strictly"
-    )
-    if response:
-        report.fields = response.to_json()
     if roots is None:
+        response = report.run(
+            "claims", lambda: decode_response_payload(envelope.payload), "claims decode strictly"
+        )
+        if response:
+            report.fields = response.to_json()
         report.skip("signature", "no trusted root given (--trust); fields above are unverified")
         return
-    verified = report.run(
+    # verify_response's order: chain and signature, then the claims (format §11).
+    signed = report.run(
         "signature",
-        lambda: open_response(binary, roots)[0],
+        lambda: check_chain(envelope, roots),
         "certificate chains to a trusted root; signature verifies",
     )
-    if not verified:
+    verified = report.run(
+        "claims",
+        lambda: (
+            open_response(binary, roots)[0] if signed else decode_response_payload(envelope.payload)
+        ),
+        "claims decode strictly; issued while its key was valid",
+    )
+    if verified:
+        report.fields = verified.to_json()
+    if not signed or not verified:
         return
     if at is not None and verified.lease_expires is not None:
         ok = at < verified.lease_expires
-        detail = "lease still running" if ok else "the lease has ended"
+        detail = "before its expiry (lease end or refresh-by)" if ok else "past its expiry"
         report.checks.append(
-            Check("lease", PASS if ok else FAIL, detail, None if ok else "not-activated")
+            Check("expiry", PASS if ok else FAIL, detail, None if ok else "not-activated")
         )
         if not ok:
             report.verdict = "not-activated"
@@ -256,30 +271,35 @@ def parse_cert_payload(data: bytes) -> bytes:
 def _inspect_certificate(
     report: InspectReport, binary: bytes, envelope: Any, roots: Any, at: Any
 ) -> None:
-    cert = report.run(
-        "claims", lambda: decode_certificate_payload(envelope.payload), "claims decode strictly"
-    )
-    if cert:
-        report.fields = cert.to_json()
-    if envelope.certificate is not None:
-        report.run(
-            "shape", lambda: _raise(Malformed("a certificate cannot embed a certificate")), ""
+    verified = None
+    if roots is not None:
+        # verify_certificate's order: shape, root, signature, then the claims.
+        verified = report.run(
+            "signature", lambda: certificate_from_bytes(binary, roots), "signed by a trusted root"
         )
+    if roots is None or not verified:
+        if envelope.certificate is not None:
+            report.run(
+                "shape", lambda: _raise(Malformed("a certificate cannot embed a certificate")), ""
+            )
+        cert = report.run(
+            "claims", lambda: decode_certificate_payload(envelope.payload), "claims decode strictly"
+        )
+        if cert:
+            report.fields = cert.to_json()
     if roots is None:
         report.skip("signature", "no trusted root given (--trust); fields above are unverified")
         return
-    verified = report.run(
-        "signature", lambda: certificate_from_bytes(binary, roots), "signed by a trusted root"
-    )
     if verified:
         report.fields = verified.to_json()
         if at is not None:
             ok = verified.covers(at)
             detail = "valid now" if ok else "outside its validity window"
+            code = "not-yet-valid" if at < verified.not_before else "expired"
             report.checks.append(
-                Check("validity", PASS if ok else FAIL, detail, None if ok else "expired")
+                Check("validity", PASS if ok else FAIL, detail, None if ok else code)
             )
             if not ok and report.verdict == "unknown":
-                report.verdict = "expired"
+                report.verdict = code
         if report.verdict == "unknown":
             report.verdict = "valid"

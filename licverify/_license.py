@@ -45,7 +45,9 @@ from licverify._time import MAX_TIMESTAMP, iso
 # CWT claim keys (RFC 8392 §3.1) and our private-use claim (§3.1 "private use" < -65536).
 ISS, SUB, AUD, EXP, NBF, IAT, CTI = 1, 2, 3, 4, 5, 6, 7
 TERMS = -65537
-FORMAT_VERSION = 1
+#: Version 2: kcwt carries the certificate's COSE_Sign1 itself (format §4.3,
+#: docs/adr/0008-kcwt-as-registered.md); version-1 documents are refused.
+FORMAT_VERSION = 2
 
 LICENSE_TYPES = ("perpetual", "time-limited", "subscription", "trial", "consumption", "floating")
 #: Types that must carry an expiry.
@@ -60,13 +62,16 @@ MAX_FEATURES = 256
 MAX_COUNTERS = 64
 MAX_METADATA_BYTES = 4096
 MAX_COUNT = 2**32 - 1
+#: Bounds of the "refresh" term in seconds: an hour to ten years (format §7.1).
+MIN_REFRESH = 3600
+MAX_REFRESH = 10 * 366 * 86400
 
 _CLAIMS = frozenset({ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS})
 
 _KNOWN_TERMS = frozenset(
     {
         "v", "version", "type", "grace", "features", "gate", "limits", "users", "devices",
-        "device_match", "activation_required", "counters", "lease", "metadata",
+        "device_match", "activation_required", "counters", "lease", "refresh", "metadata",
     }
 )  # fmt: skip
 
@@ -161,6 +166,7 @@ class LicenseTerms(Frozen):
         "metadata",
         "not_before",
         "product",
+        "refresh_seconds",
         "type",
         "version",
     )  # fmt: skip
@@ -185,6 +191,7 @@ class LicenseTerms(Frozen):
     activation_required: bool
     counters: Mapping[str, Counter]
     lease_seconds: int | None
+    refresh_seconds: int | None
     metadata: Mapping[str, Any]
     extensions: Mapping[str, Any]
 
@@ -197,6 +204,7 @@ class LicenseTerms(Frozen):
 
 
 _TERM_FIELDS = frozenset(LicenseTerms.__slots__)
+_NO_LIMITS = Limits()
 
 
 # --- decoding -------------------------------------------------------------------------------
@@ -246,16 +254,12 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
     except UnicodeDecodeError:
         raise _fail("id is not ASCII") from None
     _text(license_id, "id", _ID_RE)
-    issuer = claims.get(ISS)
-    if issuer is not None:
-        _text(issuer, "issuer")
+    # An optional claim or term is absent or holds a value: null is never a
+    # second way to say "absent" (format §3.1, one encoding per set of terms).
+    issuer = _text(claims[ISS], "issuer") if ISS in claims else None
     issued_at = _int(claims.get(IAT), "issued-at")
-    not_before = claims.get(NBF)
-    if not_before is not None:
-        _int(not_before, "not-before")
-    expires = claims.get(EXP)
-    if expires is not None:
-        _int(expires, "expires")
+    not_before = _int(claims[NBF], "not-before") if NBF in claims else None
+    expires = _int(claims[EXP], "expires") if EXP in claims else None
 
     license_type = terms.get("type")
     if license_type not in LICENSE_TYPES:
@@ -334,9 +338,10 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
             raise _fail(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
 
     grace = _int(terms["grace"], "grace", 1, 10 * 366 * 86400) if "grace" in terms else 0
-    lease = terms.get("lease")
-    if lease is not None:
-        _int(lease, "lease", 60, 366 * 86400)
+    lease = _int(terms["lease"], "lease", 60, 366 * 86400) if "lease" in terms else None
+    refresh = (
+        _int(terms["refresh"], "refresh", MIN_REFRESH, MAX_REFRESH) if "refresh" in terms else None
+    )
 
     result = LicenseTerms(
         id=license_id,
@@ -359,6 +364,7 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         activation_required=activation_required,
         counters=MappingProxyType(counters),
         lease_seconds=lease,
+        refresh_seconds=refresh,
         metadata=MappingProxyType(metadata),
         extensions=MappingProxyType(extensions),
     )
@@ -387,6 +393,17 @@ def check_consistency(terms: LicenseTerms) -> None:
         smallest = min(len(d) for d in terms.allowed_devices)
         if terms.device_match > smallest:
             raise _fail("device_match asks for more components than a listed device has")
+    if not terms.activation_required and (
+        terms.limits != _NO_LIMITS
+        or terms.allowed_users
+        or terms.type == "floating"
+        or terms.refresh_seconds is not None
+    ):
+        # Only the activation exchange can enforce these (the vendor's ledger
+        # counts seats and users, responses carry leases and refresh-by dates);
+        # without it they would be promises nothing keeps. Devices listed at
+        # issue time are checked by the verifier itself and need no exchange.
+        raise _fail("seat limits, allowed users, leases and refresh need activation_required")
 
 
 # --- encoding (issuer side) -----------------------------------------------------------------
@@ -438,6 +455,8 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
         }
     if terms.lease_seconds is not None:
         inner["lease"] = terms.lease_seconds
+    if terms.refresh_seconds is not None:
+        inner["refresh"] = terms.refresh_seconds
     if terms.metadata:
         inner["metadata"] = dict(terms.metadata)
     inner.update(terms.extensions)
@@ -490,6 +509,7 @@ def terms_to_json(terms: LicenseTerms) -> dict[str, Any]:
             n: {"limit": c.limit, "overage": c.overage} for n, c in terms.counters.items()
         },
         "lease_seconds": terms.lease_seconds,
+        "refresh_seconds": terms.refresh_seconds,
         "metadata": dict(terms.metadata),
         "extensions": dict(terms.extensions),
     }

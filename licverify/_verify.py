@@ -148,6 +148,16 @@ class License(Frozen):
         return None if seconds is None else timedelta(seconds=seconds)
 
     @property
+    def refresh(self) -> timedelta | None:
+        """How often an activation must be refreshed (format §7.1 "refresh"), else None.
+
+        Activation responses for such a license carry an expiry; the machine
+        needs a new response (a new request) before it.
+        """
+        seconds = self._terms.refresh_seconds
+        return None if seconds is None else timedelta(seconds=seconds)
+
+    @property
     def digest(self) -> str:
         """SHA-256 of the binary document, hex."""
         return crypto_hash_sha256(self.document).hex()
@@ -347,8 +357,17 @@ def check_activation(
         )
     if not fingerprint_matches(response.fingerprint, fingerprint, terms.device_match):
         raise WrongMachine("this machine does not match the one the license was activated on")
-    if response.lease_expires is not None and now >= response.lease_expires:
-        raise NotActivated(f"the lease ended {iso(response.lease_expires)}; ask for a new one")
+    expiry = response.lease_expires  # the response's exp: lease end or refresh-by (§11.4)
+    if expiry is None:
+        if terms.lease_seconds is not None or terms.refresh_seconds is not None:
+            raise NotActivated("the activation has no expiry but the license requires one")
+    elif now >= expiry:
+        if terms.type == "floating":
+            raise NotActivated(f"the lease ended {iso(expiry)}; ask for a new one")
+        raise NotActivated(
+            f"the activation had to be refreshed by {iso(expiry)}; make a new request "
+            "(licverify request) and send it to your vendor"
+        )
     return response
 
 

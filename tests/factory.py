@@ -37,7 +37,11 @@ def signer(key: nacl.signing.SigningKey) -> Callable[[bytes], bytes]:
 
 
 def default_terms(**overrides: Any) -> F.LicenseTerms:
-    """Valid time-limited terms for product ``acme-cad``; override any field."""
+    """Valid time-limited terms for product ``acme-cad``; override any field.
+
+    No seat limits: limits, allowed users, floating leases and refresh need
+    ``activation_required=True`` (format §7.2); use ``activated_terms`` for those.
+    """
     fields: dict[str, Any] = dict(
         id="L-TEST-0000-0001",
         version=1,
@@ -52,18 +56,26 @@ def default_terms(**overrides: Any) -> F.LicenseTerms:
         features={"export": None, "seats": 5},
         max_version=None,
         maintenance_end=None,
-        limits=F.Limits(max_devices=3),
+        limits=F.Limits(),
         allowed_users=(),
         allowed_devices=(),
         device_match="all",
         activation_required=False,
         counters={},
         lease_seconds=None,
+        refresh_seconds=None,
         metadata={},
         extensions={},
     )
     fields.update(overrides)
     return F.LicenseTerms(**fields)
+
+
+def activated_terms(**overrides: Any) -> F.LicenseTerms:
+    """``default_terms`` with ``activation_required`` and a seat limit (format §7.2)."""
+    fields: dict[str, Any] = {"activation_required": True, "limits": F.Limits(max_devices=3)}
+    fields.update(overrides)
+    return default_terms(**fields)
 
 
 class UnsafeFactory:

@@ -18,6 +18,7 @@ from factory import T0, F, UnsafeFactory, default_terms
 
 import licverify
 from licverify import Counter, InternalError, LicenseError, Limits
+from licverify._verify import verify_license_for_import
 
 FACTORY = UnsafeFactory(products=("acme-cad", "acme-cam"))
 NOW = datetime.fromtimestamp(T0, timezone.utc)
@@ -28,7 +29,7 @@ RICH = FACTORY.license(
     default_terms(
         type="floating", lease_seconds=600, max_version="3.1", maintenance_end=T0 + 100 * 86400,
         limits=Limits(5, 10, 2, 1), allowed_users=("alice", "bob"), allowed_devices=(DEVICE,),
-        device_match="most", counters={"renders": Counter(100, 5)},
+        device_match="most", activation_required=True, refresh_seconds=30 * 86400, counters={"renders": Counter(100, 5)},
         metadata={"po": "PO-1", "n": 7, "ok": True}, extensions={"x-note": "hi"},
         features={"export": None, "seats": 5, "tier": "gold", "beta": False},
     )
@@ -41,13 +42,20 @@ def check_license(doc: bytes) -> Any:
                                     fingerprint=DEVICE, app_version="3.0")  # fmt: skip
 
 
+def check_license_terms(doc: bytes) -> Any:
+    """Every stage but the activation (RICH requires one, and any activation would be bound to
+    the original's digest, so checking with one would refuse every mutant for that reason alone)."""
+    return verify_license_for_import(doc, trusted_roots=FACTORY.roots, product="acme-cad",
+                                     now=NOW, fingerprint=DEVICE)  # fmt: skip
+
+
 def check_certificate(doc: bytes) -> Any:
     return licverify.verify_certificate(doc, trusted_roots=FACTORY.roots, now=NOW)
 
 
 def test_samples_verify() -> None:
     assert 450 <= len(SAMPLE) <= 600, len(SAMPLE)
-    assert check_license(SAMPLE).id == check_license(RICH).id == "L-TEST-0000-0001"
+    assert check_license(SAMPLE).id == check_license_terms(RICH).id == "L-TEST-0000-0001"
     assert check_certificate(CERTIFICATE).products == ("acme-cad", "acme-cam")
 
 
@@ -84,7 +92,7 @@ def deletions(doc: bytes) -> list[tuple[str, bytes]]:
 
 @pytest.mark.parametrize(
     "doc, check",
-    [(SAMPLE, check_license), (RICH, check_license), (CERTIFICATE, check_certificate)],
+    [(SAMPLE, check_license), (RICH, check_license_terms), (CERTIFICATE, check_certificate)],
     ids=["license", "license-with-every-term", "certificate"],
 )
 def test_every_single_bit_flip_is_refused(doc: bytes, check: Callable[[bytes], Any]) -> None:
@@ -96,7 +104,7 @@ def test_every_single_bit_flip_is_refused(doc: bytes, check: Callable[[bytes], A
 
 @pytest.mark.parametrize(
     "doc, check",
-    [(SAMPLE, check_license), (RICH, check_license), (CERTIFICATE, check_certificate)],
+    [(SAMPLE, check_license), (RICH, check_license_terms), (CERTIFICATE, check_certificate)],
     ids=["license", "license-with-every-term", "certificate"],
 )
 def test_every_byte_deletion_is_refused(doc: bytes, check: Callable[[bytes], Any]) -> None:
@@ -133,3 +141,34 @@ def test_armored_bit_flips_are_refused_or_harmless() -> None:
             if got.document != SAMPLE:
                 changed.append(f"{where}: verified a different document")
     assert not changed, changed[:10]
+
+
+# --- inspect follows verify's order (issue 6: "same verdict everywhere") -------------------------
+
+
+def _inspect_code(doc: bytes) -> str:
+    report = licverify.inspect_document(doc, trusted_roots=FACTORY.roots, product="acme-cad",
+                                        now=NOW)  # fmt: skip
+    return report.verdict
+
+
+def _verify_code(doc: bytes) -> str:
+    try:
+        licverify.verify_license(doc, trusted_roots=FACTORY.roots, product="acme-cad", now=NOW)
+    except LicenseError as exc:
+        return exc.code
+    return "valid"
+
+
+@pytest.mark.parametrize("change", [0x01, 0x80, 0xFF], ids=["xor-01", "xor-80", "xor-ff"])
+def test_inspect_reports_the_code_verify_raises_for_every_byte(change: int) -> None:
+    """Regression: inspect decoded the claims before checking the signature, so a tampered
+    license was `malformed` there and `bad-signature` for verify_license."""
+    disagree = []
+    for i in range(len(SAMPLE)):
+        mutant = bytearray(SAMPLE)
+        mutant[i] ^= change
+        got, want = _inspect_code(bytes(mutant)), _verify_code(bytes(mutant))
+        if got != want:
+            disagree.append(f"byte {i}: inspect {got}, verify {want}")
+    assert not disagree, disagree[:10]

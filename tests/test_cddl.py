@@ -13,6 +13,12 @@ schemas and these tests; each is worked around, never silently trusted:
   defects the validator is known to catch, and each negative case is also
   refused by licverify, proving schema and code agree on it.
 
+* ``.regexp`` is searched, not matched against the whole text, whereas
+  RFC 8610 §3.8.3 uses XSD regular expressions, which are implicitly
+  anchored (``^`` and ``$`` are ordinary characters there). The schemas
+  follow the RFC and carry no anchors; ``schema()`` below anchors each
+  pattern (``^(?:…)$``) when it hands the text to pycddl.
+
 A rule other than a file's first is validated by prepending
 ``test-root = <rule>`` to the file's text.
 """
@@ -72,9 +78,22 @@ SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 DAY = 86400
 
 
+#: A CDDL text string holding a .regexp pattern (RFC 8610 §3.1: JSON-style escapes).
+_REGEXP = re.compile(r'\.regexp "((?:[^"\\]|\\.)*)"')
+
+
+def anchor_for_pycddl(text: str) -> str:
+    """The schema text with each .regexp pattern anchored, for a validator that searches.
+
+    RFC 8610 patterns match the whole text (XSD); cddl-rs finds them anywhere in it.
+    Wrapping each in ``^(?:…)$`` makes cddl-rs answer as the RFC does.
+    """
+    return _REGEXP.sub(lambda m: f'.regexp "^(?:{m.group(1)})$"', text)
+
+
 @cache
 def schema(name: str, rule: str | None = None) -> pycddl.Schema:
-    text = (SCHEMAS / f"{name}.cddl").read_text(encoding="utf-8")
+    text = anchor_for_pycddl((SCHEMAS / f"{name}.cddl").read_text(encoding="utf-8"))
     return pycddl.Schema(text if rule is None else f"test-root = {rule}\n{text}")
 
 
@@ -113,7 +132,21 @@ def check_envelope(document: bytes, unprotected_rule: str) -> tuple[dict[Any, An
     valid("envelope", cbor2.dumps(unprotected), "unprotected-header")
     if unprotected_rule in EMPTY_UNPROTECTED:
         assert unprotected == {}  # pycddl accepts any map for `{}`; check it here
+    if 13 in unprotected:
+        # kcwt holds the certificate's COSE_Sign1 itself (format §4.3), whose own
+        # unprotected header is `{}` (checked here, as pycddl accepts any map).
+        embedded = unprotected[13]
+        assert isinstance(embedded, cbor2.CBORTag) and embedded.tag == 18
+        valid("envelope", cbor2.dumps(embedded), "embedded-certificate")
+        assert embedded.value[1] == {}
     return unprotected, payload
+
+
+def embedded_certificate(document: bytes) -> bytes:
+    """The certificate in kcwt, as the exact bytes of the document (not a re-encoding)."""
+    certificate = parse_unverified(document).certificate
+    assert certificate is not None and certificate in document
+    return certificate
 
 
 def check_certificate(document: bytes) -> dict[Any, Any]:
@@ -129,7 +162,7 @@ def check_certificate(document: bytes) -> dict[Any, Any]:
 def check_license(document: bytes) -> dict[Any, Any]:
     unprotected, payload = check_envelope(document, "license-unprotected")
     assert cbor2.loads(cbor2.loads(document).value[0])[3] == F.LICENSE.content_type
-    check_certificate(unprotected[13])
+    check_certificate(embedded_certificate(document))
     valid("license", payload)
     claims = cbor2.loads(payload)
     check_license_keys(claims)
@@ -177,7 +210,12 @@ CASES: dict[str, dict[str, Any]] = {
         "grace_seconds": 0,
         "counters": {"api-calls": F.Counter(1000), "render:minutes": F.Counter(500, 50)},
     },
-    "floating": {"type": "floating", "lease_seconds": 3600, "limits": F.Limits(max_users=10)},
+    "floating": {
+        "type": "floating",
+        "lease_seconds": 3600,
+        "limits": F.Limits(max_users=10),
+        "activation_required": True,
+    },
     "features-every-value-type": {
         "features": {
             "flag": None,
@@ -200,10 +238,18 @@ CASES: dict[str, dict[str, Any]] = {
     "limits-all": {
         "limits": F.Limits(
             max_devices=0, max_users=5, max_devices_per_user=2, max_transfers=MAX_COUNT
-        )
+        ),
+        "activation_required": True,
     },
     "no-limits-no-features": {"limits": F.Limits(), "features": {}},
-    "users": {"allowed_users": ("alice", "bob@example.com", "Zoë Müller", "u" * 256)},
+    "users": {
+        "allowed_users": ("alice", "bob@example.com", "Zoë Müller", "u" * 256),
+        "activation_required": True,
+    },
+    "refresh": {"refresh_seconds": 30 * DAY, "activation_required": True},
+    "refresh-bounds-low": {"refresh_seconds": 3600, "activation_required": True,
+                           "limits": F.Limits(max_devices=1)},
+    "refresh-bounds-high": {"refresh_seconds": 10 * 366 * DAY, "activation_required": True},
     "devices": {"allowed_devices": (DEVICE_A, DEVICE_B)},
     "device-match-most": {"allowed_devices": (DEVICE_A,), "device_match": "most"},
     "device-match-count": {"allowed_devices": (DEVICE_A, DEVICE_B), "device_match": 2},
@@ -241,6 +287,7 @@ CASES: dict[str, dict[str, Any]] = {
         "allowed_devices": (DEVICE_A,),
         "device_match": 1,
         "activation_required": True,
+        "refresh_seconds": 7 * DAY,
         "counters": {"c": F.Counter(1, 1)},
         "metadata": {"m": "v"},
         "extensions": {"x-e": False},
@@ -256,6 +303,7 @@ CASES: dict[str, dict[str, Any]] = {
         "features": {f"f{i}": i for i in range(256)},
         "counters": {f"c{i}": F.Counter(2**63 - 1) for i in range(64)},
         "allowed_users": tuple(f"user{i}" for i in range(1000)),
+        "activation_required": True,
         "allowed_devices": ({f"k{i}": b"\x07" * 64 for i in range(64)},),
         "device_match": 64,
         "metadata": {f"m{i}": "v" * 8 for i in range(256)},
@@ -273,7 +321,7 @@ def test_license_matches_schema(factory: UnsafeFactory, case: str) -> None:
     document = factory.license(default_terms(**CASES[case]))
     claims = check_license(document)
     assert F.decode_license_payload(cbor2.loads(document).value[2]) == default_terms(**CASES[case])
-    assert claims[-65537]["v"] == 1
+    assert claims[-65537]["v"] == 2
 
 
 def test_cases_cover_every_type_and_term(factory: UnsafeFactory) -> None:
@@ -355,7 +403,8 @@ def test_random_terms_match_schema(
     version: int,
 ) -> None:
     terms = default_terms(features=features, metadata=metadata, extensions=extensions,
-                          allowed_users=tuple(users), version=version)  # fmt: skip
+                          allowed_users=tuple(users), version=version,
+                          activation_required=bool(users))  # fmt: skip
     payload = F.encode_license_payload(terms)
     valid("license", payload)
     check_license_keys(cbor2.loads(payload))
@@ -482,7 +531,7 @@ def _with_terms(claims: dict[Any, Any], **changes: Any) -> dict[Any, Any]:
 
 
 _DROP = object()
-_FLOATING = {"type": "floating", "lease_seconds": 3600}
+_FLOATING = {"type": "floating", "lease_seconds": 3600, "activation_required": True}
 _CONSUMPTION = {
     "type": "consumption",
     "expires": None,
@@ -490,6 +539,7 @@ _CONSUMPTION = {
     "counters": {"c": F.Counter(5)},
 }
 _DEVICES = {"allowed_devices": (DEVICE_A,)}
+_REFRESH = {"refresh_seconds": 86400, "activation_required": True}
 
 
 def _drop_claim(claims: dict[Any, Any], key: int) -> dict[Any, Any]:
@@ -516,7 +566,8 @@ BAD_LICENSES: dict[str, Any] = {
     "cti is text": lambda: {**_license_claims(), 7: "L-1"},
     "cti too long": lambda: {**_license_claims(), 7: b"L" * 65},
     "iss empty": lambda: {**_license_claims(), 1: ""},
-    "format version 2": lambda: _with_terms(_license_claims(), v=2),
+    "format version 1": lambda: _with_terms(_license_claims(), v=1),
+    "format version 3": lambda: _with_terms(_license_claims(), v=3),
     "format version missing": lambda: _with_terms(_license_claims(), v=_DROP),
     "version missing": lambda: _with_terms(_license_claims(), version=_DROP),
     "type missing": lambda: _with_terms(_license_claims(), type=_DROP),
@@ -561,6 +612,18 @@ BAD_LICENSES: dict[str, Any] = {
         _license_claims(**_CONSUMPTION), counters={"c": {"limit": 1, "overage": 0}}
     ),
     "lease above a year": lambda: _with_terms(_license_claims(**_FLOATING), lease=366 * DAY + 1),
+    "refresh below an hour": lambda: _with_terms(_license_claims(**_REFRESH), refresh=3599),
+    "refresh above ten years": lambda: _with_terms(
+        _license_claims(**_REFRESH), refresh=10 * 366 * DAY + 1
+    ),
+    "refresh is text": lambda: _with_terms(_license_claims(**_REFRESH), refresh="30d"),
+    # Null is never a second way to say "absent" (format §3.1).
+    "iss null": lambda: {**_license_claims(), 1: None},
+    "nbf null": lambda: {**_license_claims(), 5: None},
+    "exp null": lambda: {**_license_claims(type="perpetual", expires=None, grace_seconds=0), 4: None},
+    "lease null": lambda: _with_terms(_license_claims(), lease=None),
+    "refresh null": lambda: _with_terms(_license_claims(**_REFRESH), refresh=None),
+    "limits null": lambda: _with_terms(_license_claims(**_REFRESH), limits=None),
     "metadata value is a map": lambda: _with_terms(_license_claims(), metadata={"a": {}}),
     "extension value is a list": lambda: _with_terms(_license_claims(), **{"x-a": [1]}),
 }
@@ -621,10 +684,13 @@ BAD_CERTIFICATES: dict[str, Any] = {
     "key of 31 bytes": lambda: _key({-2: b"\x01" * 31}),
     "key as text": lambda: _key({-2: "k" * 32}),
     "key without alg": lambda: _key({3: _DROP}),
-    "format version 2": lambda: _certificate_claims({-65537: {"v": 2}}),
-    "products empty": lambda: _certificate_claims({-65537: {"v": 1, "products": []}}),
-    "product id invalid": lambda: _certificate_claims({-65537: {"v": 1, "products": ["a b"]}}),
-    "unknown certificate term": lambda: _certificate_claims({-65537: {"v": 1, "usage": "x"}}),
+    "format version 1": lambda: _certificate_claims({-65537: {"v": 1}}),
+    "format version 3": lambda: _certificate_claims({-65537: {"v": 3}}),
+    "products empty": lambda: _certificate_claims({-65537: {"v": 2, "products": []}}),
+    "products null": lambda: _certificate_claims({-65537: {"v": 2, "products": None}}),
+    "product id invalid": lambda: _certificate_claims({-65537: {"v": 2, "products": ["a b"]}}),
+    "unknown certificate term": lambda: _certificate_claims({-65537: {"v": 2, "usage": "x"}}),
+    "nbf null": lambda: _certificate_claims({5: None}),
 }
 
 
@@ -696,6 +762,9 @@ def test_schema_and_verifier_refuse_bad_envelope(factory: UnsafeFactory, case: s
     "rule, header",
     [
         ("license-unprotected", {13: b"not a document"}),
+        ("license-unprotected", {13: UnsafeFactory().certificate()}),  # format version 1's bstr
+        ("license-unprotected", {13: cbor2.loads(UnsafeFactory().certificate()).value}),  # untagged
+        ("license-unprotected", {13: cbor2.CBORTag(17, cbor2.loads(UnsafeFactory().certificate()).value)}),
         ("license-unprotected", {13: "text"}),
         ("unprotected-header", {13: b"\x00", 1: -8}),
         ("license-unprotected", {}),
@@ -782,7 +851,7 @@ def check_device_signed(document: bytes, kind: F.Kind, name: str) -> dict[Any, A
 def check_response(document: bytes) -> dict[Any, Any]:
     unprotected, payload = check_envelope(document, "response-unprotected")
     assert cbor2.loads(cbor2.loads(document).value[0])[3] == F.ACTIVATION_RESPONSE.content_type
-    check_certificate(unprotected[13])
+    check_certificate(embedded_certificate(document))
     valid("activation-response", payload)
     claims: dict[Any, Any] = cbor2.loads(payload)
     valid("activation-response", cbor2.dumps(claims[7].decode("ascii")), "id")
@@ -1008,7 +1077,8 @@ BAD_REQUESTS: dict[str, Any] = {
     "nonce of 15 bytes": _request({7: b"n" * 15}),
     "nonce of 17 bytes": _request({7: b"n" * 17}),
     "nonce is text": _request({7: "n" * 16}),
-    "format version 2": _request(v=2),
+    "format version 1": _request(v=1),
+    "format version 3": _request(v=3),
     "format version missing": _request(v=_DROP),
     "format version true": _request(v=True),
     "license missing": _request(license=_DROP),
@@ -1061,7 +1131,8 @@ BAD_RESPONSES: dict[str, Any] = {
     "cti is text": _response({7: "A-0001"}),
     "cti empty": _response({7: b""}),
     "cti of 65 bytes": _response({7: b"A" * 65}),
-    "format version 2": _response(v=2),
+    "format version 1": _response(v=1),
+    "format version 3": _response(v=3),
     "format version missing": _response(v=_DROP),
     "license missing": _response(license=_DROP),
     "license id invalid": _response(license="-L"),
@@ -1092,7 +1163,8 @@ BAD_RECEIPTS: dict[str, Any] = {
     "iat negative": _receipt({6: -1}),
     "nonce of 15 bytes": _receipt({7: b"n" * 15}),
     "nonce as text": _receipt({7: "n" * 16}),
-    "format version 2": _receipt(v=2),
+    "format version 1": _receipt(v=1),
+    "format version 3": _receipt(v=3),
     "format version missing": _receipt(v=_DROP),
     "license missing": _receipt(license=_DROP),
     "license id invalid": _receipt(license="L/1"),
@@ -1218,7 +1290,50 @@ def test_device_signed_document_names_its_own_key() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    [{}, {13: b"not a document"}, {13: "text"}, {1: -8}],
+    [{}, {13: b"not a document"}, {13: "text"}, {1: -8}, {13: UnsafeFactory().certificate()}],
 )
 def test_schema_refuses_bad_response_unprotected_header(header: dict[int, Any]) -> None:
     invalid("envelope", cbor2.dumps(header), "response-unprotected")
+
+
+# --- kcwt as registered, and RFC 8610 patterns (issue 6) ----------------------------------------
+
+
+def test_kcwt_holds_the_certificate_itself(factory: UnsafeFactory) -> None:
+    """Regression: kcwt is COSE_Messages (RFC 9528 §3.5.3.1), not a byte string holding one."""
+    document = factory.license()
+    unprotected = cbor2.loads(document).value[1]
+    assert set(unprotected) == {13}
+    embedded = unprotected[13]
+    assert isinstance(embedded, cbor2.CBORTag) and embedded.tag == 18
+    assert embedded.value[1] == {}
+    assert document.count(factory.certificate()) == 1  # embedded as is, not wrapped
+    assert embedded_certificate(document) == factory.certificate()
+    valid("envelope", cbor2.dumps(unprotected), "license-unprotected")
+    valid("envelope", cbor2.dumps(embedded), "embedded-certificate")
+    # Format version 1's layout, the certificate in a byte string, no longer matches the schema.
+    invalid("envelope", cbor2.dumps({13: factory.certificate()}), "license-unprotected")
+
+
+def test_schema_patterns_follow_rfc_8610() -> None:
+    """Regression: `.regexp` patterns are XSD (RFC 8610 §3.8.3), so they carry no ^ or $ anchors."""
+    found = []
+    for path in sorted(SCHEMAS.glob("*.cddl")):
+        code = "\n".join(line.split(";", 1)[0] for line in path.read_text("utf-8").splitlines())
+        for pattern in _REGEXP.findall(code):
+            found.append(pattern)
+            assert "^" not in pattern and "$" not in pattern, f"{path.name}: {pattern}"
+    assert len(found) >= 10  # id, feature-name, component-name, version-text, extension-name...
+
+
+def test_harness_anchors_patterns_for_pycddl() -> None:
+    """pycddl searches; the harness anchors, so whole-text matching is what the tests check."""
+    raw = (SCHEMAS / "license.cddl").read_text("utf-8")
+    searching = pycddl.Schema(f"test-root = id\n{raw}")
+    searching.validate_cbor(cbor2.dumps("a b"))  # "a" is found inside: pycddl alone accepts it
+    assert not text_ok("license", "id", "a b")  # anchored, as RFC 8610 reads the pattern
+    assert anchor_for_pycddl('x = tstr .regexp "a\\.b"') == 'x = tstr .regexp "^(?:a\\.b)$"'
+    for value in ("-a", "a\n", "x" * 65):
+        assert not text_ok("license", "id", value)
+    assert text_ok("license", "extension-name", "x-line\nbreak")
+    assert not text_ok("license", "extension-name", "ax-")

@@ -108,6 +108,7 @@ def cwt_verify_response(doc: bytes, root_public: bytes) -> tuple[dict[int, Any],
     """
     ctx = COSE.new()
     _, unprotected, _ = unverified_parts(doc)
+    assert isinstance(unprotected[13], cbor2.CBORTag)  # COSE_Messages, as registered
     cert_payload = ctx.decode(unprotected[13], cose_key(root_public))
     issuing_public = cbor2.loads(cert_payload)[CNF][1][-2]
     protected, _unprotected, payload = ctx.decode_with_headers(doc, cose_key(issuing_public))
@@ -128,7 +129,7 @@ def test_cwt_verifies_a_real_activation_response(docs: Documents) -> None:
     assert claims[EXP] == response.lease_expires == T0 + 5 + 2 * 3600
     terms = claims[TERMS]
     assert terms == {
-        "v": 1,
+        "v": 2,
         "license": docs.license.id,
         "license_digest": F.license_digest(docs.license.document),
         "nonce": response.nonce,
@@ -137,10 +138,11 @@ def test_cwt_verifies_a_real_activation_response(docs: Documents) -> None:
         "user": "alice",
     }
     # The response's certificate is the workspace's issuing certificate, the license's too.
-    assert (
-        unverified_parts(docs.response)[1][13]
-        == F.parse_unverified(docs.license.document).certificate
-    )
+    # kcwt holds the certificate's COSE_Sign1 itself (RFC 9528 §3.5.3.1; format §4.3).
+    kcwt = unverified_parts(docs.response)[1][13]
+    assert isinstance(kcwt, cbor2.CBORTag) and kcwt.tag == 18
+    assert F.parse_unverified(docs.response).certificate in docs.response
+    assert cbor2.dumps(kcwt) == F.parse_unverified(docs.license.document).certificate
     assert (
         licverify.verify_license(
             docs.license.document,
@@ -178,7 +180,7 @@ def test_cwt_verifies_requests_and_receipts_with_their_device_key(
             IAT: request.created_at,
             CTI: request.nonce,
             TERMS: {
-                "v": 1,
+                "v": 2,
                 "license": request.license_id,
                 "license_digest": request.license_digest,
                 "product": PRODUCT,
@@ -197,7 +199,7 @@ def test_cwt_verifies_requests_and_receipts_with_their_device_key(
             IAT: receipt.created_at,
             CTI: receipt.nonce,
             TERMS: {
-                "v": 1,
+                "v": 2,
                 "license": receipt.license_id,
                 "license_digest": receipt.license_digest,
                 "activation": docs.activation_id,

@@ -14,10 +14,21 @@ import cbor2
 import cwt
 import pytest
 from cwt import COSE, COSEKey
-from factory import ISSUING, OTHER_ISSUING, ROOT, T0, F, UnsafeFactory, default_terms, public
+from factory import (
+    ISSUING,
+    OTHER_ISSUING,
+    ROOT,
+    T0,
+    F,
+    UnsafeFactory,
+    activated_terms,
+    default_terms,
+    public,
+)
 
 import licverify
 from licverify import BadSignature, Counter, Limits
+from licverify._verify import verify_license_for_import
 
 NOW = datetime.fromtimestamp(T0, timezone.utc)
 CWT_KEY = 8  # cnf claim (RFC 8747)
@@ -39,10 +50,12 @@ def cwt_verify_chain(license_doc: bytes, root_public: bytes) -> tuple[dict, dict
     Returns (license protected header, license unprotected header, license payload, certificate claims).
     """
     ctx = COSE.new()
-    # The certificate travels in the license's unprotected header (kcwt, label 13). Read the
-    # headers with a dummy key first: cwt exposes them only through decode_with_headers.
+    # The certificate travels in the license's unprotected header as kcwt (label 13), whose
+    # value IANA registers as COSE_Messages (RFC 9528 §3.5.3.1): the certificate's tagged
+    # COSE_Sign1 itself. cwt takes that decoded CBORTag as it is, no re-encoding by us.
     _, unprotected, _ = _headers_unverified(license_doc)
     certificate = unprotected[13]
+    assert isinstance(certificate, cbor2.CBORTag) and certificate.tag == 18
     cert_payload = ctx.decode(certificate, cose_key(root_public))
     cert_claims = cbor2.loads(cert_payload)
     issuing_public = cert_claims[CWT_KEY][1][-2]
@@ -65,6 +78,7 @@ def _headers_unverified(doc: bytes) -> tuple[dict, dict, bytes]:
         pytest.param(default_terms(
             type="floating", lease_seconds=900, max_version="5.0", limits=Limits(1, 2, 3, 4),
             allowed_users=("alice",), allowed_devices=({"cpu": b"\x01" * 16},), device_match=1,
+            activation_required=True, refresh_seconds=86400,
             counters={"renders": Counter(10, 2)}, metadata={"po": "PO-9"}, extensions={"x-a": 1},
         ), id="every-term"),
     ],
@@ -75,12 +89,13 @@ def test_cwt_verifies_factory_license(terms: F.LicenseTerms) -> None:
     protected, unprotected, payload, cert_claims = cwt_verify_chain(doc, public(ROOT))
 
     assert protected == {1: -8, 3: F.LICENSE.content_type, 4: F.key_id(public(ISSUING))}
-    assert set(unprotected) == {13} and unprotected[13] == factory.certificate()
+    assert set(unprotected) == {13} and cbor2.dumps(unprotected[13]) == factory.certificate()
+    assert F.parse_unverified(doc).certificate == factory.certificate()  # exact bytes, embedded
     assert cert_claims[CWT_KEY][1] == {1: 1, 3: -8, -1: 6, -2: public(ISSUING)}
 
     fingerprint = terms.allowed_devices[0] if terms.allowed_devices else None
-    verified = licverify.verify_license(doc, trusted_roots=factory.roots, product="acme-cad", now=NOW,
-                                        fingerprint=fingerprint)  # fmt: skip
+    verified = verify_license_for_import(doc, trusted_roots=factory.roots, product="acme-cad",
+                                         now=NOW, fingerprint=fingerprint)  # fmt: skip
     envelope = F.parse_unverified(doc)
     assert payload == envelope.payload  # the same signed bytes
     assert F.decode_license_payload(payload) == verified.terms == terms
@@ -88,17 +103,38 @@ def test_cwt_verifies_factory_license(terms: F.LicenseTerms) -> None:
     assert claims[3] == verified.product and claims[6] == int(verified.issued_at.timestamp())
     assert claims[7] == verified.id.encode()
 
-    cert_from_cwt = F.parse_unverified(unprotected[13]).payload
-    assert cbor2.loads(cert_from_cwt) == cert_claims
+    embedded = F.parse_unverified(doc).certificate
+    assert cbor2.loads(F.parse_unverified(embedded).payload) == cert_claims
     assert (
-        licverify.verify_certificate(unprotected[13], trusted_roots=factory.roots, now=NOW)
+        licverify.verify_certificate(embedded, trusted_roots=factory.roots, now=NOW)
         == verified.certificate
     )
     assert (
         cert_claims[5] == verified.certificate.not_before
         and cert_claims[4] == verified.certificate.not_after
     )
-    assert cert_claims[TERMS] == {"v": 1, "products": ["acme-cad"]}
+    assert cert_claims[TERMS] == {"v": 2, "products": ["acme-cad"]}
+
+
+def test_cwt_finds_the_certificate_in_kcwt_as_registered() -> None:
+    """Regression (issue 6): header 13 holds the certificate's COSE_Sign1, not a byte string.
+
+    With cwt alone: the value of label 13 is a COSE message (tag 18) that verifies under the
+    root key; the key in its cnf claim then verifies the license.
+    """
+    factory = UnsafeFactory()
+    doc = factory.license(activated_terms())
+    ctx = COSE.new()
+    _, unprotected, _ = _headers_unverified(doc)
+    kcwt = unprotected[13]
+    assert isinstance(kcwt, cbor2.CBORTag) and kcwt.tag == 18 and len(kcwt.value) == 4
+    cert_claims = cbor2.loads(ctx.decode(kcwt, cose_key(public(ROOT))))
+    issuing_public = cert_claims[CWT_KEY][1][-2]
+    assert issuing_public == public(ISSUING)
+    payload = ctx.decode(doc, cose_key(issuing_public))
+    assert payload == F.parse_unverified(doc).payload
+    with pytest.raises(cwt.VerifyError):
+        ctx.decode(kcwt, cose_key(public(OTHER_ISSUING), kid=F.key_id(public(ROOT))))
 
 
 def test_cwt_signs_the_same_bytes_licverify_accepts() -> None:
@@ -110,7 +146,7 @@ def test_cwt_signs_the_same_bytes_licverify_accepts() -> None:
     doc = ctx.encode_and_sign(
         payload, signing_key,
         protected={1: -8, 3: F.LICENSE.content_type, 4: F.key_id(public(ISSUING))},
-        unprotected={13: factory.certificate()},
+        unprotected={13: cbor2.loads(factory.certificate())},  # COSE_Messages: the COSE_Sign1
     )  # fmt: skip
     assert doc == factory.license()
     assert (
@@ -181,7 +217,6 @@ def test_cwt_verifies_license_issued_by_licsign(tmp_path, unsafe_fast_kdf) -> No
                 duration=timedelta(days=30),
                 grace=timedelta(days=7),
                 features={"export": None, "render": 4},
-                max_devices=2,
                 metadata={"po": "PO-77"},
             ),
             lambda: passphrase,

@@ -18,6 +18,7 @@ import licverify
 from licverify import Counter, InternalError, LicenseError, Limits, Malformed
 from licverify._cbor import MAX_DEPTH, decode_canonical
 from licverify._license import EXPIRING_TYPES, LICENSE_TYPES, MAX_TIMESTAMP, LicenseTerms
+from licverify._verify import verify_license_for_import
 
 FACTORY = UnsafeFactory()
 WIDE = UnsafeFactory(
@@ -193,6 +194,13 @@ def valid_terms(draw: Any) -> LicenseTerms:
         )
     counters = draw(st.dictionaries(NAMES, st.builds(Counter, st.integers(0, BIG), st.integers(0, BIG)),
                                     min_size=1 if license_type == "consumption" else 0, max_size=4))  # fmt: skip
+    limits = draw(st.builds(Limits, COUNTS, COUNTS, COUNTS, COUNTS))
+    users = tuple(draw(st.lists(TEXT, unique=True, max_size=5)))
+    refresh = draw(st.none() | st.integers(3600, 10 * 366 * 86400))
+    # Format §7.2: these are enforced only through the activation exchange.
+    needs_activation = (
+        limits != Limits() or bool(users) or license_type == "floating" or refresh is not None
+    )
     return LicenseTerms(
         id=draw(IDS),
         version=draw(st.integers(1, 2**32 - 1)),
@@ -207,24 +215,19 @@ def valid_terms(draw: Any) -> LicenseTerms:
         features=draw(st.dictionaries(NAMES, SCALARS, max_size=6)),
         max_version=draw(st.none() | VERSIONS),
         maintenance_end=draw(st.none() | st.integers(0, MAX_TIMESTAMP)),
-        limits=draw(st.builds(Limits, COUNTS, COUNTS, COUNTS, COUNTS)),
-        allowed_users=tuple(draw(st.lists(TEXT, unique=True, max_size=5))),
+        limits=limits,
+        allowed_users=users,
         allowed_devices=tuple(devices),
         device_match=device_match,
-        activation_required=draw(st.booleans()),
+        activation_required=needs_activation or draw(st.booleans()),
         counters=counters,
         lease_seconds=draw(st.integers(60, 366 * 86400)) if license_type == "floating" else None,
+        refresh_seconds=refresh,
         metadata=draw(st.dictionaries(st.text(min_size=1, max_size=32), SMALL_SCALARS, max_size=4)),
         extensions=draw(
             st.dictionaries(st.text(max_size=16).map(lambda s: "x-" + s), SCALARS, max_size=3)
         ),
     )
-
-
-def replace(terms: LicenseTerms, **changes: Any) -> LicenseTerms:
-    fields = {name: getattr(terms, name) for name in LicenseTerms.__slots__}
-    fields.update(changes)
-    return LicenseTerms(**fields)
 
 
 # --- round trips ---------------------------------------------------------------------------------
@@ -242,11 +245,15 @@ def test_decode_encode_round_trip(terms: LicenseTerms) -> None:
 @ROUND_TRIP
 @given(valid_terms())
 def test_sign_verify_round_trip(terms: LicenseTerms) -> None:
-    terms = replace(terms, activation_required=False)
     doc = WIDE.license(terms)
     start = terms.issued_at if terms.not_before is None else terms.not_before
     fingerprint = terms.allowed_devices[0] if terms.allowed_devices else None
-    got = licverify.verify_license(
+    if terms.activation_required:
+        with pytest.raises(licverify.NotActivated):
+            licverify.verify_license(doc, trusted_roots=WIDE.roots, product=terms.product,
+                                     now=datetime.fromtimestamp(start, timezone.utc),
+                                     fingerprint=fingerprint)  # fmt: skip
+    got = verify_license_for_import(  # every stage but the activation
         doc, trusted_roots=WIDE.roots, product=terms.product,
         now=datetime.fromtimestamp(start, timezone.utc), fingerprint=fingerprint,
     )  # fmt: skip
@@ -348,3 +355,39 @@ def test_strict_decoder_never_accepts_a_non_deterministic_mutant(value: Any, dat
     except Malformed:
         return
     assert det(decoded) == mutant  # accepted only if it is the one encoding of what it decodes to
+
+
+# --- inspect and verify agree (issue 6: "same verdict everywhere") -------------------------------
+
+
+def verdicts(document: bytes) -> tuple[str, str]:
+    """(inspect_document's verdict, verify_license's outcome) for the same document and inputs."""
+    report = licverify.inspect_document(document, trusted_roots=FACTORY.roots, product="acme-cad",
+                                        now=NOW)  # fmt: skip
+    try:
+        licverify.verify_license(document, trusted_roots=FACTORY.roots, product="acme-cad", now=NOW)
+    except LicenseError as exc:
+        return report.verdict, exc.code
+    return report.verdict, "valid"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, len(SAMPLE) - 1), st.integers(1, 255), st.booleans())
+def test_inspect_and_verify_give_the_same_code(pos: int, delta: int, armored: bool) -> None:
+    """Regression: a tampered license was bad-signature for verify and malformed for inspect."""
+    mutant = bytearray(SAMPLE)
+    mutant[pos] = (mutant[pos] + delta) % 256
+    document = F.armor(bytes(mutant), F.LICENSE) if armored else bytes(mutant)
+    inspected, verified = verdicts(document)
+    assert inspected == verified
+
+
+def test_inspect_and_verify_agree_on_a_tampered_payload() -> None:
+    envelope = F.parse_unverified(SAMPLE)
+    start = SAMPLE.index(envelope.payload)
+    for offset in (0, 1, 5, len(envelope.payload) // 2, len(envelope.payload) - 1):
+        binary = bytearray(SAMPLE)
+        binary[start + offset] ^= 0x01  # offset 0 breaks the map head: a strict decode fails
+        armored = F.armor(bytes(binary), F.LICENSE)  # as a tampered demo file
+        assert verdicts(armored) == ("bad-signature", "bad-signature"), offset
+    assert verdicts(SAMPLE) == ("valid", "valid")

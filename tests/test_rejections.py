@@ -34,12 +34,14 @@ from licverify import (
     BadSignature,
     LicenseError,
     Malformed,
+    NotActivated,
     Unsupported,
     UntrustedKey,
     WrongKind,
 )
 from licverify._keys import _SMALL_ORDER, check_public_key
 from licverify._license import MAX_TIMESTAMP, LicenseTerms, check_consistency
+from licverify._verify import verify_license_for_import
 
 DAY = 86400
 PRODUCT = "acme-cad"
@@ -121,7 +123,8 @@ def protected(**fields: Any) -> bytes:
     return cbor(header)
 
 
-WITH_CERT = b"\xa1\x0d" + cbor(CERT)
+#: kcwt (label 13) holding the certificate's COSE_Sign1 itself, as RFC 9528 registers it.
+WITH_CERT = b"\xa1\x0d" + CERT
 
 
 def raw(
@@ -196,13 +199,25 @@ SHAPE_CASES = [
     pytest.param(raw(b"\xa0"), Malformed, id="protected-empty-map"),
     pytest.param(raw(cbor([1, -8])), Malformed, id="protected-array"),
     # unprotected header
-    pytest.param(raw(unprot=b"\xa2\x04" + cbor(KID_ISSUING) + b"\x0d" + cbor(CERT)), Malformed, id="unprotected-extra-kid"),
+    pytest.param(raw(unprot=b"\xa2\x04" + cbor(KID_ISSUING) + b"\x0d" + CERT), Malformed, id="unprotected-extra-kid"),
     pytest.param(raw(unprot=b"\xa1\x04" + cbor(KID_ISSUING)), Malformed, id="unprotected-other-label-kid"),
     pytest.param(raw(unprot=b"\xa1\x01\x27"), Malformed, id="unprotected-alg"),
-    pytest.param(raw(unprot=b"\xa1\x18\x21" + cbor(CERT)), Malformed, id="unprotected-x5chain-label"),
-    pytest.param(raw(unprot=b"\xa1\x0d" + cbor([CERT])), Malformed, id="unprotected-certificate-in-array"),
-    pytest.param(raw(unprot=b"\xa1\x18\x0d" + cbor(CERT)), Malformed, id="unprotected-label-non-minimal"),
-    pytest.param(raw(unprot=b"\xbf\x0d" + cbor(CERT) + b"\xff"), Malformed, id="unprotected-indefinite"),
+    pytest.param(raw(unprot=b"\xa1\x18\x21" + CERT), Malformed, id="unprotected-x5chain-label"),
+    pytest.param(raw(unprot=b"\xa1\x0d\x81" + CERT), Malformed, id="unprotected-certificate-in-array"),
+    pytest.param(raw(unprot=b"\xa1\x18\x0d" + CERT), Malformed, id="unprotected-label-non-minimal"),
+    pytest.param(raw(unprot=b"\xbf\x0d" + CERT + b"\xff"), Malformed, id="unprotected-indefinite"),
+    # the certificate embedded in kcwt (format §4.3): its COSE_Sign1 itself, walked strictly
+    pytest.param(raw(unprot=b"\xa1\x0d" + cbor(CERT)), Unsupported, id="kcwt-wrapped-in-bstr-format-v1"),
+    pytest.param(raw(unprot=b"\xa1\x0d" + CERT[1:]), Malformed, id="kcwt-untagged"),
+    pytest.param(raw(unprot=b"\xa1\x0d\xd8\x12" + CERT[1:]), Malformed, id="kcwt-tag-18-non-minimal"),
+    pytest.param(raw(unprot=b"\xa1\x0d\xd1" + CERT[1:]), Malformed, id="kcwt-tag-17"),
+    pytest.param(raw(unprot=b"\xa1\x0d\xd2\x83" + CERT[2:]), Malformed, id="kcwt-array-of-3"),
+    pytest.param(raw(unprot=b"\xa1\x0d\xd2\x9f" + CERT[2:] + b"\xff"), Malformed, id="kcwt-indefinite-array"),
+    pytest.param(raw(unprot=b"\xa1\x0d" + CERT[:-66] + b"\x58\x3f" + CERT[-63:]), Malformed, id="kcwt-signature-63-bytes"),
+    pytest.param(raw(unprot=b"\xa1\x0d" + CERT[:-66] + b"\x58\x41" + CERT[-64:] + b"\x00"), Malformed, id="kcwt-signature-65-bytes"),
+    pytest.param(raw(unprot=b"\xa1\x0d" + CERT[:-1]), Malformed, id="kcwt-truncated"),
+    pytest.param(raw(unprot=b"\xa1\x0d\xf6"), Malformed, id="kcwt-null"),
+    pytest.param(raw(unprot=b"\xa1\x0d\xa0"), Malformed, id="kcwt-empty-map"),
     pytest.param(raw(unprot=b"\x40"), Malformed, id="unprotected-not-a-map"),
     pytest.param(raw(unprot=b"\xa0"), UntrustedKey, id="license-without-certificate"),
     # payload and signature items
@@ -237,7 +252,9 @@ CERT_WITH_CERT = F.encode_sign1(F.ISSUING_CERTIFICATE, KID_ROOT, CERT_PAYLOAD, s
 
 TRUST_CASES = [
     pytest.param(CERT, WrongKind, id="certificate-passed-as-license"),
-    pytest.param(FACTORY.license(certificate=FACTORY.license()), WrongKind, id="license-embedded-as-certificate"),
+    # A license's unprotected header is not empty, so it cannot even be embedded (format §4.3).
+    pytest.param(FACTORY.license(certificate=FACTORY.license()), Malformed, id="license-embedded-as-certificate"),
+    pytest.param(FACTORY.license(certificate=FACTORY.license(certificate=None)), WrongKind, id="bare-license-embedded-as-certificate"),
     pytest.param(FACTORY.license(certificate=FACTORY.certificate(kind=F.LICENSE)), WrongKind, id="certificate-with-license-content-type"),
     pytest.param(FACTORY.license(kind=KIND["activation-response"]), WrongKind, id="activation-response-as-license"),
     pytest.param(FACTORY.license(kind=KIND["revocation-list"]), WrongKind, id="revocation-list-as-license"),
@@ -382,7 +399,7 @@ def test_identity_key_forgery_is_refused() -> None:
     prot = cbor(protected(kid=F.key_id(identity)))
     doc = assemble(
         prot,
-        b"\xa1\x0d" + cbor(_certificate_for_key(identity)),
+        b"\xa1\x0d" + _certificate_for_key(identity),
         cbor(PAYLOAD),
         cbor(forged_signature),
     )
@@ -528,7 +545,8 @@ UNKNOWN_CASES = [
     pytest.param(with_claims(terms={"seats": 5}), Unsupported, id="unknown-critical-term"),
     pytest.param(with_claims(terms={"X-upper": 1}), Unsupported, id="unknown-critical-term-X-uppercase"),
     pytest.param(with_claims(terms={"xfoo": 1}), Unsupported, id="unknown-critical-term-no-dash"),
-    pytest.param(with_claims(terms={"v": 2}), Unsupported, id="format-version-2"),
+    pytest.param(with_claims(terms={"v": 1}), Unsupported, id="format-version-1-previous"),
+    pytest.param(with_claims(terms={"v": 3}), Unsupported, id="format-version-3"),
     pytest.param(with_claims(terms={"v": 0}), Unsupported, id="format-version-0"),
     pytest.param(with_claims(terms={"v": -1}), Unsupported, id="format-version-negative"),
     pytest.param(with_claims(terms={"v": DROP}), Malformed, id="format-version-missing"),
@@ -801,17 +819,70 @@ def test_type_or_bound_error(
     assert_refused(FACTORY.license(payload=payload), expected)
 
 
+#: Each optional claim or term of a license set to CBOR null, on terms that are otherwise valid
+#: without it (so the null itself is refused, not a consistency rule).
+NULL_LICENSE_CASES = [
+    pytest.param({1: None}, {}, "issuer", id="iss-null"),
+    pytest.param({5: None}, {}, "not-before", id="nbf-null"),
+    pytest.param({4: None}, {"type": "perpetual", "grace": DROP}, "expires", id="exp-null"),
+    pytest.param({}, {"lease": None}, "lease", id="lease-null"),
+    pytest.param({}, {"refresh": None, "activation_required": True}, "refresh", id="refresh-null"),
+    pytest.param({}, {"grace": None}, "grace", id="grace-null"),
+    pytest.param({}, {"features": None}, "features", id="features-null"),
+    pytest.param({}, {"gate": None}, "gate", id="gate-null"),
+    pytest.param({}, {"gate": {"max_version": None}}, "maximum version", id="gate-max-version-null"),
+    pytest.param({}, {"gate": {"maintenance_end": None}}, "maintenance end", id="gate-maintenance-end-null"),
+    pytest.param({}, {"limits": None, "activation_required": True}, "limits", id="limits-null"),
+    pytest.param({}, {"limits": {"devices": None}, "activation_required": True}, "limit devices", id="limit-null"),
+    pytest.param({}, {"users": None, "activation_required": True}, "users", id="users-null"),
+    pytest.param({}, {"devices": None}, "devices", id="devices-null"),
+    pytest.param({}, {"device_match": None, "activation_required": True}, "device_match", id="device-match-null"),
+    pytest.param({}, {"activation_required": None}, "activation_required", id="activation-required-null"),
+    pytest.param({}, {"counters": None}, "counters", id="counters-null"),
+    pytest.param({}, {"counters": {"c": {"limit": 1, "overage": None}}}, "overage", id="overage-null"),
+    pytest.param({}, {"metadata": None}, "metadata", id="metadata-null"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("claims, terms, field", NULL_LICENSE_CASES)
+def test_null_is_not_a_second_way_to_say_absent(
+    claims: dict[Any, Any], terms: dict[str, Any], field: str
+) -> None:
+    """Regression (issue 6): a signed license with exp, iss, nbf or lease set to null verified.
+
+    The CDDL says these are absent or a value; the format promises one encoding per set of terms.
+    """
+    error = assert_refused(FACTORY.license(payload=with_claims(claims, terms)), Malformed)
+    assert field in str(error), error  # refused for the null itself, not another rule
+
+
+NULL_CERTIFICATE_CASES = [
+    pytest.param(lambda c: c[TERMS].update({"products": None}), id="products-null"),
+    pytest.param(lambda c: c.update({5: None}), id="nbf-null"),
+    pytest.param(lambda c: c.update({4: None}), id="exp-null"),
+    pytest.param(lambda c: c.update({6: None}), id="iat-null"),
+]
+
+
+@pytest.mark.parametrize("change", NULL_CERTIFICATE_CASES)
+def test_null_in_a_certificate_is_refused(change: Any) -> None:
+    assert_refused(cert_with(change), Malformed, verify_cert)
+
+
+ACTIVATION = {"activation_required": True}
 ACCEPTED_BOUNDS = [
     pytest.param({}, {"features": {f"f{i}": None for i in range(256)}}, id="256-features"),
     pytest.param({}, {"features": {"f" * 64: "t" * 256, "g": 2**63 - 1, "h": -(2**63)}}, id="feature-extremes"),
     pytest.param({}, {"counters": {f"c{i}": {"limit": 2**63 - 1, "overage": 2**63 - 1} for i in range(64)}}, id="64-counters-max"),
-    pytest.param({}, {"users": [f"u{i}" for i in range(1000)]}, id="1000-users"),
-    pytest.param({}, {"users": ["u" * 256]}, id="user-256-chars"),
-    pytest.param({}, {"limits": {"devices": 2**32 - 1, "users": 0, "devices_per_user": 0, "transfers": 0}}, id="limit-extremes"),
+    pytest.param({}, {"users": [f"u{i}" for i in range(1000)], **ACTIVATION}, id="1000-users"),
+    pytest.param({}, {"users": ["u" * 256], **ACTIVATION}, id="user-256-chars"),
+    pytest.param({}, {"limits": {"devices": 2**32 - 1, "users": 0, "devices_per_user": 0, "transfers": 0}, **ACTIVATION}, id="limit-extremes"),
     pytest.param({}, {"version": 2**32 - 1}, id="version-max"),
     pytest.param({}, {"grace": 10 * 366 * DAY}, id="grace-10-years"),
-    pytest.param({}, {"type": "floating", "lease": 60}, id="lease-60-seconds"),
-    pytest.param({}, {"type": "floating", "lease": 366 * DAY}, id="lease-366-days"),
+    pytest.param({}, {"type": "floating", "lease": 60, **ACTIVATION}, id="lease-60-seconds"),
+    pytest.param({}, {"type": "floating", "lease": 366 * DAY, **ACTIVATION}, id="lease-366-days"),
+    pytest.param({}, {"refresh": 3600, **ACTIVATION}, id="refresh-1-hour"),
+    pytest.param({}, {"refresh": 10 * 366 * DAY, **ACTIVATION}, id="refresh-10-years"),
     pytest.param({7: b"L" * 64}, {}, id="cti-64-chars"),
     pytest.param({1: "i" * 256}, {}, id="iss-256-chars"),
     pytest.param({}, {"gate": {"max_version": "123456789.1.2.3", "maintenance_end": 0}}, id="gate-extremes"),
@@ -826,7 +897,17 @@ def test_bounds_are_inclusive(claims: dict[Any, Any], terms: dict[str, Any]) -> 
     decoded = F.decode_license_payload(payload)
     assert F.encode_license_payload(decoded) == payload
     fingerprint = dict(decoded.allowed_devices[0]) if decoded.allowed_devices else None
-    assert verify_with(FACTORY.license(payload=payload), fingerprint).id == decoded.id
+    doc = FACTORY.license(payload=payload)
+    if decoded.activation_required:  # every stage before the activation passes
+        assert verify_for_import(doc, fingerprint).id == decoded.id
+        assert_refused(doc, NotActivated)
+    else:
+        assert verify_with(doc, fingerprint).id == decoded.id
+
+
+def verify_for_import(doc: bytes, fingerprint: Any) -> licverify.License:
+    return verify_license_for_import(doc, trusted_roots=FACTORY.roots, product=PRODUCT, now=NOW,
+                                     fingerprint=fingerprint)  # fmt: skip
 
 
 def verify_with(doc: bytes, fingerprint: Any) -> licverify.License:
@@ -865,7 +946,8 @@ CERT_CASES = [
     pytest.param(cert_with(lambda c: c[8][1].pop(3)), Malformed, id="key-alg-missing"),
     pytest.param(cert_with(lambda c: c[8][1].update({-2: public(ISSUING)[:31]})), UntrustedKey, id="key-31-bytes"),
     pytest.param(cert_with(lambda c: c[8][1].update({-2: public(ISSUING).hex()})), UntrustedKey, id="key-as-text"),
-    pytest.param(cert_with(lambda c: c[TERMS].update({"v": 2})), Unsupported, id="format-version-2"),
+    pytest.param(cert_with(lambda c: c[TERMS].update({"v": 1})), Unsupported, id="format-version-1-previous"),
+    pytest.param(cert_with(lambda c: c[TERMS].update({"v": 3})), Unsupported, id="format-version-3"),
     pytest.param(cert_with(lambda c: c[TERMS].update({"v": True})), Unsupported, id="format-version-true"),
     pytest.param(cert_with(lambda c: c.pop(TERMS)), Unsupported, id="terms-missing"),
     pytest.param(cert_with(lambda c: c[TERMS].update({"roles": ["x"]})), Unsupported, id="unknown-term"),
@@ -932,7 +1014,7 @@ def _license_of_size(target: int) -> bytes:
     users = [f"user-{i:04d}-".ljust(200, "x") for i in range((target - base - 300) // 202)]
 
     def build() -> bytes:
-        return FACTORY.license(default_terms(allowed_users=tuple(users)))
+        return FACTORY.license(default_terms(allowed_users=tuple(users), activation_required=True))
 
     deficit = target - len(build())
     i = 0
@@ -950,8 +1032,8 @@ def test_size_limit_is_64_kib() -> None:
     limit = 64 * 1024
     assert F.MAX_DOCUMENT_SIZE == limit
     largest = _license_of_size(limit)
-    assert len(verify(largest).allowed_users) > 300
-    assert verify(F.armor(largest, F.LICENSE)).document == largest
+    assert len(verify_for_import(largest, None).allowed_users) > 300
+    assert verify_for_import(F.armor(largest, F.LICENSE), None).document == largest
     too_large = _license_of_size(limit + 1)
     assert "larger" in str(assert_refused(too_large, Malformed))
     assert_refused(F.armor(too_large, F.LICENSE), Malformed)

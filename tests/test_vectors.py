@@ -54,7 +54,7 @@ def run(vector: dict[str, Any], document: bytes | None = None) -> licverify.Lice
 
 
 def test_file_shape() -> None:
-    assert FILE["format"] == "licsign-test-vectors-v1"
+    assert FILE["format"] == "licsign-test-vectors-v2"
     names = [v["name"] for v in VECTORS + ACTIVATION]
     assert len(names) == len(set(names))
     for v in VECTORS + ACTIVATION:
@@ -76,7 +76,14 @@ def test_every_verification_error_code_is_covered() -> None:
         "not-yet-valid", "expired", "wrong-product", "wrong-machine", "not-activated",
         "version-not-allowed",
     }  # fmt: skip
-    assert {v["expected"]["terms"]["type"] for v in VALID} == set(F.LICENSE_TYPES)
+    # A floating license needs activation (format §7.2), so its valid vectors are activation ones.
+    with_activation = {
+        v["expected"]["type"]
+        for v in ACTIVATION_VALID
+        if v["operation"] == "verify_license_with_activation"
+    }
+    assert {v["expected"]["terms"]["type"] for v in VALID} == set(F.LICENSE_TYPES) - {"floating"}
+    assert "floating" in with_activation
     assert {v["expected"]["status"] for v in VALID} == {"valid", "grace"}
 
 
@@ -124,6 +131,26 @@ def test_activation_vectors_cover_every_operation_and_code() -> None:
         if v["operation"] == "verify_license_with_activation"
     ]
     assert all(lic["activation"] is not None for lic in licenses)
+    # leases and refresh dates both end activations (format §11.4 step 6)
+    assert {lic["refresh_seconds"] is None for lic in licenses} == {True, False}
+    assert {lic["lease_seconds"] is None for lic in licenses} == {True, False}
+
+
+def test_vectors_cover_issue_6_format_changes() -> None:
+    """Null claims, terms that need activation, refresh, and kcwt as registered (issue 6)."""
+    names = {v["name"] for v in VECTORS + ACTIVATION}
+    for claim in ("iss", "nbf", "exp", "lease", "refresh"):
+        assert f"malformed-null-{claim}" in names
+    for what in ("limit", "users", "floating", "refresh"):
+        assert f"malformed-{what}-without-activation" in names
+    assert {"valid-kcwt-embedded", "unsupported-kcwt-wrapped-in-bstr",
+            "unsupported-format-version-1-document", "activation-valid-refresh",
+            "activation-refresh-due", "activation-refresh-without-expiry"} <= names  # fmt: skip
+    for v in VECTORS:
+        document, _ = F.dearmor(bytes.fromhex(v["document"]))
+        if "expected" in v:  # every valid license embeds its certificate as is (a1 0d d2 84 ...)
+            certificate = F.parse_unverified(document).certificate
+            assert certificate is not None and b"\xa1\x0d" + certificate in document
 
 
 def run_activation(vector: dict[str, Any], document: bytes | None = None) -> Any:

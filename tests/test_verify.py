@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from types import MappingProxyType
 from typing import Any
 
+import cbor2
 import pytest
 from factory import (
     ISSUING,
@@ -21,7 +22,9 @@ from factory import (
     F,
     UnsafeFactory,
     default_terms,
+    key_from_seed,
     public,
+    signer,
 )
 
 import licverify
@@ -76,6 +79,32 @@ def lic(**overrides: Any) -> bytes:
     return FACTORY.license(default_terms(**overrides))
 
 
+DEVICE_KEY = public(key_from_seed("verify-device"))
+
+
+def response_for(doc: bytes, fingerprint: Any, *, expires: int | None = None,
+                 issued_at: int = T0 - 60) -> bytes:  # fmt: skip
+    """An activation response for ``doc`` on DEVICE_KEY, signed by FACTORY's issuing key."""
+    doc, _ = F.dearmor(doc)
+    response = F.ActivationResponse(
+        activation_id="A-VERIFY-1", device_key=DEVICE_KEY, fingerprint=fingerprint,
+        issued_at=issued_at, lease_expires=expires, license_digest=F.license_digest(doc),
+        license_id=F.decode_license_payload(F.parse_unverified(doc).payload).id,
+        nonce=b"\x0a" * 16, user=None,
+    )  # fmt: skip
+    return F.encode_sign1(F.ACTIVATION_RESPONSE, F.key_id(public(ISSUING)),
+                          F.encode_response_payload(response), signer(ISSUING),
+                          FACTORY.certificate())  # fmt: skip
+
+
+def verify_activated(doc: bytes, fingerprint: Any, *, expires: int | None = None,
+                     when: float = T0, **kwargs: Any) -> License:  # fmt: skip
+    """verify_license with an activation response for ``doc`` installed on this machine."""
+    activation = response_for(doc, fingerprint, expires=expires)
+    return verify(doc, when=when, fingerprint=fingerprint, activation=activation,
+                  device_key=DEVICE_KEY, **kwargs)  # fmt: skip
+
+
 # --- round trip of every term --------------------------------------------------------------------
 
 DEVICE_A = {
@@ -105,9 +134,10 @@ FULL_TERMS = default_terms(
     allowed_users=("alice@example.com", "bob", "Zoë"),
     allowed_devices=(DEVICE_A, DEVICE_B),
     device_match=2,
-    activation_required=False,
+    activation_required=True,
     counters={"api-calls": Counter(1000, 50), "exports": Counter(10), "zero": Counter(0)},
     lease_seconds=3600,
+    refresh_seconds=7 * DAY,
     metadata={"po": "PO-1234", "note": "naïve café", "n": 42, "flag": True, "empty": None},
     extensions={"x-tenant": "t1", "x-n": -5, "x-on": True, "x-none": None},
 )  # fmt: skip
@@ -115,7 +145,9 @@ FULL_TERMS = default_terms(
 
 def test_round_trip_of_every_term() -> None:
     doc = FACTORY.license(FULL_TERMS)
-    got = verify(doc, fingerprint=DEVICE_A, app_version="4.2", app_release_date=at(T0))
+    activation = response_for(doc, DEVICE_A, expires=T0 + 3600)
+    got = verify(doc, fingerprint=DEVICE_A, app_version="4.2", app_release_date=at(T0),
+                 activation=activation, device_key=DEVICE_KEY)  # fmt: skip
     expected: dict[str, Any] = {
         "id": "L-FULL.TERMS_round-trip",
         "version": 7,
@@ -134,19 +166,20 @@ def test_round_trip_of_every_term() -> None:
         "allowed_users": ("alice@example.com", "bob", "Zoë"),
         "allowed_devices": (DEVICE_A, DEVICE_B),
         "device_match": 2,
-        "activation_required": False,
+        "activation_required": True,
         "counters": {
             "api-calls": Counter(1000, 50),
             "exports": Counter(10, 0),
             "zero": Counter(0, 0),
         },
         "lease": timedelta(hours=1),
+        "refresh": timedelta(days=7),
         "metadata": FULL_TERMS.metadata,
         "extensions": FULL_TERMS.extensions,
         "status": Status.VALID,
         "grace_days_left": None,
         "certificate": FACTORY.certificate_info,
-        "activation": None,
+        "activation": licverify.verify_response(activation, trusted_roots=FACTORY.roots),
         "digest": hashlib.sha256(doc).hexdigest(),
         "document": doc,
     }
@@ -201,13 +234,15 @@ def test_to_json_names_the_verdict_and_key() -> None:
         pytest.param({"type": "trial", "expires": T0 + 30 * DAY, "grace_seconds": 0, "features": {"trial": True}}, id="trial"),
         pytest.param({"type": "consumption", "expires": None, "grace_seconds": 0,
                           "counters": {"renders": Counter(500, 25), "exports": Counter(0)}}, id="consumption"),
-        pytest.param({"type": "floating", "lease_seconds": 15 * 60}, id="floating-with-expiry"),
-        pytest.param({"type": "floating", "expires": None, "grace_seconds": 0, "lease_seconds": 60}, id="floating-perpetual"),
+        pytest.param({"type": "floating", "lease_seconds": 15 * 60, "activation_required": True}, id="floating-with-expiry"),
+        pytest.param({"type": "floating", "expires": None, "grace_seconds": 0, "lease_seconds": 60,
+                      "activation_required": True}, id="floating-perpetual"),
     ],
 )  # fmt: skip
 def test_valid_license_of_each_type(overrides: dict[str, Any]) -> None:
     terms = default_terms(**overrides)
-    got = verify(FACTORY.license(terms))
+    doc = FACTORY.license(terms)
+    got = verify(doc) if not terms.activation_required else verify_activated(doc, FOUR, expires=T0 + 60)
     assert got.type == terms.type
     assert got.status is Status.VALID
     assert got.terms == terms
@@ -569,6 +604,99 @@ def test_activation_required_is_not_activated() -> None:
     assert info.value.code == "not-activated"
 
 
+REFRESHED = {"activation_required": True, "refresh_seconds": 30 * DAY}
+FLOATING = {"type": "floating", "lease_seconds": 3600, "activation_required": True}
+
+
+@pytest.mark.parametrize("terms", [REFRESHED, FLOATING], ids=["refresh", "floating"])
+def test_activation_without_expiry_is_refused_when_the_license_needs_one(
+    terms: dict[str, Any],
+) -> None:
+    """Regression (issue 6): a response without exp kept a refresh or lease license forever."""
+    doc = lic(**terms)
+    with pytest.raises(NotActivated) as info:
+        verify_activated(doc, FOUR, expires=None)
+    assert str(info.value) == "the activation has no expiry but the license requires one"
+
+
+def test_refresh_is_due_at_the_responses_expiry() -> None:
+    doc = lic(**REFRESHED)
+    due = T0 + 30 * DAY
+    got = verify_activated(doc, FOUR, expires=due, when=due - 1)
+    assert got.refresh == timedelta(days=30)
+    assert got.activation is not None and got.activation.lease_expires == due
+    for when in (due, due + 1):
+        with pytest.raises(NotActivated) as info:
+            verify_activated(doc, FOUR, expires=due, when=when)
+        assert str(info.value) == (
+            "the activation had to be refreshed by 2026-10-21T14:13:20Z; make a new request "
+            "(licverify request) and send it to your vendor"
+        )
+
+
+def test_floating_lease_end_keeps_its_message() -> None:
+    doc = lic(**FLOATING)
+    assert verify_activated(doc, FOUR, expires=T0 + 3600, when=T0 + 3599).refresh is None
+    with pytest.raises(NotActivated, match="the lease ended .*; ask for a new one"):
+        verify_activated(doc, FOUR, expires=T0 + 3600, when=T0 + 3600)
+
+
+def test_activation_expiry_is_honoured_without_refresh_or_lease() -> None:
+    """A response may carry an expiry the license does not ask for; it still ends the activation."""
+    doc = lic(activation_required=True)
+    assert verify_activated(doc, FOUR, expires=None).refresh is None
+    with pytest.raises(NotActivated, match="had to be refreshed"):
+        verify_activated(doc, FOUR, expires=T0 + 10, when=T0 + 10)
+
+
+def test_refresh_term_round_trips_and_is_bounded() -> None:
+    for seconds in (3600, 10 * 366 * DAY):
+        terms = default_terms(activation_required=True, refresh_seconds=seconds)
+        assert F.decode_license_payload(F.encode_license_payload(terms)) == terms
+        assert F.terms_to_json(terms)["refresh_seconds"] == seconds
+    for seconds in (3599, 10 * 366 * DAY + 1, 0):
+        with pytest.raises(Malformed, match="refresh must be an integer from 3600 to 316224000"):
+            F.encode_license_payload(
+                default_terms(activation_required=True, refresh_seconds=seconds)
+            )
+    assert F.terms_to_json(default_terms())["refresh_seconds"] is None
+    assert verify(lic()).refresh is None
+
+
+ENFORCED_ONLY_BY_ACTIVATION = {
+    "max_devices": {"limits": Limits(max_devices=2)},
+    "max_users": {"limits": Limits(max_users=2)},
+    "max_devices_per_user": {"limits": Limits(max_devices_per_user=1)},
+    "max_transfers": {"limits": Limits(max_transfers=0)},
+    "users": {"allowed_users": ("alice",)},
+    "floating": {"type": "floating", "lease_seconds": 3600},
+    "refresh": {"refresh_seconds": 86400},
+}
+
+
+@pytest.mark.parametrize("case", list(ENFORCED_ONLY_BY_ACTIVATION))
+def test_terms_only_activation_enforces_need_activation_required(case: str) -> None:
+    """Regression (issue 6): a seat limit without activation verified on any number of machines."""
+    overrides = ENFORCED_ONLY_BY_ACTIVATION[case]
+    with pytest.raises(Malformed) as info:
+        F.encode_license_payload(default_terms(**overrides))
+    assert str(info.value) == (
+        "license terms: seat limits, allowed users, leases and refresh need activation_required"
+    )
+    payload = F.encode_license_payload(default_terms(activation_required=True, **overrides))
+    assert F.decode_license_payload(payload).activation_required  # valid with it
+    # The same terms signed without activation_required are refused by the verifier.
+    claims = cbor2.loads(payload)
+    del claims[-65537]["activation_required"]
+    with pytest.raises(Malformed, match="need activation_required"):
+        verify(FACTORY.license(payload=F.encode_canonical(claims)))
+
+
+def test_devices_listed_at_issue_time_need_no_activation() -> None:
+    got = verify(lic(allowed_devices=(FOUR,), device_match="most"), fingerprint=FOUR)
+    assert not got.activation_required and got.allowed_devices == (FOUR,)
+
+
 def test_checks_run_in_order() -> None:
     # Wrong product is reported before time, time before machine, machine before activation.
     doc = lic(allowed_devices=(FOUR,), activation_required=True)
@@ -692,7 +820,7 @@ def test_error_code_table_is_stable() -> None:
 
 
 def test_license_is_immutable() -> None:
-    got = verify(FACTORY.license(FULL_TERMS), fingerprint=DEVICE_A)
+    got = verify_activated(FACTORY.license(FULL_TERMS), DEVICE_A, expires=T0 + 3600)
     for name in LICENSE_ATTRIBUTES + ["terms", "new_attribute", "_terms"]:
         with pytest.raises(AttributeError):
             setattr(got, name, None)
@@ -708,7 +836,8 @@ def test_license_is_immutable() -> None:
         with pytest.raises(AttributeError):
             value.limit = 5  # type: ignore[misc, union-attr]
     assert isinstance(got.document, bytes)
-    assert hash(got) == hash(verify(FACTORY.license(FULL_TERMS), fingerprint=DEVICE_A))
+    again = verify_activated(FACTORY.license(FULL_TERMS), DEVICE_A, expires=T0 + 3600)
+    assert hash(got) == hash(again)
 
 
 # --- armor ---------------------------------------------------------------------------------------
@@ -719,7 +848,7 @@ def test_armored_and_binary_give_the_same_license() -> None:
     armored = F.armor(doc, F.LICENSE)
     assert armored.startswith(b"-----BEGIN LICSIGN LICENSE-----\n")
     assert armored.endswith(b"\n-----END LICSIGN LICENSE-----\n")
-    binary_result = verify(doc, fingerprint=DEVICE_A)
+    binary_result = verify_activated(doc, DEVICE_A, expires=T0 + 3600)
     variants = [
         armored,
         armored.replace(b"\n", b"\r\n"),
@@ -727,7 +856,7 @@ def test_armored_and_binary_give_the_same_license() -> None:
         armored.rstrip(b"\n"),
     ]
     for variant in variants:
-        got = verify(variant, fingerprint=DEVICE_A)
+        got = verify_activated(variant, DEVICE_A, expires=T0 + 3600)
         assert got == binary_result
         assert got.document == doc and got.digest == hashlib.sha256(doc).hexdigest()
     assert F.dearmor(armored) == (doc, F.LICENSE)

@@ -38,7 +38,7 @@ import nacl.signing
 from licverify import format as F
 
 OUTPUT = Path(__file__).resolve().with_name("vectors.json")
-FORMAT_NAME = "licsign-test-vectors-v1"
+FORMAT_NAME = "licsign-test-vectors-v2"  # format version 2 (kcwt as registered, ADR 0008)
 
 DAY = 86400
 #: The reference "now" of most vectors: 2026-09-21T14:13:20Z.
@@ -116,12 +116,27 @@ def raw_certificate_payload(issuing_public: bytes) -> bytes:
         EXP: CERT_NOT_AFTER,
         6: CERT_NOT_BEFORE,
         CNF: {COSE_KEY: {KTY: OKP, KEY_ALG: EDDSA, CRV: ED25519, X: issuing_public}},
-        TERMS: {"v": 1},
+        TERMS: {"v": 2},
     }
     return F.encode_canonical(claims)
 
 
+def v1_certificate() -> bytes:
+    """A format-version-1 certificate (terms v 1), as version 1 embedded it: its bytes."""
+    claims = cbor2.loads(raw_certificate_payload(pub(ISSUING)))
+    claims[TERMS]["v"] = 1
+    return sign1(
+        {1: EDDSA, 3: F.ISSUING_CERTIFICATE.content_type, 4: F.key_id(pub(ROOT))},
+        {},
+        F.encode_canonical(claims),
+        signer(ROOT),
+    )
+
+
 DEFAULT_CERTIFICATE = certificate()
+#: The value of kcwt (label 13) as cbor2 decodes it: the certificate's COSE_Sign1 itself
+#: (tag 18), which kcwt carries as registered (RFC 9528 §3.5.3.1; format §4.3).
+KCWT = cbor2.loads(DEFAULT_CERTIFICATE)
 
 
 def terms(**overrides: Any) -> F.LicenseTerms:
@@ -141,13 +156,14 @@ def terms(**overrides: Any) -> F.LicenseTerms:
         features={"export-step": None, "seats": 5},
         max_version=None,
         maintenance_end=None,
-        limits=F.Limits(max_devices=3),
+        limits=F.Limits(),
         allowed_users=(),
         allowed_devices=(),
         device_match="all",
         activation_required=False,
         counters={},
         lease_seconds=None,
+        refresh_seconds=None,
         metadata={},
         extensions={},
     )
@@ -301,7 +317,6 @@ def valid_vectors() -> None:
             id="L-VECT-SUBS-0001",
             type="subscription",
             grace_seconds=14 * DAY,
-            limits=F.Limits(max_devices=5, max_users=5, max_devices_per_user=2, max_transfers=3),
         ),
         "trial": terms(
             id="L-VECT-TRIA-0001",
@@ -310,7 +325,6 @@ def valid_vectors() -> None:
             not_before=NOW - 2 * DAY,
             expires=NOW + 28 * DAY,
             features={"export-step": None},
-            limits=F.Limits(max_devices=1),
         ),
         "consumption": terms(
             id="L-VECT-CONS-0001",
@@ -318,14 +332,7 @@ def valid_vectors() -> None:
             expires=None,
             counters={"api-calls": F.Counter(10_000, 500), "exports": F.Counter(100)},
         ),
-        "floating": terms(
-            id="L-VECT-FLOA-0001",
-            type="floating",
-            expires=None,
-            lease_seconds=3600,
-            limits=F.Limits(max_devices=10),
-            allowed_users=("alice@globex.example", "bob@globex.example"),
-        ),
+        # A floating license needs activation (format §7.2): see activation-valid-floating.
     }
     for license_type, t in by_type.items():
         add(
@@ -427,6 +434,18 @@ def valid_vectors() -> None:
         license_document(t),
         valid=t,
         roots=(pub(OTHER_ROOT), pub(ROOT)),
+    )
+
+    t = terms(id="L-VECT-KCWT-0001")
+    doc = license_document(t)
+    assert doc.count(b"\xa1\x0d" + DEFAULT_CERTIFICATE) == 1
+    add(
+        "valid-kcwt-embedded",
+        "The unprotected header is {13: certificate}, the certificate's tagged COSE_Sign1 "
+        "embedded directly (a1 0d d2 84 ...), as kcwt is registered (RFC 9528 §3.5.3.1). "
+        "Every license and response vector has this layout.",
+        doc,
+        valid=t,
     )
 
     t = terms(id="L-VECT-ARMR-0001")
@@ -650,7 +669,7 @@ def invalid_vectors() -> None:
     )
     doc = sign1(
         license_header(),
-        {13: DEFAULT_CERTIFICATE, 4: F.key_id(pub(ISSUING))},
+        {13: KCWT, 4: F.key_id(pub(ISSUING))},
         payload,
         signer(ISSUING),
     )
@@ -744,31 +763,126 @@ def invalid_vectors() -> None:
         error="malformed",
     )
 
+    # --- null is never a second way to say "absent" (format §3.1, §7.1)
+    perpetual = terms(id="L-VECT-NULL-0001", type="perpetual", expires=None)
+    for claim, label, t in (("iss", 1, None), ("nbf", NBF, None), ("exp", EXP, perpetual)):
+        add(
+            f"malformed-null-{claim}",
+            f"The {claim} claim present as null, re-signed; otherwise valid terms. An optional "
+            "claim is absent or holds a value.",
+            resigned(payload_with(lambda c, k=label: c.__setitem__(k, None), t)),
+            error="malformed",
+        )
+    for term, t in (("lease", None), ("refresh", terms(activation_required=True))):
+        add(
+            f"malformed-null-{term}",
+            f"The {term} term present as null on a license that has none, re-signed.",
+            resigned(payload_with(lambda c, k=term: c[TERMS].__setitem__(k, None), t)),
+            error="malformed",
+        )
+
+    # --- enforced only through activation: they need activation_required (format §7.2)
+    needs = {
+        "limit": ("limits", {"devices": 2}),
+        "users": ("users", ["alice@globex.example"]),
+        "refresh": ("refresh", 30 * DAY),
+    }
+    for name, (term, value) in needs.items():
+        add(
+            f"malformed-{name}-without-activation",
+            f"A {term} term on a license without activation_required, re-signed: only the "
+            "activation exchange can enforce it.",
+            resigned(payload_with(lambda c, k=term, v=value: c[TERMS].__setitem__(k, v))),
+            error="malformed",
+        )
+
+    def floating(c: dict[Any, Any]) -> None:
+        c[TERMS].update(type="floating", lease=3600)
+
+    add(
+        "malformed-floating-without-activation",
+        "A floating license (with its lease) without activation_required, re-signed.",
+        resigned(payload_with(floating)),
+        error="malformed",
+    )
+    add(
+        "malformed-refresh-below-an-hour",
+        "A refresh term of 3599 seconds (the minimum is 3600), re-signed.",
+        resigned(
+            payload_with(
+                lambda c: c[TERMS].__setitem__("refresh", 3599), terms(activation_required=True)
+            )
+        ),
+        error="malformed",
+    )
+
+    # --- kcwt holds the certificate's COSE_Sign1 itself (format §4.3, RFC 9528 §3.5.3.1)
+    untagged = cbor2.loads(DEFAULT_CERTIFICATE).value
+    add(
+        "malformed-kcwt-untagged",
+        "kcwt holds the certificate's array without tag 18.",
+        sign1(license_header(), {13: untagged}, payload, signer(ISSUING)),
+        error="malformed",
+    )
+    nested = cbor2.CBORTag(18, [untagged[0], {13: KCWT}, untagged[2], untagged[3]])
+    add(
+        "malformed-kcwt-certificate-with-unprotected-header",
+        "The certificate in kcwt has a non-empty unprotected header (itself a kcwt): a "
+        "certificate embeds nothing.",
+        sign1(license_header(), {13: nested}, payload, signer(ISSUING)),
+        error="malformed",
+    )
+    add(
+        "unsupported-kcwt-wrapped-in-bstr",
+        "kcwt holds the (version 2) certificate wrapped in a byte string, the layout of format "
+        "version 1: refused as unsupported.",
+        sign1(license_header(), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        error="unsupported",
+    )
+
     # --- unsupported
     add(
         "unsupported-alg-es256",
         "Protected header says alg -7 (ES256); only EdDSA (-8) is "
         "pinned. Signed with Ed25519 all the same.",
-        sign1(license_header(alg=ES256), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        sign1(license_header(alg=ES256), {13: KCWT}, payload, signer(ISSUING)),
         error="unsupported",
     )
     add(
         "unsupported-crit-header",
         "Protected header marks a parameter critical (label 2).",
-        sign1(license_header(extra={2: [4]}), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        sign1(license_header(extra={2: [4]}), {13: KCWT}, payload, signer(ISSUING)),
         error="unsupported",
     )
     unknown_kind = {1: EDDSA, 3: "application/vnd.licsign.coupon+cbor", 4: F.key_id(pub(ISSUING))}
     add(
         "unsupported-content-type",
         "Protected header names a document kind that does not exist.",
-        sign1(unknown_kind, {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING)),
+        sign1(unknown_kind, {13: KCWT}, payload, signer(ISSUING)),
         error="unsupported",
     )
     add(
-        "unsupported-format-version-2",
-        "Terms say format version 2, re-signed.",
-        resigned(payload_with(lambda c: c[TERMS].__setitem__("v", 2))),
+        "unsupported-format-version-1",
+        "Terms say format version 1 (the previous version), re-signed.",
+        resigned(payload_with(lambda c: c[TERMS].__setitem__("v", 1))),
+        error="unsupported",
+    )
+    add(
+        "unsupported-format-version-3",
+        "Terms say format version 3, re-signed.",
+        resigned(payload_with(lambda c: c[TERMS].__setitem__("v", 3))),
+        error="unsupported",
+    )
+    add(
+        "unsupported-format-version-1-document",
+        "A whole format-version-1 license: payload and certificate say v 1 and kcwt holds the "
+        "certificate wrapped in a byte string, as version 1 did. Refused as unsupported.",
+        sign1(
+            license_header(),
+            {13: v1_certificate()},
+            payload_with(lambda c: c[TERMS].__setitem__("v", 1)),
+            signer(ISSUING),
+        ),
         error="unsupported",
     )
     add(
@@ -855,8 +969,12 @@ def nonce(label: str) -> bytes:
     return hashlib.sha256(b"licsign-test-vector-nonce:" + label.encode()).digest()[:16]
 
 
-#: The license being activated: requires activation, valid at NOW.
-ACT_TERMS = terms(id="L-VECT-ACTV-0001", activation_required=True)
+#: The license being activated: requires activation and limits seats (format §7.2), valid at NOW.
+ACT_TERMS = terms(
+    id="L-VECT-ACTV-0001",
+    activation_required=True,
+    limits=F.Limits(max_devices=5, max_users=5, max_devices_per_user=2, max_transfers=3),
+)
 ACT_LICENSE = license_document(ACT_TERMS)
 ACT_DIGEST = hashlib.sha256(ACT_LICENSE).digest()
 MACHINE = fingerprint("workstation-1")
@@ -884,7 +1002,7 @@ def request_fields(**overrides: Any) -> dict[str, Any]:
 
 def request_claims(r: dict[str, Any]) -> dict[Any, Any]:
     t: dict[str, Any] = {
-        "v": 1,
+        "v": 2,
         "license": r["license"],
         "license_digest": r["license_digest"],
         "product": r["product"],
@@ -934,7 +1052,7 @@ def response_fields(**overrides: Any) -> dict[str, Any]:
 
 def response_claims(r: dict[str, Any]) -> dict[Any, Any]:
     t: dict[str, Any] = {
-        "v": 1,
+        "v": 2,
         "license": r["license"],
         "license_digest": r["license_digest"],
         "nonce": r["nonce"],
@@ -981,7 +1099,7 @@ def receipt_fields(**overrides: Any) -> dict[str, Any]:
 
 def receipt_claims(r: dict[str, Any]) -> dict[Any, Any]:
     t = {
-        "v": 1,
+        "v": 2,
         "license": r["license"],
         "license_digest": r["license_digest"],
         "activation": r["activation"],
@@ -1269,10 +1387,10 @@ def request_vectors() -> None:
         error="unsupported",
     )
     claims = request_claims(full)
-    claims[TERMS]["v"] = 2
+    claims[TERMS]["v"] = 1
     add_activation(
-        "request-unsupported-format-version-2",
-        "Terms say format version 2, re-signed.",
+        "request-unsupported-format-version-1",
+        "Terms say format version 1 (the previous version), re-signed.",
         op,
         device_signed(F.ACTIVATION_REQUEST, claims),
         error="unsupported",
@@ -1686,18 +1804,113 @@ def license_with_activation_vectors() -> None:
     )
 
 
+def expiring_activation_vectors() -> None:
+    """Leases and refresh dates: the response's exp (format §7.1 "refresh", §11.4 step 6)."""
+    op = "verify_license_with_activation"
+
+    def pair(
+        t: F.LicenseTerms, activation: str, expires: int | None
+    ) -> tuple[bytes, dict[str, Any], bytes]:
+        lic = license_document(t)
+        fields = response_fields(activation=activation, lease_expires=expires, license=t.id,
+                                 license_digest=hashlib.sha256(lic).digest())  # fmt: skip
+        return lic, fields, response_document(response_claims(fields))
+
+    floating = terms(
+        id="L-VECT-FLOA-0001",
+        type="floating",
+        expires=None,
+        lease_seconds=3600,
+        activation_required=True,
+        limits=F.Limits(max_devices=10),
+        allowed_users=("alice@globex.example", "bob@globex.example"),
+    )
+    lease_end = NOW + 1800
+    lic, fields, doc = pair(floating, "A-VECT-FLOA-1", lease_end)
+    add_activation(
+        "activation-valid-floating",
+        "A floating license (1-hour lease, 10 seats, two allowed users, so activation_required) "
+        "with a response whose exp is the lease end, checked before it.",
+        op,
+        doc,
+        license=lic,
+        expected=license_json(floating, lic, response_json(fields), NOW),
+    )
+    add_activation(
+        "activation-floating-lease-ended",
+        "The same floating activation checked at exactly its exp (the lease ended).",
+        op,
+        doc,
+        license=lic,
+        now=lease_end,
+        error="not-activated",
+    )
+    lic, _, doc = pair(floating, "A-VECT-FLOA-2", None)
+    add_activation(
+        "activation-floating-without-expiry",
+        "A response without exp for a floating license: the license requires an expiry.",
+        op,
+        doc,
+        license=lic,
+        error="not-activated",
+    )
+
+    refreshed = terms(id="L-VECT-RFSH-0001", activation_required=True, refresh_seconds=30 * DAY)
+    due = NOW + 10 * DAY
+    lic, fields, doc = pair(refreshed, "A-VECT-RFSH-1", due)
+    add_activation(
+        "activation-valid-refresh",
+        "A license with the refresh term (30 days): the response carries its refresh-by date "
+        "as exp, ten days after now.",
+        op,
+        doc,
+        license=lic,
+        expected=license_json(refreshed, lic, response_json(fields), NOW),
+    )
+    add_activation(
+        "activation-valid-refresh-one-second-left",
+        "The same activation one second before its refresh-by date.",
+        op,
+        doc,
+        license=lic,
+        now=due - 1,
+        expected=license_json(refreshed, lic, response_json(fields), due - 1),
+    )
+    add_activation(
+        "activation-refresh-due",
+        "The same activation at exactly its refresh-by date: a new request and response are "
+        "needed (exclusive, like every exp).",
+        op,
+        doc,
+        license=lic,
+        now=due,
+        error="not-activated",
+    )
+    lic, _, doc = pair(refreshed, "A-VECT-RFSH-2", None)
+    add_activation(
+        "activation-refresh-without-expiry",
+        "A response without exp for a license with the refresh term: refused, since such an "
+        "activation would never have to be refreshed.",
+        op,
+        doc,
+        license=lic,
+        error="not-activated",
+    )
+
+
 def activation_vectors() -> None:
     ACTIVATION_VECTORS.clear()
     request_vectors()
     receipt_vectors()
     response_vectors()
     license_with_activation_vectors()
+    expiring_activation_vectors()
 
 
 def self_check() -> None:
     """The generator's own COSE assembly must agree with the format's encoder byte for byte."""
     payload = F.encode_license_payload(terms())
-    mine = sign1(license_header(), {13: DEFAULT_CERTIFICATE}, payload, signer(ISSUING))
+    mine = sign1(license_header(), {13: KCWT}, payload, signer(ISSUING))
     if mine != license_document(terms()):
         raise SystemExit("generate.py: cbor2-assembled COSE_Sign1 differs from licverify's encoder")
     # The same for a device-signed kind (empty unprotected header), and §6.1 key ids.
