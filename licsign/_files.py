@@ -6,7 +6,7 @@ import os
 import stat
 import tempfile
 
-from licsign._errors import AlreadyExists, InvalidInput
+from licsign._errors import AlreadyExists, InvalidInput, WorkspaceError
 from licverify._store import fsync_directory
 
 
@@ -42,6 +42,47 @@ def read_regular_file(path: str, max_size: int, what: str = "file") -> bytes:
     if len(data) > max_size:
         raise InvalidInput(f"{what} {path!r} is larger than {max_size} bytes")
     return data
+
+
+def restrict_mode(path: str, mode: int, what: str) -> None:
+    """Take away any permission bit of ``path`` beyond ``mode`` (e.g. group/other access).
+
+    Used on the vendor workspace (0700) and the ledger files (0600): they hold
+    customer names, e-mails and fingerprints. Files made by older releases
+    are tightened, not refused; a missing path is left alone. Does nothing
+    on Windows, where these bits do not control access.
+
+    Raises:
+        WorkspaceError: the mode is looser and cannot be changed (another owner).
+    """
+    if os.name == "nt":
+        return
+    try:
+        current = stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise WorkspaceError(f"cannot check {what} {path!r}: {exc.strerror}") from None
+    if not current & ~mode:
+        return
+    try:
+        os.chmod(path, current & mode)
+    except OSError as exc:
+        raise WorkspaceError(
+            f"{what} {path!r} is accessible by group or others and cannot be restricted"
+            f" ({exc.strerror}); run: chmod {mode:o} {path}"
+        ) from None
+
+
+def create_private_file(path: str) -> None:
+    """Create ``path`` empty with mode 0600 (no symlink followed); leave an existing file alone."""
+    try:
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600
+        )
+    except FileExistsError:
+        return
+    os.close(fd)
 
 
 def check_writable(path: str, overwrite: bool) -> None:

@@ -40,7 +40,33 @@ MAX_KDF_MEMORY = 4 * 1024 * 1024 * 1024
 MAX_KEY_FILE = 4096
 AEAD = "xchacha20poly1305-ietf"
 
+#: Shortest passphrase accepted when a key is created (characters of its UTF-8
+#: text). Argon2id slows each guess; it cannot make a 6-letter word safe.
+#: Existing keys open whatever their passphrase (docs/security.md).
+MIN_PASSPHRASE_CHARS = 12
+
 PassphraseSource = Callable[[], bytes]
+
+
+def check_new_passphrase(passphrase: bytes) -> None:
+    """Refuse a passphrase for a new key that is not UTF-8 or shorter than 12 characters.
+
+    The message never shows the passphrase or any of its bytes.
+
+    Raises:
+        InvalidInput: the passphrase is empty, not valid UTF-8 text, or too short.
+    """
+    if not passphrase:
+        raise InvalidInput("the passphrase must not be empty")
+    try:
+        length = len(passphrase.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidInput("the passphrase is not valid UTF-8 text") from None
+    if length < MIN_PASSPHRASE_CHARS:
+        raise InvalidInput(
+            f"the passphrase for a new key must be at least {MIN_PASSPHRASE_CHARS} characters"
+            " (a few words are easy to remember)"
+        )
 
 
 def _aad(header: Mapping[str, object]) -> bytes:
@@ -63,11 +89,10 @@ def write_key_file(
     """Encrypt ``signing_key`` under ``passphrase`` and write it to ``path`` (0600, atomic).
 
     Raises:
-        KeyFileError: the passphrase is empty.
+        InvalidInput: the passphrase is empty, not UTF-8 or shorter than 12 characters.
         AlreadyExists: ``path`` exists.
     """
-    if not passphrase:
-        raise KeyFileError("the passphrase must not be empty")
+    check_new_passphrase(passphrase)
     ops = KDF_OPS if kdf_ops is None else kdf_ops
     mem = KDF_MEMORY if kdf_memory is None else kdf_memory
     salt = nacl.utils.random(nacl.pwhash.argon2id.SALTBYTES)

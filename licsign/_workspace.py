@@ -1,6 +1,6 @@
 """A vendor workspace: the ledger, the root key and the issuing keys (docs/issuer.md).
 
-Layout under the workspace directory::
+Layout under the workspace directory (0700; the ledger and keys 0600)::
 
     workspace.json            vendor name, format version
     ledger.sqlite3            the ledger
@@ -11,8 +11,11 @@ Layout under the workspace directory::
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,16 +23,19 @@ from typing import Any
 import nacl.signing
 
 from licsign._errors import InvalidInput, NotFound, WorkspaceError
-from licsign._files import read_regular_file, write_atomic
+from licsign._files import read_regular_file, restrict_mode, write_atomic
 from licsign._keyfile import (
     PassphraseSource,
+    check_new_passphrase,
     new_signing_key,
     read_key_file,
     read_public_key,
     write_key_file,
 )
 from licsign._ledger import Ledger
-from licverify._time import MAX_TIMESTAMP, to_timestamp
+from licverify._store import fsync_directory
+from licverify._time import MAX_TIMESTAMP, from_timestamp, to_timestamp
+from licverify.cliutil import Duration
 from licverify.format import (
     ISSUING_CERTIFICATE,
     IssuingCertificate,
@@ -40,7 +46,7 @@ from licverify.format import (
 )
 
 WORKSPACE_FORMAT = "licsign-workspace-v1"
-DEFAULT_ISSUING_VALIDITY = timedelta(days=3 * 365)
+DEFAULT_ISSUING_VALIDITY = Duration(months=36)
 
 
 class Workspace:
@@ -66,6 +72,8 @@ class Workspace:
             raise WorkspaceError(f"workspace file is damaged: {exc}") from None
         if self.config.get("format") != WORKSPACE_FORMAT:
             raise WorkspaceError("workspace was made by an incompatible licsign version")
+        # Workspaces made before 0700 was enforced are tightened, not refused.
+        restrict_mode(self.home, 0o700, "workspace directory")
         self._ledger: Ledger | None = None
 
     @property
@@ -105,22 +113,27 @@ class Workspace:
         new_passphrase: bytes,
         *,
         now: datetime,
-        validity: timedelta = DEFAULT_ISSUING_VALIDITY,
+        validity: timedelta | Duration = DEFAULT_ISSUING_VALIDITY,
         products: list[str] | None = None,
         kdf: dict[str, int] | None = None,
     ) -> IssuingCertificate:
         """Create an issuing key, certify it with the root key and record both.
 
+        ``validity`` in months or years is calendar arithmetic from ``now``.
+
         Raises:
+            InvalidInput: ``new_passphrase`` is shorter than 12 characters or
+                not UTF-8; the validity is not positive or ends after 9999.
             WrongPassphrase: the root passphrase is wrong.
             NotFound: a product in ``products`` is unknown.
         """
         at = to_timestamp(now)
-        _check_validity(at, validity)
+        not_after = _not_after(at, validity)
+        check_new_passphrase(new_passphrase)
         for product in products or ():
             self.ledger.product(product)
         root = read_key_file(self.root_key_path, "root", root_passphrase)
-        return _certify_new_key(self, root, new_passphrase, at, validity, products, kdf)
+        return _certify_new_key(self, root, new_passphrase, at, not_after, products, kdf)
 
     def issuing_signer(
         self, product: str, at: int, passphrase: PassphraseSource
@@ -147,7 +160,7 @@ def _certify_new_key(
     root: nacl.signing.SigningKey,
     passphrase: bytes,
     at: int,
-    validity: timedelta,
+    not_after: int,
     products: list[str] | None,
     kdf: dict[str, int] | None,
 ) -> IssuingCertificate:
@@ -156,7 +169,7 @@ def _certify_new_key(
     certificate = IssuingCertificate(
         bytes(issuing.verify_key),
         not_before=at,
-        not_after=at + int(validity.total_seconds()),
+        not_after=not_after,
         issued_at=at,
         products=None if not products else tuple(products),
         root_key_id=key_id(root_public),
@@ -180,11 +193,17 @@ def _certify_new_key(
     return certificate
 
 
-def _check_validity(at: int, validity: timedelta) -> None:
-    if validity <= timedelta(0):
+def _not_after(at: int, validity: timedelta | Duration) -> int:
+    """End of an issuing key's validity starting at ``at`` (calendar months, then seconds)."""
+    try:
+        end = to_timestamp(Duration.of(validity).add_to(from_timestamp(at)))
+    except ValueError:
+        raise InvalidInput("issuing key validity reaches past the year 9999") from None
+    if end <= at:
         raise InvalidInput("issuing key validity must be positive")
-    if at + validity.total_seconds() > MAX_TIMESTAMP:
+    if end > MAX_TIMESTAMP:
         raise InvalidInput("issuing key validity reaches past the year 9999")
+    return end
 
 
 def _kdf_args(kdf: dict[str, int] | None) -> dict[str, Any]:
@@ -199,58 +218,108 @@ def init_workspace(
     *,
     now: datetime,
     vendor: str = "licsign",
-    issuing_validity: timedelta = DEFAULT_ISSUING_VALIDITY,
+    issuing_validity: timedelta | Duration = DEFAULT_ISSUING_VALIDITY,
     kdf: dict[str, int] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> Workspace:
     """Create a workspace: ledger, root key, first issuing key and its certificate.
 
+    All or nothing: the workspace is built in a temporary sibling directory
+    (0700) and renamed to ``home`` at the end, so an interrupted init leaves
+    ``home`` as it was (absent, or empty) and can simply be run again.
+
     Args:
-        home: directory to create (or an empty existing one).
-        passphrase: protects both keys.
+        home: directory to create (or an empty existing one, which is replaced
+            by the new 0700 directory; a symbolic link to one is followed).
+        passphrase: protects both keys; at least 12 characters of UTF-8 text.
         now: creation time (issuing key validity starts here).
         vendor: name written as the issuer of licenses.
+        issuing_validity: how long the first issuing key may sign.
         kdf: Argon2id cost override (``{"ops": n, "memory": bytes}``); the
             key file loader refuses anything below the project's floor.
         progress: called with a short message before each slow step.
 
     Raises:
         WorkspaceError: ``home`` already holds a workspace or other files.
+        InvalidInput: a bad vendor name, passphrase or validity.
     """
     at = to_timestamp(now)
-    _check_validity(at, issuing_validity)
+    not_after = _not_after(at, issuing_validity)
     home = os.path.abspath(home)
-    if os.path.exists(os.path.join(home, "workspace.json")):
+    target = os.path.realpath(home)
+    if os.path.exists(os.path.join(target, "workspace.json")):
         raise WorkspaceError(f"{home} is already a licsign workspace")
-    if os.path.isdir(home) and os.listdir(home):
-        raise WorkspaceError(f"{home} is not empty; choose a new directory")
-    if os.path.exists(home) and not os.path.isdir(home):
+    if os.path.lexists(target) and not os.path.isdir(target):
         raise WorkspaceError(f"{home} exists and is not a directory")
+    if os.path.isdir(target) and os.listdir(target):
+        raise WorkspaceError(f"{home} is not empty; choose a new directory")
     if not vendor.strip() or len(vendor) > 256 or not vendor.isprintable():
         raise InvalidInput("vendor name must be 1 to 256 printable characters")
-    if not passphrase:
-        raise InvalidInput("the passphrase must not be empty")
+    check_new_passphrase(passphrase)
+    parent = os.path.dirname(target)
     try:
-        os.makedirs(os.path.join(home, "keys"), mode=0o700, exist_ok=True)
+        os.makedirs(parent, exist_ok=True)
+        building = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.init-", dir=parent)
     except OSError as exc:
         raise WorkspaceError(f"cannot create {home}: {exc.strerror}") from None
-    Ledger(os.path.join(home, "ledger.sqlite3"), create=True).close()
-    progress("creating the root key (Argon2id, 256 MiB)")
-    root = new_signing_key()
-    write_key_file(
-        os.path.join(home, "keys", "root.key"), root, "root", passphrase, **_kdf_args(kdf)
-    )
-    root_public = bytes(root.verify_key)
-    # workspace.json last: its presence marks a complete workspace.
-    ledger = Ledger(os.path.join(home, "ledger.sqlite3"))
-    with ledger.transaction():
-        ledger.add_key(at, key_id(root_public).hex(), "root", root_public)
-    ledger.close()
+    try:
+        _build_workspace(building, passphrase, at, not_after, vendor, kdf, progress)
+        _move_into_place(building, target, home)
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return Workspace(home)
+
+
+def _build_workspace(
+    directory: str,
+    passphrase: bytes,
+    at: int,
+    not_after: int,
+    vendor: str,
+    kdf: dict[str, int] | None,
+    progress: Callable[[str], None],
+) -> None:
+    os.mkdir(os.path.join(directory, "keys"), 0o700)
+    ledger = Ledger(os.path.join(directory, "ledger.sqlite3"), create=True)
+    try:
+        progress("creating the root key (Argon2id, 256 MiB)")
+        root = new_signing_key()
+        write_key_file(
+            os.path.join(directory, "keys", "root.key"), root, "root", passphrase, **_kdf_args(kdf)
+        )
+        root_public = bytes(root.verify_key)
+        with ledger.transaction():
+            ledger.add_key(at, key_id(root_public).hex(), "root", root_public)
+    finally:
+        ledger.close()
     write_atomic(
-        os.path.join(home, "workspace.json"),
+        os.path.join(directory, "workspace.json"),
         (json.dumps({"format": WORKSPACE_FORMAT, "vendor": vendor}, indent=2) + "\n").encode(),
+        mode=0o600,
     )
-    ws = Workspace(home)
-    progress("creating the first issuing key and its certificate")
-    _certify_new_key(ws, root, passphrase, at, issuing_validity, None, kdf)
-    return ws
+    ws = Workspace(directory)
+    try:
+        progress("creating the first issuing key and its certificate")
+        _certify_new_key(ws, root, passphrase, at, not_after, None, kdf)
+    finally:
+        ws.close()  # before the rename: SQLite must not keep files open under the old name
+
+
+def _move_into_place(building: str, target: str, home: str) -> None:
+    """Rename the finished workspace to ``target``; an empty directory there is replaced."""
+    try:
+        try:
+            os.rename(building, target)
+        except OSError as exc:
+            # Windows cannot rename over a directory; POSIX refuses a non-empty one.
+            if exc.errno in (errno.ENOTEMPTY, errno.EEXIST) and os.path.isdir(target):
+                if os.listdir(target):
+                    raise WorkspaceError(f"{home} is not empty; choose a new directory") from None
+                os.rmdir(target)
+                os.rename(building, target)
+            else:
+                raise
+    except OSError as exc:
+        raise WorkspaceError(f"cannot create {home}: {exc.strerror}") from None
+    fsync_directory(os.path.dirname(target))

@@ -7,7 +7,7 @@ matter: in Python ``True == 1``, and a CBOR ``true`` must never pass for 1.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -103,3 +103,86 @@ def fingerprint_field(value: Any) -> Mapping[str, bytes]:
         if type(digest) is not bytes or not 16 <= len(digest) <= 64:
             raise _fail("fingerprint components must be 16 to 64 bytes")
     return MappingProxyType(dict(entries))
+
+
+#: Space-like, invisible or joining code points that are not in categories C*, Z*
+#: but render as nothing (Unicode Default_Ignorable_Code_Point outside Cf/Cn):
+#: combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian
+#: variation selectors, variation selectors (supplement).
+_INVISIBLE = frozenset(
+    [
+        *(0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0),
+        *range(0xFE00, 0xFE10),
+        *range(0xE0100, 0xE01F0),
+    ]
+)
+_REFUSED_CATEGORIES = frozenset(["Cc", "Cf", "Co", "Cs", "Cn", "Zl", "Zp"])
+
+
+def normalize_user(text: str) -> str:
+    """The one form of a user identity (an e-mail or a name) that is stored and compared.
+
+    Surrounding ASCII whitespace is removed, then the text is put in Unicode
+    NFC and case-folded (``"Alice@Example.COM "`` becomes
+    ``"alice@example.com"``; precomposed and decomposed accents are equal).
+    Text with an invisible or control character anywhere is refused rather
+    than normalized, so two identities never differ, or match, by something
+    a person cannot see.
+
+    Args:
+        text: the identity as given.
+
+    Returns:
+        The normalized identity.
+
+    Raises:
+        TypeError: ``text`` is not a str.
+        ValueError: it is empty, or contains a control, format (zero-width,
+            bidi, soft hyphen), private-use, surrogate or unassigned code
+            point, a line or paragraph separator, a space other than U+0020,
+            or another invisible character.
+    """
+    import unicodedata  # lazily: not needed by verification (import cost, STYLE)
+
+    if not isinstance(text, str):
+        raise TypeError("a user must be text")
+    value = text.strip(" \t\r\n\f\v")
+    if not value:
+        raise ValueError("a user must not be empty")
+    for ch in value:
+        category = unicodedata.category(ch)
+        if (
+            category in _REFUSED_CATEGORIES
+            or (category == "Zs" and ch != " ")
+            or ord(ch) in _INVISIBLE
+        ):
+            raise ValueError(
+                f"user '{_visible(value)}' contains an invisible or control character "
+                f"(U+{ord(ch):04X}); type it again without it"
+            )
+    folded = unicodedata.normalize("NFC", unicodedata.normalize("NFC", value).casefold())
+    return folded
+
+
+def _visible(text: str) -> str:
+    """``text`` with every non-printable character shown as ``\\uXXXX`` (for messages)."""
+    return "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in text[:80])
+
+
+def normalize_users(users: Iterable[str]) -> tuple[str, ...]:
+    """Each user through ``normalize_user``, in order; two that normalize alike are refused.
+
+    Raises:
+        ValueError: a user is refused by ``normalize_user``, or two users are
+            the same after normalization (``Ann@x`` and ``ann@x ``).
+    """
+    seen: dict[str, str] = {}
+    for user in users:
+        normal = normalize_user(user)
+        if normal in seen:
+            raise ValueError(
+                f"user '{normal}' is repeated: '{seen[normal].strip()}' and '{user.strip()}'"
+                " are the same user; give each user once"
+            )
+        seen[normal] = user
+    return tuple(seen)

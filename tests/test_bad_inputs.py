@@ -231,8 +231,10 @@ _ALL_E2 = {kind: E2 for kind in INPUTS}
 MATRIX: dict[str, dict[str, Expect]] = {
     "licsign inspect": dict(_DOCUMENT, certificate=OK),
     "licsign inspect --trust": _ALL_E2,
-    # Any readable first line is a passphrase; it is simply the wrong one.
-    "licsign issue --passphrase-file": dict(_UNREADABLE, **{k: WRONG_PASSPHRASE for k in INPUTS if k not in _UNREADABLE}),
+    # Any readable first line of UTF-8 text is a passphrase; it is simply the wrong one.
+    # A first line that is not UTF-8 is refused without echoing any of its bytes.
+    "licsign issue --passphrase-file": dict(_UNREADABLE, **{k: WRONG_PASSPHRASE for k in INPUTS if k not in _UNREADABLE}
+                                            | {"garbage": Expect(2, message="not valid UTF-8")}),
     "licverify check": dict(_DOCUMENT, certificate=V("wrong-kind")),
     "licverify check --trust": _ALL_E2,
     "licverify inspect": dict(_DOCUMENT, certificate=OK),

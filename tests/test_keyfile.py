@@ -10,17 +10,19 @@ import nacl.signing
 import pytest
 
 import licsign._keyfile as keyfile
-from licsign import KeyFileError, WrongPassphrase
+from licsign import InvalidInput, KeyFileError, WrongPassphrase
+
+PASSPHRASE = b"key file test passphrase"
 
 
 @pytest.fixture
 def key_path(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> Path:
     path = tmp_path / "k.key"
-    keyfile.write_key_file(str(path), nacl.signing.SigningKey(b"\x07" * 32), "issuing", b"secret")
+    keyfile.write_key_file(str(path), nacl.signing.SigningKey(b"\x07" * 32), "issuing", PASSPHRASE)
     return path
 
 
-def read(path: Path, passphrase: bytes = b"secret", role: str = "issuing") -> nacl.signing.SigningKey:
+def read(path: Path, passphrase: bytes = PASSPHRASE, role: str = "issuing") -> nacl.signing.SigningKey:
     return keyfile.read_key_file(str(path), role, lambda: passphrase)
 
 
@@ -118,6 +120,46 @@ def test_passphrase_is_not_asked_before_the_file_checks_out(tmp_path: Path) -> N
 
 
 def test_empty_passphrase_is_refused(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> None:
-    with pytest.raises(KeyFileError):
+    with pytest.raises(InvalidInput, match="empty"):
         keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root", b"")
     assert not (tmp_path / "k").exists()
+
+
+@pytest.mark.parametrize(
+    "passphrase",
+    [b"secret", b"eleven char", "\u00e9t\u00e9 \u00e9t\u00e9 \u00e9".encode()],  # 11 characters (13 bytes)
+    ids=["6-chars", "11-chars", "11-chars-13-bytes"],
+)
+def test_a_new_key_with_a_passphrase_under_12_characters_is_refused(
+    tmp_path: Path, unsafe_fast_kdf: dict[str, int], passphrase: bytes
+) -> None:
+    with pytest.raises(InvalidInput, match="at least 12 characters"):
+        keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root", passphrase)
+    assert not (tmp_path / "k").exists()
+
+
+def test_twelve_characters_are_enough(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> None:
+    keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root", b"twelve chars")
+    assert bytes(read(tmp_path / "k", b"twelve chars", role="root")) == b"\x01" * 32
+
+
+def test_a_new_key_with_a_passphrase_that_is_not_utf8_is_refused_without_echo(
+    tmp_path: Path, unsafe_fast_kdf: dict[str, int]
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root",
+                               b"long enough \xff passphrase")  # fmt: skip
+    message = str(info.value)
+    assert "UTF-8" in message and "xff" not in message and "long enough" not in message
+    assert not (tmp_path / "k").exists()
+
+
+def test_an_existing_key_with_a_short_passphrase_still_opens(
+    tmp_path: Path, unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Keys made before the 12-character rule keep working: the rule is for new keys.
+    with monkeypatch.context() as patch:
+        patch.setattr(keyfile, "MIN_PASSPHRASE_CHARS", 1)
+        keyfile.write_key_file(str(tmp_path / "old.key"), nacl.signing.SigningKey(b"\x02" * 32), "issuing", b"pw")
+    assert keyfile.MIN_PASSPHRASE_CHARS == 12
+    assert bytes(read(tmp_path / "old.key", b"pw")) == b"\x02" * 32

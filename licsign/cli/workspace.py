@@ -24,15 +24,17 @@ def register(cli: click.Group) -> None:
     "--issuing-validity",
     default="3y",
     show_default=True,
-    help="How long the first issuing key may sign.",
+    help="How long the first issuing key may sign: s, min, h, d, w, or calendar mo and y (e.g. 3y).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_context
 def init(ctx: Context, vendor: str, issuing_validity: str, as_json: bool) -> None:
     """Create a workspace: ledger, root key, first issuing key and certificate.
 
-    The passphrase protects both keys (Argon2id, 256 MiB; about a second per use).
-    Keep the workspace on a secured machine and back it up.
+    The passphrase (at least 12 characters) protects both keys (Argon2id,
+    256 MiB; about a second per use). The workspace directory is created 0700
+    and the ledger 0600; an interrupted init leaves nothing behind. Keep the
+    workspace on a secured machine and back it up.
     """
     from licsign._workspace import init_workspace
 
