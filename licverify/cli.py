@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable, Iterable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, NoReturn
 
 import click
 
 import licverify
-from licverify.cliutil import output_problem, parse_when, run_click
+from licverify.cliutil import escape_text, output_problem, parse_when, run_click
 
 TRUST_ENV = "LICVERIFY_TRUST"
 PRODUCT_ENV = "LICVERIFY_PRODUCT"
@@ -59,24 +59,28 @@ def read_input(path: str, what: str) -> bytes:
     return data
 
 
+def say(line: str, err: bool = False) -> None:
+    """Print one line for people, escaping control and bidi characters (JSON is printed as is)."""
+    click.echo(escape_text(line), err=err)
+
+
 def print_report(report: licverify.InspectReport) -> None:
-    """Print an InspectReport for people."""
-    click.echo(
-        f"Kind:     {report.kind or 'not a licsign document'}{' (armored)' if report.armored else ''}"
-    )
+    """Print an InspectReport for people (every field comes from the document: escaped)."""
+    kind = report.kind or "not a licsign document"
+    say(f"Kind:     {kind}{' (armored)' if report.armored else ''}")
     if report.kind:
-        click.echo(f"Size:     {report.size} bytes")
-        click.echo(f"Key id:   {report.key_id}")
-    click.echo(f"Verdict:  {report.verdict}")
+        say(f"Size:     {report.size} bytes")
+        say(f"Key id:   {report.key_id}")
+    say(f"Verdict:  {report.verdict}")
     if report.fields:
-        click.echo("Fields:" if report.verified else "Fields (unverified):")
+        say("Fields:" if report.verified else "Fields (unverified):")
         for name, value in report.fields.items():
             if value not in (None, {}, [], ()):
-                click.echo(f"  {name}: {value}")
-    click.echo("Checks:")
+                say(f"  {name}: {value}")
+    say("Checks:")
     for check in report.checks:
         mark = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[check.result]
-        click.echo(f"  [{mark}] {check.name}: {check.detail}")
+        say(f"  [{mark}] {check.name}: {check.detail}")
 
 
 def _print_license(lic: licverify.License) -> None:
@@ -115,7 +119,7 @@ def _print_license(lic: licverify.License) -> None:
     if lic.allowed_users:
         rows.append(("Users", ", ".join(lic.allowed_users)))
     for label, value in rows:
-        click.echo(f"{label + ':':<12} {value}")
+        say(f"{label + ':':<12} {value}")
 
 
 class Settings:
@@ -198,7 +202,7 @@ def _refuse(exc: licverify.LicenseError, as_json: bool) -> NoReturn:
             json.dumps({"status": "invalid", "code": exc.code, "reason": str(exc)}, indent=2)
         )
     else:
-        click.echo(f"NOT VALID: {exc.code}: {exc}")
+        say(f"NOT VALID: {exc.code}: {exc}")
     raise click.exceptions.Exit(1)
 
 
@@ -302,7 +306,7 @@ def make_cli(
         )  # fmt: skip
         if as_json:
             return
-        click.echo(f"Installed license {lic.id} for {lic.customer} in {store.path}")
+        say(f"Installed license {lic.id} for {lic.customer} in {store.path}")
         if lic.activation_required:
             click.echo(
                 f"It needs activation: run '{settings.app} request -o request.txt' and send the file to your vendor."
@@ -336,6 +340,13 @@ def make_cli(
         store = settings.store(state_dir, app_opt, chosen)
         fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
         name = label or socket.gethostname() or "unnamed"
+        if user is not None:  # the one form the vendor compares (case, NFC, no invisibles)
+            from licverify._fields import normalize_user
+
+            try:
+                user = normalize_user(user)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--user") from None
         for value, what in ((user, "--user"), (code, "--code"), (name, "--label")):
             if value is not None and (
                 not value.strip() or len(value) > 256 or not value.isprintable()
@@ -345,7 +356,7 @@ def make_cli(
                              user=user, code=code)  # fmt: skip
         _write(output, data, force)
         if output != "-":
-            click.echo(f"Wrote activation request to {output}; send it to your vendor.", err=True)
+            say(f"Wrote activation request to {output}; send it to your vendor.", err=True)
 
     @group.command()
     @click.argument("response_file", metavar="RESPONSE")
@@ -360,7 +371,7 @@ def make_cli(
         if as_json:
             return
         activation = lic.activation.activation_id if lic.activation else "?"
-        click.echo(f"Activated: license {lic.id} on this machine (activation {activation}).")
+        say(f"Activated: license {lic.id} on this machine (activation {activation}).")
 
     @group.command()
     @click.option("--app-version", help="Application version to check against a version gate.")
@@ -369,19 +380,22 @@ def make_cli(
                app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
         """Check the installed license and activation as the application does.
 
-        Exit status 0 only when this machine is licensed.
+        Exit status 0 only when this machine is licensed. When the activation
+        expires (a refresh date or a floating lease), says by when to renew it,
+        and warns on stderr from 14 days before.
         """
         roots, chosen = settings.resolve(trust, product_opt)
         store = settings.store(state_dir, app_opt, chosen)
         fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        when = _now(at)
         try:
-            lic = store.check(trusted_roots=roots, product=chosen, now=_now(at), fingerprint=fingerprint,
+            lic = store.check(trusted_roots=roots, product=chosen, now=when, fingerprint=fingerprint,
                               app_version=app_version)  # fmt: skip
         except licverify.LicenseError as exc:
             _refuse(exc, as_json)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--app-version") from None
-        _show(lic, as_json)
+        _show_status(lic, when, as_json, settings.app)
 
     @group.command()
     @click.option("-o", "--output", required=True, help="Receipt file to write ('-' for stdout).")
@@ -400,7 +414,7 @@ def make_cli(
         data = store.deactivate(now=datetime.now(timezone.utc))
         _write(output, data, force)
         if output != "-":
-            click.echo(f"Deactivated. Send {output} to your vendor to free the seat.", err=True)
+            say(f"Deactivated. Send {output} to your vendor to free the seat.", err=True)
 
     @group.command()
     @click.argument("document")
@@ -453,6 +467,53 @@ def _show(lic: licverify.License, as_json: bool) -> None:
         click.echo(json.dumps(lic.to_json(), indent=2))
     else:
         _print_license(lic)
+
+
+#: From this long before an activation expires, 'status' warns on stderr.
+REFRESH_WARNING = timedelta(days=14)
+
+
+def _refresh_due(lic: licverify.License) -> datetime | None:
+    """When the installed activation expires (refresh-by, or a floating lease's end), or None."""
+    expires = None if lic.activation is None else lic.activation.lease_expires
+    return None if expires is None else datetime.fromtimestamp(expires, timezone.utc)
+
+
+def _days_left(due: datetime, now: datetime) -> int:
+    """Whole days left before ``due``, rounded up (a part of a day counts as one)."""
+    seconds = int((due - now).total_seconds())
+    return max(0, -(-seconds // 86400))
+
+
+def _time_left(due: datetime, now: datetime) -> str:
+    seconds = max(0, int((due - now).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size or unit == "minute":
+            count = max(1, -(-seconds // size))
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _show_status(lic: licverify.License, now: datetime, as_json: bool, app: str) -> None:
+    """'status': the license, when its activation must be renewed, and a warning when soon."""
+    due = _refresh_due(lic)
+    if as_json:
+        data = lic.to_json()
+        data["refresh_by"] = None if due is None else f"{due:%Y-%m-%dT%H:%M:%SZ}"
+        data["refresh_due_in_days"] = None if due is None else _days_left(due, now)
+        click.echo(json.dumps(data, indent=2))
+    else:
+        _print_license(lic)
+    if due is None:
+        return
+    lease = lic.type == "floating"
+    date = f"{due:%Y-%m-%d %H:%M:%S}Z"
+    if not as_json:
+        say(f"{'Lease ends:' if lease else 'Refresh by:':<12} {date}")
+    if due - now <= REFRESH_WARNING:
+        what = "this lease ends" if lease else "this activation must be refreshed by"
+        say(f"warning: {what} {date} ({_time_left(due, now)}); "
+            f"run '{app} request' and send it to your vendor", err=True)  # fmt: skip
 
 
 def _check_output(path: str, force: bool) -> None:

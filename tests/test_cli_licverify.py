@@ -92,7 +92,7 @@ def vendor(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp
     v.licsign("customer", "add", "globex")
     v.licsign("key", "export-public", "-o", str(v.trust))
     v.issue("sub.lic", "--type", "subscription", "--duration", "30d", "--grace", "14d",
-            "--feature", "export", "--feature", "seats=5", "--max-devices", "3")  # fmt: skip
+            "--feature", "export", "--feature", "seats=5")  # fmt: skip
     return v
 
 
@@ -113,7 +113,7 @@ def test_check_valid_license_prints_terms(vendor: Vendor) -> None:
         "Type:        subscription",
         f"Expires:     {terms['expires'].replace('T', ' ')}",
         "Grace:       14 days",
-        "Limits:      devices=3",
+        "Limits:      none",  # seat limits imply activation (checked by 'status', not 'check')
     ):
         assert expected in lines
     features = next(line for line in lines if line.startswith("Features:"))
@@ -379,3 +379,87 @@ def test_branded_cli_through_run_click(vendor: Vendor) -> None:
     assert out.startswith("NOT VALID: untrusted-key: ") and err == ""
     cli = lvcli.make_cli(app="acme-check", product=PRODUCT, trusted_roots=[vendor.root])
     assert run_click(cli, "acme-check", ["check", str(vendor.tmp / "sub.lic")]) == 0
+
+
+# --- status: when the activation must be renewed ----------------------------------------------------
+
+
+def activate_here(vendor: Vendor, name: str) -> tuple[list[str], datetime]:
+    """Import license ``name`` into a new store, activate it through the vendor; return the
+    options that reach that store and the activation's expiry (refresh-by or lease end)."""
+    store = ["--state-dir", str(vendor.tmp / f"state-{name}"), "--machine-id", "machine-1",
+             "--trust", str(vendor.trust), "--product", PRODUCT]  # fmt: skip
+    assert vendor("import", str(vendor.tmp / name), *store).code == 0
+    request, response = vendor.tmp / f"{name}.req", vendor.tmp / f"{name}.resp"
+    assert vendor("request", "-o", str(request), *store[:4], "--product", PRODUCT).code == 0
+    vendor.licsign("activate", str(request), "-o", str(response))
+    assert vendor("install", str(response), *store).code == 0
+    data = json.loads(vendor("status", *store, "--json").out)
+    expires = data["activation"]["lease_expires"]
+    assert expires is not None
+    return store, datetime.fromisoformat(expires.replace("Z", "+00:00"))
+
+
+def iso_z(at: datetime) -> str:
+    return at.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_status_shows_when_a_refresh_is_due_and_warns_from_14_days(vendor: Vendor) -> None:
+    vendor.issue("refresh.lic", "--type", "perpetual", "--refresh", "30d")
+    store, due = activate_here(vendor, "refresh.lic")
+    shown = due.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+
+    # 14 days and 1 second before: the date is shown, no warning yet.
+    early = vendor("status", *store, "--at", iso_z(due - timedelta(days=14, seconds=1)))
+    assert early.code == 0 and early.err == ""
+    assert f"Refresh by:  {shown}" in early.out.splitlines()
+    # Exactly 14 days before: a warning on stderr, the verdict unchanged.
+    warned = vendor("status", *store, "--at", iso_z(due - timedelta(days=14)))
+    assert warned.code == 0 and warned.out == early.out
+    assert warned.err == (
+        f"warning: this activation must be refreshed by {shown} (14 days); "
+        "run 'licverify request' and send it to your vendor\n"
+    )
+    # An hour before, it says so in hours.
+    late = vendor("status", *store, "--at", iso_z(due - timedelta(hours=1)))
+    assert late.code == 0 and "(1 hour);" in late.err
+
+    # JSON: the date and the whole days left (a part of a day counts as one).
+    data = json.loads(vendor("status", *store, "--json", "--at", iso_z(due - timedelta(days=14))).out)
+    assert data["refresh_by"] == iso_z(due) and data["refresh_due_in_days"] == 14
+    data = json.loads(vendor("status", *store, "--json", "--at", iso_z(due - timedelta(days=14, seconds=1))).out)
+    assert data["refresh_by"] == iso_z(due) and data["refresh_due_in_days"] == 15
+
+    # Once the date has passed, this machine is not licensed until it renews.
+    after = vendor("status", *store, "--at", iso_z(due))
+    assert after.code == 1 and after.out.startswith("NOT VALID: ")
+
+
+def test_status_shows_when_a_floating_lease_ends(vendor: Vendor) -> None:
+    vendor.issue("float.lic", "--type", "floating", "--lease", "30d", "--max-devices", "1")
+    store, due = activate_here(vendor, "float.lic")
+    shown = due.strftime("%Y-%m-%d %H:%M:%S") + "Z"
+    early = vendor("status", *store, "--at", iso_z(due - timedelta(days=14, seconds=1)))
+    assert early.code == 0 and early.err == ""
+    assert f"Lease ends:  {shown}" in early.out.splitlines()
+    assert not any(line.startswith("Refresh by:") for line in early.out.splitlines())
+    warned = vendor("status", *store, "--at", iso_z(due - timedelta(days=14)))
+    assert warned.code == 0 and warned.err == (
+        f"warning: this lease ends {shown} (14 days); run 'licverify request' and send it to your vendor\n"
+    )
+
+
+def test_status_without_an_expiry_shows_no_refresh_date(vendor: Vendor) -> None:
+    vendor.issue("plain.lic", "--type", "perpetual", "--max-devices", "1")
+    store = ["--state-dir", str(vendor.tmp / "state-plain"), "--machine-id", "machine-1",
+             "--trust", str(vendor.trust), "--product", PRODUCT]  # fmt: skip
+    assert vendor("import", str(vendor.tmp / "plain.lic"), *store).code == 0
+    request, response = vendor.tmp / "plain.req", vendor.tmp / "plain.resp"
+    assert vendor("request", "-o", str(request), *store[:4], "--product", PRODUCT).code == 0
+    vendor.licsign("activate", str(request), "-o", str(response))
+    assert vendor("install", str(response), *store).code == 0
+    result = vendor("status", *store)
+    assert result.code == 0 and result.err == ""
+    assert "Refresh by:" not in result.out and "Lease ends:" not in result.out
+    data = json.loads(vendor("status", *store, "--json").out)
+    assert data["refresh_by"] is None and data["refresh_due_in_days"] is None

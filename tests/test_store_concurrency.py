@@ -11,6 +11,7 @@ from licsign import IssueRequest, init_workspace, issue_license
 
 PRODUCT = "acme-cad"
 PROCESSES = 8
+PASSPHRASE = b"store concurrency passphrase"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
 
@@ -27,13 +28,13 @@ def _make_request(state_dir: str, start: "multiprocessing.synchronize.Barrier", 
 def test_concurrent_requests_keep_every_pending_nonce(
     tmp_path: Path, unsafe_fast_kdf: dict[str, int]
 ) -> None:
-    ws = init_workspace(str(tmp_path / "ws"), b"pw", now=NOW - timedelta(minutes=1))
+    ws = init_workspace(str(tmp_path / "ws"), PASSPHRASE, now=NOW - timedelta(minutes=1))
     ws.ledger.add_product(0, PRODUCT, "Acme CAD", [])
     ws.ledger.add_customer(0, "globex", "Globex", None)
     issued = issue_license(
         ws,
         IssueRequest(PRODUCT, "globex", "perpetual", activation_required=True),
-        lambda: b"pw",
+        lambda: PASSPHRASE,
         now=NOW,
     )
     store = licverify.LocalStore(str(tmp_path / "state"))

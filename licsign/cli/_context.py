@@ -43,18 +43,29 @@ class Context:
         return self._workspace
 
     def passphrase(self, confirm: bool = False) -> bytes:
-        """The passphrase: --passphrase-file, then $LICSIGN_PASSPHRASE, then a hidden prompt."""
+        """The passphrase: --passphrase-file, then $LICSIGN_PASSPHRASE, then a hidden prompt.
+
+        It must be UTF-8 text; if it is not, one line says where it came from
+        and never shows any of its bytes (they are part of a secret).
+        """
         if self._passphrase is not None:
             return self._passphrase
+        environment = _environment_passphrase()
         if self.passphrase_file:
             raw = read_regular_file(self.passphrase_file, 4096, "passphrase file")
             value = raw.splitlines()[0] if raw.splitlines() else b""
-        elif os.environ.get(PASSPHRASE_ENV):
-            value = os.environ[PASSPHRASE_ENV].encode()
+            origin = "the passphrase file"
+        elif environment:
+            value, origin = environment, f"${PASSPHRASE_ENV}"
         elif sys.stdin.isatty():
-            value = click.prompt(
+            typed = click.prompt(
                 "Passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-            ).encode()
+            )
+            try:
+                value = typed.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:
+                value = b"\xff"  # a lone surrogate: not text either
+            origin = "the terminal"
         else:
             raise InvalidInput(
                 f"no passphrase: use --passphrase-file FILE or set {PASSPHRASE_ENV} "
@@ -62,6 +73,13 @@ class Context:
             )
         if not value:
             raise InvalidInput("the passphrase is empty")
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                f"the passphrase from {origin} is not valid UTF-8 text; "
+                "write it again in a UTF-8 editor or terminal"
+            ) from None
         self._passphrase = value
         return value
 
@@ -73,6 +91,14 @@ class Context:
         """Close the workspace if it was opened."""
         if self._workspace is not None:
             self._workspace.close()
+
+
+def _environment_passphrase() -> bytes:
+    """$LICSIGN_PASSPHRASE as the bytes the environment holds ("" if unset)."""
+    environb = getattr(os, "environb", None)
+    if environb is not None:  # POSIX: the raw bytes, undecoded
+        return environb.get(PASSPHRASE_ENV.encode(), b"")  # type: ignore[no-any-return]
+    return os.environ.get(PASSPHRASE_ENV, "").encode("utf-8", "surrogateescape")
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -118,13 +144,27 @@ def parse_option(parser: Callable[[str], Any], value: str | None, option: str) -
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
+def say(line: str, err: bool = False) -> None:
+    """Print one line for people, escaping control and bidi characters (JSON is printed as is).
+
+    Use it for every human line that quotes a document, a customer or a
+    ledger value (labels, users, names, metadata): such text is not ours.
+    """
+    from licverify.cliutil import escape_text
+
+    click.echo(escape_text(line), err=err)
+
+
 def table(rows: list[list[str]], headers: list[str]) -> None:
-    """Print an aligned text table."""
+    """Print an aligned text table; every cell is escaped (control and bidi characters)."""
+    from licverify.cliutil import escape_text
+
     if not rows:
         return
-    widths = [max(len(str(x)) for x in col) for col in zip(headers, *rows, strict=True)]
-    for line in [headers, *rows]:
-        click.echo("  ".join(str(x).ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+    cells = [[escape_text(x) for x in line] for line in [headers, *rows]]
+    widths = [max(len(x) for x in col) for col in zip(*cells, strict=True)]
+    for line in cells:
+        click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
 
 
 __all__ = ["Context", "LicsignError", "pass_context"]
