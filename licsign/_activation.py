@@ -4,6 +4,19 @@ Every limit is checked and the decision recorded inside one
 ``BEGIN IMMEDIATE`` transaction, so concurrent activations cannot race past a
 seat limit (DESIGN §4). The issuing key is opened before the transaction
 (Argon2id takes about a second) and the response is signed inside it.
+
+What binds (issue 6, docs/security.md "Activations"):
+
+- A device key is tied to the fingerprint it was first activated with: a
+  renewal must match it under the license's ``device_match``, so a copied
+  store cannot renew itself onto another machine.
+- A request must carry the machine-id component and at least the product's
+  minimum number of components (two by default).
+- A floating seat is held only while its lease runs: the limit counts
+  activations whose lease has not ended, and a returned lease is not a
+  transfer.
+- With ``refresh``, every response expires; a reset device comes back only
+  by taking a seat again.
 """
 
 from __future__ import annotations
@@ -11,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +33,7 @@ from licsign._issue import new_license_id
 from licsign._keyfile import PassphraseSource
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
+from licverify._fingerprint import fingerprint_matches
 from licverify._time import iso, to_timestamp
 from licverify.format import (
     ACTIVATION_RESPONSE,
@@ -33,6 +47,10 @@ from licverify.format import (
     parse_unverified,
 )
 
+#: The fingerprint component every activation request must carry: the OS
+#: machine id (or the identity a container injects with --machine-id).
+MACHINE_ID = "machine-id"
+
 
 class Refused(LicsignError):
     """The ledger refuses the request: a limit is reached or a rule forbids it."""
@@ -43,13 +61,22 @@ class Refused(LicsignError):
 class Granted:
     """A granted activation: the armored response and what the ledger recorded."""
 
-    def __init__(self, response: bytes, activation_id: str, device_id: str, reused: bool) -> None:
+    def __init__(
+        self,
+        response: bytes,
+        activation_id: str,
+        device_id: str,
+        reused: bool,
+        expires: int | None = None,
+    ) -> None:
         self.response, self.activation_id, self.device_id, self.reused = (
             response,
             activation_id,
             device_id,
             reused,
         )
+        #: When the response stops working (lease end or refresh deadline), or None.
+        self.expires = expires
 
 
 def _license_terms(row: sqlite3.Row) -> LicenseTerms:
@@ -57,19 +84,26 @@ def _license_terms(row: sqlite3.Row) -> LicenseTerms:
 
 
 def _open_activations(db: sqlite3.Connection, license_id: str) -> list[sqlite3.Row]:
+    """Activations not ended by a receipt or a reset (a lapsed lease included)."""
     return db.execute(
-        "SELECT a.*, d.label FROM activations a JOIN devices d"
-        " ON d.license_id = a.license_id AND d.id = a.device_id"
+        "SELECT a.*, d.label, d.fingerprint AS first_fingerprint FROM activations a"
+        " JOIN devices d ON d.license_id = a.license_id AND d.id = a.device_id"
         " WHERE a.license_id = ? AND a.ended_at IS NULL ORDER BY a.created_at, a.rowid",
         (license_id,),
     ).fetchall()
 
 
+def _holds_seat(row: sqlite3.Row, at: int) -> bool:
+    """A floating activation gives its seat back by itself when its lease ends."""
+    return row["lease_expires"] is None or row["lease_expires"] > at
+
+
 def transfers_used(db: sqlite3.Connection, license_id: str) -> int:
-    """Activations of this license ended by a deactivation receipt or a reset."""
+    """Activations of this license ended by a deactivation receipt or a reset, as transfers."""
     return int(
         db.execute(
-            "SELECT COUNT(*) FROM activations WHERE license_id = ? AND ended_at IS NOT NULL",
+            "SELECT COUNT(*) FROM activations WHERE license_id = ? AND ended_at IS NOT NULL"
+            " AND counts_transfer = 1",
             (license_id,),
         ).fetchone()[0]
     )
@@ -82,7 +116,31 @@ def _holders(rows: list[sqlite3.Row]) -> str:
     return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
 
-def _check_request(ws: Workspace, request: ActivationRequest, at: int) -> LicenseTerms:
+def _normalized_user(user: str | None) -> str | None:
+    """The user as the ledger compares it (case, NFC, whitespace), or a refusal."""
+    if user is None:
+        return None
+    from licverify._fields import normalize_user
+
+    try:
+        return normalize_user(user)
+    except ValueError as exc:
+        raise Refused(f"the request's user is not acceptable: {exc}") from None
+
+
+def _allowed(users: tuple[str, ...]) -> set[str]:
+    out = set()
+    for user in users:
+        try:
+            out.add(_normalized_user(user))
+        except Refused:
+            continue  # written by an older licsign; can never match a normalized user
+    return {u for u in out if u is not None}
+
+
+def _check_request(
+    ws: Workspace, request: ActivationRequest, user: str | None, at: int
+) -> LicenseTerms:
     row = ws.ledger.license(request.license_id)
     if row["product_id"] != request.product:
         raise Refused(
@@ -98,17 +156,122 @@ def _check_request(ws: Workspace, request: ActivationRequest, at: int) -> Licens
     terms = _license_terms(row)
     if terms.expires is not None and at >= terms.expires + terms.grace_seconds:
         raise Refused(f"license {row['id']} expired on {iso(terms.expires)}")
-    if terms.allowed_users and request.user not in terms.allowed_users:
-        who = "no user" if request.user is None else f"user {request.user!r}"
+    if terms.allowed_users and user not in _allowed(terms.allowed_users):
+        who = "no user" if user is None else f"user {user!r}"
         raise Refused(
             f"license {row['id']} does not allow {who} (allowed: {', '.join(terms.allowed_users)})"
         )
     limits = terms.limits
-    if request.user is None and (
-        limits.max_users is not None or limits.max_devices_per_user is not None
-    ):
+    if user is None and (limits.max_users is not None or limits.max_devices_per_user is not None):
         raise Refused(f"license {row['id']} counts users; make the request with --user")
     return terms
+
+
+def check_fingerprint_policy(product: sqlite3.Row, fingerprint: Mapping[str, bytes]) -> None:
+    """Refuse a fingerprint that is too thin to tell machines apart (issue 6 item 2).
+
+    The client chooses what it sends: a request with only the CPU model would
+    make every machine with that CPU the same machine.
+    """
+    required = set(json.loads(product["required_components"])) | {MACHINE_ID}
+    minimum = max(2, int(product["min_components"]))
+    missing = sorted(required - set(fingerprint))
+    if not missing and len(fingerprint) >= minimum:
+        return
+    have = ", ".join(sorted(fingerprint)) or "none"
+    raise Refused(
+        f"the request's fingerprint has {len(fingerprint)} component(s) ({have}); product "
+        f"{product['id']} needs at least {minimum} including {', '.join(sorted(required))}"
+        + (f" (missing: {', '.join(missing)})" if missing else "")
+        + "; make the request on the machine itself (containers: --machine-id)"
+    )
+
+
+def _check_same_machine(row: sqlite3.Row, request: ActivationRequest, terms: LicenseTerms) -> None:
+    """A device key stays on the machine it was first activated on (issue 6 item 1)."""
+    recorded = json.loads(row["fingerprint"] or row["first_fingerprint"])
+    first = {name: bytes.fromhex(value) for name, value in recorded.items()}
+    if fingerprint_matches(first, request.fingerprint, terms.device_match):
+        return
+    raise Refused(
+        f"device key {request.device_id[:12]} was activated on another machine (its fingerprint "
+        f"does not match the one recorded at activation {row['id']}); deactivate it there, or "
+        f"reset it with 'licsign device reset {terms.id} {request.device_id[:12]}' "
+        "(counts as a transfer)"
+    )
+
+
+def _check_limits(terms: LicenseTerms, holders: list[sqlite3.Row], user: str | None) -> None:
+    """Refuse a new seat past any limit, naming the limit and who holds the seats."""
+    limits = terms.limits
+    if limits.max_devices is not None and len(holders) >= limits.max_devices:
+        raise Refused(
+            f"license {terms.id} is activated on {len(holders)} of {limits.max_devices} "
+            f"devices: {_holders(holders)}; deactivate one or ask the vendor to reset it"
+        )
+    users = {r["user"] for r in holders if r["user"] is not None}
+    if limits.max_users is not None and user not in users and len(users) >= limits.max_users:
+        raise Refused(
+            f"license {terms.id} has {len(users)} of {limits.max_users} users: "
+            f"{', '.join(sorted(users))}"
+        )
+    per_user = [r for r in holders if user is not None and r["user"] == user]
+    cap = limits.max_devices_per_user
+    if cap is not None and len(per_user) >= cap:
+        raise Refused(
+            f"user {user} has {len(per_user)} of {cap} devices on license "
+            f"{terms.id}: {_holders(per_user)}"
+        )
+
+
+def _expiries(terms: LicenseTerms, at: int) -> tuple[int | None, int | None, int | None]:
+    """Lease end, refresh deadline, and the response's expiry (the earlier of the two)."""
+    lease = None if terms.lease_seconds is None else at + terms.lease_seconds
+    refresh_seconds = getattr(terms, "refresh_seconds", None)
+    refresh = None if refresh_seconds is None else at + refresh_seconds
+    ends = [t for t in (lease, refresh) if t is not None]
+    return lease, refresh, min(ends) if ends else None
+
+
+def _take_seat(
+    db: sqlite3.Connection,
+    terms: LicenseTerms,
+    request: ActivationRequest,
+    user: str | None,
+    at: int,
+    random_bytes: Callable[[int], bytes],
+) -> tuple[str, bool]:
+    """This device's activation id, and whether it already existed; Refused past a limit."""
+    open_rows = _open_activations(db, terms.id)
+    mine = next((r for r in open_rows if r["device_id"] == request.device_id), None)
+    holders = [r for r in open_rows if r is not mine and _holds_seat(r, at)]
+    if mine is not None:
+        _check_same_machine(mine, request, terms)
+        if mine["user"] != user:
+            # Switching users could slip past the user limits; make it explicit.
+            raise Refused(
+                f"device {request.device_id[:12]} holds a seat for user {mine['user'] or '(none)'}; "
+                "deactivate it before activating it for another user"
+            )
+        if not _holds_seat(mine, at):
+            _check_limits(terms, holders, user)  # its lease ended: the seat may be taken
+        return str(mine["id"]), True
+    _check_limits(terms, holders, user)
+    fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
+    activation_id = "A" + new_license_id(random_bytes)[1:]
+    db.execute(
+        "INSERT INTO devices (license_id, id, device_key, fingerprint, label, user, first_seen,"
+        " last_seen) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (license_id, id) DO UPDATE SET"
+        " last_seen = excluded.last_seen, label = excluded.label, user = excluded.user",
+        (terms.id, request.device_id, request.device_key, fingerprint, request.label, user, at, at),
+    )
+    db.execute(
+        "INSERT INTO activations (id, license_id, device_id, user, request_nonce, license_digest,"
+        " created_at, renewed_at, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
+        (activation_id, terms.id, request.device_id, user, request.nonce, request.license_digest,
+         at, at, fingerprint),
+    )  # fmt: skip
+    return activation_id, False
 
 
 def activate(
@@ -121,8 +284,9 @@ def activate(
 ) -> Granted:
     """Answer an activation request: enforce every limit, record, sign the response.
 
-    Re-activating a device that already holds a seat gives a fresh response
-    for the same activation and takes no second seat.
+    Re-activating a device that holds a seat gives a fresh response for the
+    same activation and takes no second seat, if the request comes from the
+    machine the device was first activated on.
 
     Raises:
         LicenseError: the request file does not verify.
@@ -131,122 +295,73 @@ def activate(
     """
     at = to_timestamp(now)
     request = verify_request(request_document)
-    terms = _check_request(ws, request, at)
+    user = _normalized_user(request.user)
+    terms = _check_request(ws, request, user, at)
+    check_fingerprint_policy(ws.ledger.product(terms.product), request.fingerprint)
     key, certificate, kid = ws.issuing_signer(terms.product, at, passphrase)
-    device_id = request.device_id
-    limits = terms.limits
-    lease = None if terms.lease_seconds is None else at + terms.lease_seconds
+    lease, refresh, expires = _expiries(terms, at)
     ledger = ws.ledger
     with ledger.transaction() as db:
         # Re-check inside the write lock: the license row cannot change under us now.
-        _check_request(ws, request, at)
-        open_rows = _open_activations(db, terms.id)
-        mine = [r for r in open_rows if r["device_id"] == device_id]
-        if mine:
-            if mine[0]["user"] != request.user:
-                # Switching users could slip past the user limits; make it explicit.
-                raise Refused(
-                    f"device {device_id[:12]} holds a seat for user {mine[0]['user'] or '(none)'}; "
-                    "deactivate it before activating it for another user"
-                )
-            activation_id, reused = mine[0]["id"], True
-            db.execute(
-                "UPDATE activations SET renewed_at = ?, lease_expires = ?, request_nonce = ?,"
-                " license_digest = ? WHERE id = ?",
-                (at, lease, request.nonce, request.license_digest, activation_id),
-            )
-        else:
-            if limits.max_devices is not None and len(open_rows) >= limits.max_devices:
-                raise Refused(
-                    f"license {terms.id} is activated on {len(open_rows)} of {limits.max_devices} "
-                    f"devices: {_holders(open_rows)}; deactivate one or ask the vendor to reset it"
-                )
-            users = {r["user"] for r in open_rows if r["user"] is not None}
-            if (
-                limits.max_users is not None
-                and request.user not in users
-                and len(users) >= limits.max_users
-            ):
-                raise Refused(
-                    f"license {terms.id} has {len(users)} of {limits.max_users} users: "
-                    f"{', '.join(sorted(users))}"
-                )
-            per_user = [
-                r for r in open_rows if r["user"] == request.user and request.user is not None
-            ]
-            cap = limits.max_devices_per_user
-            if cap is not None and len(per_user) >= cap:
-                raise Refused(
-                    f"user {request.user} has {len(per_user)} of {cap} devices on license "
-                    f"{terms.id}: {_holders(per_user)}"
-                )
-            activation_id, reused = "A" + new_license_id(random_bytes)[1:], False
-            db.execute(
-                "INSERT INTO devices (license_id, id, device_key, fingerprint, label, user, first_seen,"
-                " last_seen) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (license_id, id) DO UPDATE SET"
-                " last_seen = excluded.last_seen, label = excluded.label, user = excluded.user",
-                (terms.id, device_id, request.device_key,
-                 json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True),
-                 request.label, request.user, at, at),
-            )  # fmt: skip
-            db.execute(
-                "INSERT INTO activations (id, license_id, device_id, user, request_nonce,"
-                " license_digest, created_at, renewed_at, lease_expires) VALUES (?,?,?,?,?,?,?,?,?)",
-                (
-                    activation_id,
-                    terms.id,
-                    device_id,
-                    request.user,
-                    request.nonce,
-                    request.license_digest,
-                    at,
-                    at,
-                    lease,
-                ),
-            )
+        _check_request(ws, request, user, at)
+        activation_id, reused = _take_seat(db, terms, request, user, at, random_bytes)
+        db.execute(
+            "UPDATE activations SET renewed_at = ?, lease_expires = ?, refresh_by = ?,"
+            " request_nonce = ?, license_digest = ? WHERE id = ?",
+            (at, lease, refresh, request.nonce, request.license_digest, activation_id),
+        )
         db.execute(
             "UPDATE devices SET last_seen = ? WHERE license_id = ? AND id = ?",
-            (at, terms.id, device_id),
+            (at, terms.id, request.device_id),
         )
         ledger.append_event(
             at, "activation.renewed" if reused else "activation.created", terms.id,
-            {"activation": activation_id, "device": device_id, "label": request.label,
-             "user": request.user, "lease_expires": lease},
+            {"activation": activation_id, "device": request.device_id, "label": request.label,
+             "user": user, "lease_expires": lease, "refresh_by": refresh},
         )  # fmt: skip
         response = ActivationResponse(
             activation_id=activation_id, device_key=request.device_key,
-            fingerprint=request.fingerprint, issued_at=at, lease_expires=lease,
+            fingerprint=request.fingerprint, issued_at=at, lease_expires=expires,
             license_digest=request.license_digest, license_id=terms.id, nonce=request.nonce,
-            user=request.user,
+            user=user,
         )  # fmt: skip
         document = encode_sign1(
             ACTIVATION_RESPONSE, bytes.fromhex(kid), encode_response_payload(response),
             lambda m: key.sign(m).signature, certificate,
         )  # fmt: skip
-    return Granted(armor(document, ACTIVATION_RESPONSE), activation_id, device_id, reused)
+    armored = armor(document, ACTIVATION_RESPONSE)
+    return Granted(armored, activation_id, request.device_id, reused, expires)
 
 
 def _end_activation(ws: Workspace, db: sqlite3.Connection, activation: sqlite3.Row, at: int,
-                    reason: str, force: bool) -> int:  # fmt: skip
-    row = ws.ledger.license(activation["license_id"])
-    limit = _license_terms(row).limits.max_transfers
+                    reason: str, force: bool) -> tuple[int, bool]:  # fmt: skip
+    """End an activation; returns the transfers used and whether this one counted.
+
+    A floating seat is not a transfer: it comes back by itself when its lease
+    ends, so returning it early (or resetting it) never counts or is refused.
+    """
+    terms = _license_terms(ws.ledger.license(activation["license_id"]))
+    counts = terms.type != "floating"
+    limit = terms.limits.max_transfers
     used = transfers_used(db, activation["license_id"])
-    if limit is not None and used >= limit and not force:
+    if counts and limit is not None and used >= limit and not force:
         raise Refused(
             f"license {activation['license_id']} has used {used} of {limit} transfers; "
             "the vendor can override with --force"
         )
     db.execute(
-        "UPDATE activations SET ended_at = ?, end_reason = ? WHERE id = ?",
-        (at, reason, activation["id"]),
+        "UPDATE activations SET ended_at = ?, end_reason = ?, counts_transfer = ? WHERE id = ?",
+        (at, reason, int(counts), activation["id"]),
     )
-    return used + 1
+    return used + int(counts), counts
 
 
 def deactivate(
     ws: Workspace, receipt_document: bytes, *, now: datetime, force: bool = False
 ) -> dict[str, Any]:
     """Accept a deactivation receipt (once): free the seat and count a transfer.
+
+    Returning a floating lease frees the seat and is not a transfer.
 
     Raises:
         LicenseError: the receipt does not verify.
@@ -275,7 +390,7 @@ def deactivate(
                 f"activation {activation['id']} already ended ({activation['end_reason']} "
                 f"{iso(activation['ended_at'])})"
             )
-        used = _end_activation(ws, db, activation, at, "deactivated", force)
+        used, counted = _end_activation(ws, db, activation, at, "deactivated", force)
         db.execute(
             "INSERT INTO receipts (nonce, activation_id, received_at) VALUES (?,?,?)",
             (receipt.nonce, activation["id"], at),
@@ -283,10 +398,10 @@ def deactivate(
         ledger.append_event(
             at, "activation.deactivated", receipt.license_id,
             {"activation": activation["id"], "device": device_id, "transfers_used": used,
-             "forced": force},
+             "transfer": counted, "forced": force},
         )  # fmt: skip
     return {"license": receipt.license_id, "activation": activation["id"], "device": device_id,
-            "transfers_used": used}  # fmt: skip
+            "transfers_used": used, "transfer": counted}  # fmt: skip
 
 
 def reset_device(
@@ -295,6 +410,8 @@ def reset_device(
     """Free a lost machine's seat without a receipt (counted as a transfer, recorded).
 
     ``device`` is a device id or a unique prefix of at least 4 characters.
+    The result says until when the old machine may keep working offline:
+    ``refresh_by`` (its response's expiry), or None when nothing ever stops it.
 
     Raises:
         NotFound: no open activation for that device.
@@ -316,19 +433,38 @@ def reset_device(
             raise NotFound(f"no active device {device!r} on license {license_id}")
         if len(rows) > 1:
             raise InvalidInput(f"device id {device!r} is ambiguous on license {license_id}")
-        used = _end_activation(ws, db, rows[0], at, "reset", force)
+        used, counted = _end_activation(ws, db, rows[0], at, "reset", force)
         ledger.append_event(
             at, "device.reset", license_id,
             {"activation": rows[0]["id"], "device": rows[0]["device_id"], "forced": force,
-             "transfers_used": used},
+             "transfers_used": used, "transfer": counted},
         )  # fmt: skip
+    ends = [t for t in (rows[0]["lease_expires"], rows[0]["refresh_by"]) if t is not None]
     return {"license": license_id, "activation": rows[0]["id"], "device": rows[0]["device_id"],
-            "transfers_used": used}  # fmt: skip
+            "transfers_used": used, "transfer": counted,
+            "works_offline_until": iso(min(ends)) if ends else None}  # fmt: skip
 
 
-def devices(ws: Workspace, license_id: str) -> list[dict[str, Any]]:
-    """Every device that ever activated ``license_id``, with its latest activation."""
+def _device_status(activation: sqlite3.Row | None, at: int) -> str:
+    if activation is None:
+        return "none"
+    if activation["ended_at"] is not None:
+        return str(activation["end_reason"])
+    if not _holds_seat(activation, at):
+        return "lease-ended"
+    if activation["refresh_by"] is not None and activation["refresh_by"] <= at:
+        return "refresh-overdue"
+    return "active"
+
+
+def devices(ws: Workspace, license_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every device that ever activated ``license_id``, with its latest activation.
+
+    ``now`` decides whether a lease has ended or a refresh is overdue (without
+    it, neither is judged).
+    """
     ws.ledger.license(license_id)
+    at = 0 if now is None else to_timestamp(now)
     db = ws.ledger.connection
     out = []
     for d in db.execute(
@@ -342,8 +478,8 @@ def devices(ws: Workspace, license_id: str) -> list[dict[str, Any]]:
         out.append({
             "device": d["id"], "label": d["label"], "user": d["user"],
             "first_seen": iso(d["first_seen"]), "last_seen": iso(d["last_seen"]),
-            "activation": a["id"] if a else None,
-            "status": "active" if a and a["ended_at"] is None else (a["end_reason"] if a else "none"),
+            "activation": a["id"] if a else None, "status": _device_status(a, at),
             "lease_expires": iso(a["lease_expires"]) if a else None,
+            "refresh_by": iso(a["refresh_by"]) if a else None,
         })  # fmt: skip
     return out

@@ -13,7 +13,9 @@ from licsign._errors import InvalidInput
 from licsign._keyfile import PassphraseSource
 from licsign._workspace import Workspace
 from licverify import LicenseError
-from licverify._time import to_timestamp
+from licverify._fields import normalize_users
+from licverify._time import from_timestamp, to_timestamp
+from licverify.cliutil import Duration
 from licverify.format import (
     LICENSE,
     LICENSE_TYPES,
@@ -42,9 +44,9 @@ class IssueRequest:
         type: str,
         *,
         expires: datetime | None = None,
-        duration: timedelta | None = None,
+        duration: timedelta | Duration | None = None,
         not_before: datetime | None = None,
-        grace: timedelta | None = None,
+        grace: timedelta | Duration | None = None,
         features: Mapping[str, Any] | None = None,
         max_version: str | None = None,
         maintenance_end: datetime | None = None,
@@ -57,8 +59,9 @@ class IssueRequest:
         device_match: str | int = "all",
         activation_required: bool = False,
         counters: Mapping[str, tuple[int, int]] | None = None,
-        lease: timedelta | None = None,
+        lease: timedelta | Duration | None = None,
         metadata: Mapping[str, Any] | None = None,
+        refresh: timedelta | Duration | None = None,
     ) -> None:
         self.product, self.customer, self.type = product, customer, type
         self.expires, self.duration, self.not_before, self.grace = (
@@ -77,15 +80,47 @@ class IssueRequest:
         self.counters = dict(counters or {})
         self.lease = lease
         self.metadata = dict(metadata or {})
+        self.refresh = refresh
 
 
 class IssuedLicense:
-    """Result of issuing: the id, the binary document and its armored text."""
+    """Result of issuing: the id, the binary document and its armored text.
+
+    ``activation_implied_by`` names the terms that made the license require
+    activation although the request did not ask for it (empty otherwise).
+    """
 
     def __init__(
-        self, license_id: str, document: bytes, armored: bytes, terms: LicenseTerms
+        self,
+        license_id: str,
+        document: bytes,
+        armored: bytes,
+        terms: LicenseTerms,
+        activation_implied_by: tuple[str, ...] = (),
     ) -> None:
         self.id, self.document, self.armored, self.terms = license_id, document, armored, terms
+        self.activation_implied_by = activation_implied_by
+
+
+def activation_implied_by(req: IssueRequest) -> tuple[str, ...]:
+    """The requested terms that only the activation exchange can enforce (format §7.2).
+
+    Seat limits, allowed users, floating leases and refresh dates are counted
+    or carried by the vendor's answer to an activation request; a license that
+    states them without requiring activation would promise what nothing checks.
+    """
+    limits = req.limits
+    named = [
+        ("max devices", limits.max_devices), ("max users", limits.max_users),
+        ("max devices per user", limits.max_devices_per_user),
+        ("max transfers", limits.max_transfers), ("refresh", req.refresh),
+    ]  # fmt: skip
+    reasons = [name for name, value in named if value is not None]
+    if req.users:
+        reasons.append("allowed users")
+    if req.type == "floating":
+        reasons.append("floating lease")
+    return tuple(reasons)
 
 
 def new_license_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
@@ -115,7 +150,7 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
     if req.expires is not None:
         expires = to_timestamp(req.expires, "expires")
     elif req.duration is not None:
-        expires = start + int(req.duration.total_seconds())
+        expires = start + _span(req.duration, start)  # calendar months from the start
     elif req.type == "trial":
         expires = start + int(DEFAULT_TRIAL.total_seconds())
     if expires is None and req.type in ("time-limited", "subscription"):
@@ -133,6 +168,10 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
         raise InvalidInput("a consumption license needs at least one --counter NAME=LIMIT")
     if req.grace and expires is None:
         raise InvalidInput("a grace period needs an expiry")
+    try:  # stored in one form (case, NFC, no invisible characters): format §7
+        users = normalize_users(req.users)
+    except ValueError as exc:
+        raise InvalidInput(f"--user: {exc}") from None
     return LicenseTerms(
         id=license_id,
         version=1,
@@ -143,22 +182,33 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
         issued_at=at,
         not_before=start,
         expires=expires,
-        grace_seconds=0 if req.grace is None else int(req.grace.total_seconds()),
+        grace_seconds=0 if not req.grace or expires is None else _span(req.grace, expires),
         features=req.features,
         max_version=req.max_version,
         maintenance_end=None
         if req.maintenance_end is None
         else to_timestamp(req.maintenance_end, "maintenance end"),
         limits=req.limits,
-        allowed_users=tuple(req.users),
+        allowed_users=users,
         allowed_devices=tuple(req.devices),
         device_match=req.device_match,
-        activation_required=req.activation_required,
+        activation_required=req.activation_required or bool(activation_implied_by(req)),
         counters={name: Counter(limit, overage) for name, (limit, overage) in req.counters.items()},
-        lease_seconds=None if lease is None else int(lease.total_seconds()),
+        lease_seconds=None if lease is None else _span(lease, at),
         metadata=req.metadata,
         extensions={},
+        refresh_seconds=None if req.refresh is None else _span(req.refresh, at),
     )
+
+
+def _span(period: Any, start: int) -> int:
+    """Seconds in ``period`` (a timedelta, or a calendar Duration counted from ``start``)."""
+    if isinstance(period, timedelta):
+        return int(period.total_seconds())
+    try:
+        return int(period.seconds_from(from_timestamp(start)))
+    except ValueError as exc:  # past the year 9999
+        raise InvalidInput(str(exc)) from None
 
 
 def issue_license(
@@ -210,4 +260,7 @@ def issue_license(
                 "key_id": kid,
             },
         )
-    return IssuedLicense(license_id, document, armor(document, LICENSE), terms)
+    return IssuedLicense(
+        license_id, document, armor(document, LICENSE), terms,
+        () if request.activation_required else activation_implied_by(request),
+    )  # fmt: skip

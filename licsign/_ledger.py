@@ -106,6 +106,17 @@ _MIGRATIONS = [
         received_at   INTEGER NOT NULL
     );
     """,
+    # 3: every signed term binds (issue 6). The fingerprint an activation was
+    # first granted for (renewals must match it), the refresh deadline, whether
+    # an ended activation counts as a transfer (a returned lease does not), and
+    # each product's fingerprint policy.
+    """
+    ALTER TABLE activations ADD COLUMN fingerprint TEXT;
+    ALTER TABLE activations ADD COLUMN refresh_by INTEGER;
+    ALTER TABLE activations ADD COLUMN counts_transfer INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE products ADD COLUMN min_components INTEGER NOT NULL DEFAULT 2;
+    ALTER TABLE products ADD COLUMN required_components TEXT NOT NULL DEFAULT '["machine-id"]';
+    """,
 ]
 SCHEMA_VERSION = len(_MIGRATIONS)
 _GENESIS = b"\x00" * 32
@@ -121,8 +132,17 @@ class Ledger:
     def __init__(self, path: str, create: bool = False) -> None:
         import os
 
+        from licsign._files import create_private_file, restrict_mode
+
         if not create and not os.path.exists(path):
             raise WorkspaceError(f"no ledger at {path!r}; run 'licsign init' first")
+        # The ledger holds customer names, e-mails and fingerprints: 0600. SQLite
+        # gives its -wal and -shm files the database file's mode, so the file is
+        # made 0600 before SQLite sees it; older, looser files are tightened.
+        if create:
+            create_private_file(path)
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            restrict_mode(path + suffix, 0o600, "ledger file")
         try:
             self._db = sqlite3.connect(path, isolation_level=None, timeout=30)
             self._db.row_factory = sqlite3.Row
@@ -228,16 +248,50 @@ class Ledger:
 
     # --- products and customers ---------------------------------------------------------
 
-    def add_product(self, at: int, product_id: str, name: str, features: list[str]) -> None:
-        """Add a product; raise AlreadyExists if the id is taken."""
+    def add_product(
+        self,
+        at: int,
+        product_id: str,
+        name: str,
+        features: list[str],
+        min_components: int = 2,
+        required_components: list[str] | None = None,
+    ) -> None:
+        """Add a product; raise AlreadyExists if the id is taken.
+
+        ``min_components`` and ``required_components`` are the fingerprint
+        policy activation requests must meet (machine-id is always required).
+        """
+        required = sorted({"machine-id", *(required_components or [])})
         with self.transaction():
             if self._db.execute("SELECT 1 FROM products WHERE id = ?", (product_id,)).fetchone():
                 raise AlreadyExists(f"product {product_id!r} already exists")
             self._db.execute(
-                "INSERT INTO products (id, name, features, created_at) VALUES (?,?,?,?)",
-                (product_id, name, json.dumps(features), at),
+                "INSERT INTO products (id, name, features, created_at, min_components,"
+                " required_components) VALUES (?,?,?,?,?,?)",
+                (product_id, name, json.dumps(features), at, min_components, json.dumps(required)),
             )
-            self.append_event(at, "product.added", product_id, {"name": name, "features": features})
+            self.append_event(
+                at, "product.added", product_id,
+                {"name": name, "features": features, "min_components": min_components,
+                 "required_components": required},
+            )  # fmt: skip
+
+    def set_product_policy(
+        self, at: int, product_id: str, min_components: int, required_components: list[str]
+    ) -> None:
+        """Replace a product's fingerprint policy (machine-id stays required)."""
+        required = sorted({"machine-id", *required_components})
+        with self.transaction():
+            self.product(product_id)
+            self._db.execute(
+                "UPDATE products SET min_components = ?, required_components = ? WHERE id = ?",
+                (min_components, json.dumps(required), product_id),
+            )
+            self.append_event(
+                at, "product.policy", product_id,
+                {"min_components": min_components, "required_components": required},
+            )  # fmt: skip
 
     def product(self, product_id: str) -> sqlite3.Row:
         """The product row; raise NotFound if unknown."""

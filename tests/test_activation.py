@@ -519,6 +519,7 @@ def test_transfer_limit_force_and_reset(vendor: Vendor) -> None:
         "activation": g1.activation_id,
         "device": g1.device_id,
         "transfers_used": 1,
+        "transfer": True,
     }
     g2 = m2.activate(when=at(20))
     assert not g2.reused and g2.device_id != g1.device_id
@@ -552,6 +553,8 @@ def test_transfer_limit_force_and_reset(vendor: Vendor) -> None:
         "activation": g4.activation_id,
         "device": g4.device_id,
         "transfers_used": 4,
+        "transfer": True,
+        "works_offline_until": None,
     }
     assert vendor.open_activations(lic.id) == []
     history = vendor.ws.ledger.license_history(lic.id)
@@ -561,6 +564,7 @@ def test_transfer_limit_force_and_reset(vendor: Vendor) -> None:
         "device": g4.device_id,
         "forced": True,
         "transfers_used": 4,
+        "transfer": True,
     }
     assert vendor.event_kinds(lic.id) == [
         "license.issued",
@@ -1135,7 +1139,9 @@ def test_floating_lease_expiry_and_renewal(vendor: Vendor) -> None:
 
 
 def _fingerprint(count: int) -> dict[str, bytes]:
-    return {f"component-{i}": bytes([0x40 + i]) * 16 for i in range(count)}
+    # Component 0 is the machine id every activation request must carry (issue 6).
+    names = ["machine-id", *(f"component-{i}" for i in range(1, count))]
+    return {name: bytes([0x40 + i]) * 16 for i, name in enumerate(names)}
 
 
 def _differing(base: Mapping[str, bytes], how_many: int) -> dict[str, bytes]:
@@ -1155,9 +1161,9 @@ def _differing(base: Mapping[str, bytes], how_many: int) -> dict[str, bytes]:
         (2, 2, 2),
         ("most", 4, 3),
         ("most", 5, 3),
-        ("most", 1, 1),
+        ("most", 2, 2),
         ("all", 4, 4),
-        ("all", 1, 1),
+        ("all", 2, 2),
     ],
 )
 def test_fingerprint_match_at_the_threshold(
@@ -1200,7 +1206,7 @@ def test_fingerprint_of_an_activation_without_bound_devices_must_match_fully(
     with pytest.raises(WrongMachine, match="does not match the one the license was activated on"):
         m1.check(fingerprint=_differing(base, 1))
     with pytest.raises(WrongMachine):
-        m1.check(fingerprint={k: v for k, v in base.items() if k != "component-0"})
+        m1.check(fingerprint={k: v for k, v in base.items() if k != "machine-id"})
 
 
 @pytest.mark.parametrize(

@@ -216,14 +216,17 @@ def test_full_exchange_across_two_machines(site: Site) -> None:
     assert by_device[device_a]["label"] == "laptop-a" and by_device[device_b]["label"] == "desktop-b"
     assert all(r["user"] is None and r["lease_expires"] is None for r in rows)
     text = site.vendor_ok("device", "list", license_id).out.splitlines()
-    assert text[0].split() == ["DEVICE", "LABEL", "USER", "STATUS", "LAST", "SEEN"]
+    assert text[0].split() == ["DEVICE", "LABEL", "USER", "STATUS", "LAST", "SEEN", "WORKS", "UNTIL"]
     assert sorted(line.split()[:4] for line in text[1:]) == sorted(
         [[device_a[:12], "laptop-a", "-", "deactivated"], [device_b[:12], "desktop-b", "-", "active"]]
     )
 
     # B's machine is lost: the vendor resets it by a prefix of its id.
     reset = site.vendor_ok("device", "reset", license_id, device_b[:6]).out
-    assert reset == f"Reset device {device_b[:12]} on license {license_id} (transfers used: 2)\n"
+    assert reset.startswith(
+        f"Reset device {device_b[:12]} on license {license_id}; counted as a transfer (transfers used: 2).\n"
+    )
+    assert "the old machine keeps its activation offline" in reset
     rows = json.loads(site.vendor_ok("device", "list", license_id, "--json").out)
     assert {r["device"]: r["status"] for r in rows} == {device_a: "deactivated", device_b: "reset"}
 
@@ -323,7 +326,8 @@ def test_transfer_limit_is_enforced_and_force_overrides_it(site: Site) -> None:
     assert site.ledger() == ledger
     out = site.vendor_ok("device", "reset", license_id, device_b[:8], "--force", "--json").out
     assert json.loads(out) == {"license": license_id, "activation": json.loads(b.ok("status", "--json").out)
-                               ["activation"]["activation"], "device": device_b, "transfers_used": 2}  # fmt: skip
+                               ["activation"]["activation"], "device": device_b, "transfers_used": 2,
+                               "transfer": True, "works_offline_until": None}  # fmt: skip
 
     # A receipt beyond the limit is refused, not consumed: it can be accepted later with --force.
     a.ok("request", "-o", str(a.path("req2")))

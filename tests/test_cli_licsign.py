@@ -82,10 +82,15 @@ class Cli:
         assert first[:2] == ["Issued", "license"]
         return first[2]
 
-    def verify(self, name: str | Path, product: str = PRODUCT, **kwargs: Any) -> licverify.License:
+    def verify(self, name: str | Path, product: str = PRODUCT, importing: bool = False,
+               **kwargs: Any) -> licverify.License:  # fmt: skip
+        """Verify a license file; ``importing``: everything but the activation (as a store's import)."""
+        from licverify._verify import verify_license_for_import
+
         path = self.tmp / name
         kwargs.setdefault("now", datetime.now(timezone.utc))
-        return licverify.verify_license(path.read_bytes(), trusted_roots=[self.root], product=product, **kwargs)
+        check = verify_license_for_import if importing else licverify.verify_license
+        return check(path.read_bytes(), trusted_roots=[self.root], product=product, **kwargs)
 
 
 def snapshot(top: Path) -> dict[str, tuple[int, int] | None]:
@@ -191,7 +196,7 @@ def test_init_without_a_passphrase_creates_nothing(cli: Cli, monkeypatch: pytest
 def test_init_with_passphrase_file_and_home_option(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(PASSPHRASE_ENV)
     monkeypatch.delenv(HOME_ENV)
-    (cli.tmp / "pass.txt").write_text("from a file\nsecond line ignored\n")
+    (cli.tmp / "pass.txt").write_text("from a file, long enough\nsecond line ignored\n")
     other = cli.tmp / "elsewhere"
     cli.ok("--home", str(other), "--passphrase-file", str(cli.tmp / "pass.txt"), "init")
     cli.ok("--home", str(other), "product", "add", PRODUCT)
@@ -276,7 +281,7 @@ def test_key_new_issuing_for_an_unknown_product_is_refused(ws: Cli) -> None:
 
 
 def test_key_new_issuing_with_a_wrong_passphrase_is_refused(ws: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PASSPHRASE_ENV, "not it")
+    monkeypatch.setenv(PASSPHRASE_ENV, "not the right passphrase")
     before = snapshot(ws.home)
     line = ws.fails(1, "key", "new-issuing")
     assert "wrong passphrase" in line
@@ -335,15 +340,16 @@ def test_export_public_does_not_replace_a_file_without_force(ws: Cli) -> None:
 def test_product_add_and_list(ws: Cli) -> None:
     assert ws.ok("product", "add", "beta-tool", "--feature", "x").out == "Added product beta-tool\n"
     rows = json.loads(ws.ok("product", "list", "--json").out)
+    policy = {"min_components": 2, "required_components": ["machine-id"]}
     assert rows == [
-        {"id": PRODUCT, "name": "Acme CAD", "features": list(FEATURES)},
-        {"id": "beta-tool", "name": "beta-tool", "features": ["x"]},
-        {"id": "other", "name": "other", "features": []},
+        {"id": PRODUCT, "name": "Acme CAD", "features": list(FEATURES), **policy},
+        {"id": "beta-tool", "name": "beta-tool", "features": ["x"], **policy},
+        {"id": "other", "name": "other", "features": [], **policy},
     ]
     lines = ws.ok("product", "list").out.splitlines()
-    assert lines[0].split() == ["ID", "NAME", "FEATURES"]
-    assert lines[1].split()[0] == PRODUCT and lines[1].split()[-1] == ",".join(FEATURES)
-    assert lines[3].split() == ["other", "other", "-"]
+    assert lines[0].split() == ["ID", "NAME", "FEATURES", "FINGERPRINT"]
+    assert lines[1].split()[0] == PRODUCT and ",".join(FEATURES) in lines[1].split()
+    assert lines[3].split() == ["other", "other", "-", "2+", "incl.", "machine-id"]
 
 
 @pytest.mark.parametrize(
@@ -425,7 +431,10 @@ def test_empty_lists(cli: Cli) -> None:
 )
 def test_issue_every_type(ws: Cli, license_type: str, args: list[str]) -> None:
     license_id = ws.issue("a.lic", "--type", license_type, *args)
-    lic = ws.verify("a.lic")
+    if license_type == "floating":  # a lease needs the activation exchange (issue 6)
+        with pytest.raises(licverify.NotActivated):
+            ws.verify("a.lic")
+    lic = ws.verify("a.lic", importing=True)
     assert lic.id == license_id and lic.type == license_type
     assert lic.product == PRODUCT and lic.customer == "globex" and lic.issuer == "Acme Inc."
     assert lic.status is licverify.Status.VALID
@@ -457,12 +466,13 @@ def test_issue_with_every_option(ws: Cli) -> None:
         "--feature", "export", "--feature", "seats=25", "--feature", "beta=true",
         "--feature", "plugin=false", "--feature", "tier=gold",
         "--counter", "pages=1000", "--counter", "renders=50+10",
-        "--lease", "15m", "--max-version", "2.9", "--maintenance-end", "2098-12-31",
+        "--lease", "15min", "--max-version", "2.9", "--maintenance-end", "2098-12-31",
         "--meta", "order=PO-1234", "--meta", "note=renewal",
         "-o", str(ws.tmp / "full.lic"), "--force", "--json",
     )  # fmt: skip
     printed = json.loads(result.out)
-    lic = ws.verify("full.lic", fingerprint=fp, app_version="2.9", now=datetime(2050, 1, 1, tzinfo=timezone.utc))
+    lic = ws.verify("full.lic", fingerprint=fp, now=datetime(2050, 1, 1, tzinfo=timezone.utc), importing=True)
+    assert printed["activation_required"] is True
     expected = {k: v for k, v in lic.to_json().items() if k not in ("status", "grace_days_left", "key_id", "digest", "activation")}
     assert printed == expected
 
@@ -475,7 +485,7 @@ def test_issue_with_every_option(ws: Cli) -> None:
     assert lic.allowed_users == ("ann@globex.example", "bob@globex.example")
     assert [dict(d) for d in lic.allowed_devices] == [dict(fp)]
     assert lic.device_match == "most"
-    assert lic.activation_required is False
+    assert lic.activation_required is True  # implied by the limits, users and lease
     assert dict(lic.counters) == {"pages": licverify.Counter(1000, 0), "renders": licverify.Counter(50, 10)}
     assert lic.lease == timedelta(minutes=15)
     assert lic.max_version == "2.9"
@@ -490,7 +500,7 @@ def test_issue_with_every_option(ws: Cli) -> None:
         ws.verify("full.lic", fingerprint=fp, app_release_date=datetime(2099, 1, 1, tzinfo=timezone.utc), now=at)
     with pytest.raises(licverify.WrongMachine):  # "most": one changed component is tolerated, all are not
         ws.verify("full.lic", fingerprint={name: bytes(16) for name in fp}, now=at)
-    grace = ws.verify("full.lic", fingerprint=fp, now=datetime(2099, 2, 3, tzinfo=timezone.utc))
+    grace = ws.verify("full.lic", fingerprint=fp, now=datetime(2099, 2, 3, tzinfo=timezone.utc), importing=True)
     assert grace.status is licverify.Status.GRACE
 
 
@@ -631,11 +641,11 @@ def test_show_text_json_and_export(ws: Cli) -> None:
     for expected in ("Status:      active", f"Product:     {PRODUCT}", "Customer:    globex",
                      "Type:        subscription", "Grace:       14 days", "Features:    export, seats=5",
                      "Limits:      devices=3", "Users:       ann@globex.example", "Bound to:    no device list",
-                     "Activation:  not required", "Counters:    pages=10+2", "History:", "license.issued"):  # fmt: skip
+                     "Activation:  required", "Counters:    pages=10+2", "History:", "license.issued"):  # fmt: skip
         assert expected in text
 
     info = json.loads(ws.ok("show", license_id, "--json").out)
-    lic = ws.verify("a.lic")
+    lic = ws.verify("a.lic", importing=True)
     assert info["status"] == "active"
     assert info["terms"]["id"] == license_id and info["terms"]["features"] == {"seats": 5, "export": None}
     assert info["key_id"] == lic.certificate.key_id.hex()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from licsign.cli._context import (
@@ -10,9 +12,11 @@ from licsign.cli._context import (
     now_utc,
     pass_context,
     require_writable,
+    say,
     table,
     write_output,
 )
+from licverify._time import iso
 from licverify.format import MAX_DOCUMENT_SIZE
 
 
@@ -58,13 +62,16 @@ def activate(ctx: Context, request_file: str, output: str, force: bool, as_json:
         "activation": granted.activation_id,
         "device": granted.device_id,
         "renewed": granted.reused,
+        "expires": iso(granted.expires),
     }
     if as_json:
         emit_json(info)
     elif output != "-":
         verb = "Renewed" if granted.reused else "Granted"
-        click.echo(
-            f"{verb} activation {granted.activation_id} for device {granted.device_id[:12]}; response in {output}"
+        until = "" if granted.expires is None else f" (works until {iso(granted.expires)})"
+        say(
+            f"{verb} activation {granted.activation_id} for device {granted.device_id[:12]}"
+            f"{until}; response in {output}"
         )
 
 
@@ -83,10 +90,8 @@ def deactivate(ctx: Context, receipt_file: str, force: bool, as_json: bool) -> N
     if as_json:
         emit_json(info)
         return
-    click.echo(
-        f"Freed the seat of device {info['device'][:12]} on license {info['license']} "
-        f"(transfers used: {info['transfers_used']})"
-    )
+    counted = f"transfers used: {info['transfers_used']}" if info["transfer"] else "not a transfer"
+    say(f"Freed the seat of device {info['device'][:12]} on license {info['license']} ({counted})")
 
 
 @click.group()
@@ -102,20 +107,29 @@ def device_list(ctx: Context, license_id: str, as_json: bool) -> None:
     """List the devices of a license, with their status and last activity."""
     from licsign._activation import devices
 
-    rows = devices(ctx.workspace(), license_id)
+    rows = devices(ctx.workspace(), license_id, now_utc())
     if as_json:
         emit_json(rows)
         return
     if not rows:
-        click.echo(f"No device has activated {license_id} yet.", err=True)
+        say(f"No device has activated {license_id} yet.", err=True)
         return
     table(
         [
-            [r["device"][:12], r["label"], r["user"] or "-", r["status"], r["last_seen"]]
+            [r["device"][:12], r["label"], r["user"] or "-", r["status"], r["last_seen"],
+             _until(r)]
             for r in rows
         ],
-        ["DEVICE", "LABEL", "USER", "STATUS", "LAST SEEN"],
-    )
+        ["DEVICE", "LABEL", "USER", "STATUS", "LAST SEEN", "WORKS UNTIL"],
+    )  # fmt: skip
+
+
+def _until(row: dict[str, Any]) -> str:
+    """When the device's response stops working offline: lease end or refresh date."""
+    if row["status"] not in ("active", "lease-ended", "refresh-overdue"):
+        return "-"
+    ends = [t for t in (row["lease_expires"], row["refresh_by"]) if t is not None]
+    return min(ends) if ends else "no end"
 
 
 @device.command("reset")
@@ -137,6 +151,19 @@ def device_reset(ctx: Context, license_id: str, device_id: str, force: bool, as_
     if as_json:
         emit_json(info)
         return
-    click.echo(
-        f"Reset device {info['device'][:12]} on license {license_id} (transfers used: {info['transfers_used']})"
+    counted = (
+        f"counted as a transfer (transfers used: {info['transfers_used']})"
+        if info["transfer"]
+        else "not a transfer (floating seat)"
     )
+    say(f"Reset device {info['device'][:12]} on license {license_id}; {counted}.")
+    if info["works_offline_until"] is None:
+        say(
+            "Note: the old machine keeps its activation offline: this license has no --refresh "
+            "or lease, so nothing makes it stop there."
+        )
+    else:
+        say(
+            f"The old machine's activation stops working on {info['works_offline_until']} "
+            "unless it takes a seat again."
+        )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import click
 
@@ -38,24 +39,75 @@ def _check_name(value: str | None, what: str) -> None:
         raise click.BadParameter(f"{value!r}: use 1-256 printable characters", param_hint=what)
 
 
+def _policy_options(f: Any) -> Any:
+    f = click.option(
+        "--require-component", "required", multiple=True, metavar="NAME",
+        help="A fingerprint component every activation request must carry, besides "
+        "machine-id (repeatable; e.g. disk, mac, cpu, hostname).",
+    )(f)  # fmt: skip
+    return click.option(
+        "--min-components", type=click.IntRange(2, 64), metavar="N",
+        help="Fewest fingerprint components an activation request may carry (default 2).",
+    )(f)  # fmt: skip
+
+
+def _check_components(required: tuple[str, ...]) -> list[str]:
+    for name in required:
+        if not _FEATURE.match(name):
+            raise click.BadParameter(
+                f"{name!r} is not a fingerprint component name", param_hint="--require-component"
+            )
+    return list(required)
+
+
 @product.command("add")
 @click.argument("product_id")
 @click.option("--name", help="Display name (default: the id).")
 @click.option(
     "--feature", "features", multiple=True, help="A feature licenses may grant (repeatable)."
 )
+@_policy_options
 @pass_context
-def product_add(ctx: Context, product_id: str, name: str | None, features: tuple[str, ...]) -> None:
-    """Add a product. Its id is what applications pass as --product."""
+def product_add(ctx: Context, product_id: str, name: str | None, features: tuple[str, ...],
+                min_components: int | None, required: tuple[str, ...]) -> None:  # fmt: skip
+    """Add a product. Its id is what applications pass as --product.
+
+    Activation requests for it must carry the machine-id fingerprint component
+    and at least two components; --min-components and --require-component
+    make that stricter.
+    """
     _check_id(product_id, "PRODUCT_ID")
     _check_name(name, "--name")
     for f in features:
         if not _FEATURE.match(f):
             raise click.BadParameter(f"{f!r} is not a valid feature name", param_hint="--feature")
     ctx.workspace().ledger.add_product(
-        int(now_utc().timestamp()), product_id, name or product_id, list(features)
-    )
+        int(now_utc().timestamp()), product_id, name or product_id, list(features),
+        min_components or 2, _check_components(required),
+    )  # fmt: skip
     click.echo(f"Added product {product_id}")
+
+
+@product.command("set")
+@click.argument("product_id")
+@_policy_options
+@pass_context
+def product_set(
+    ctx: Context, product_id: str, min_components: int | None, required: tuple[str, ...]
+) -> None:
+    """Change a product's fingerprint policy for activation requests.
+
+    Options not given keep their current value; --require-component replaces
+    the list (machine-id is always required). Applies to requests answered
+    from now on.
+    """
+    ledger = ctx.workspace().ledger
+    current = ledger.product(product_id)
+    minimum = min_components or int(current["min_components"])
+    names = _check_components(required) if required else json.loads(current["required_components"])
+    ledger.set_product_policy(int(now_utc().timestamp()), product_id, minimum, names)
+    click.echo(f"Product {product_id}: activation requests need {minimum} or more fingerprint "
+               f"components including {', '.join(sorted({'machine-id', *names}))}")  # fmt: skip
 
 
 @product.command("list")
@@ -63,15 +115,18 @@ def product_add(ctx: Context, product_id: str, name: str | None, features: tuple
 @pass_context
 def product_list(ctx: Context, as_json: bool) -> None:
     """List products."""
-    rows = [{"id": r["id"], "name": r["name"], "features": json.loads(r["features"])}
+    rows = [{"id": r["id"], "name": r["name"], "features": json.loads(r["features"]),
+             "min_components": r["min_components"],
+             "required_components": json.loads(r["required_components"])}
             for r in ctx.workspace().ledger.products()]  # fmt: skip
     if as_json:
         emit_json(rows)
         return
     table(
-        [[r["id"], r["name"], ",".join(r["features"]) or "-"] for r in rows],
-        ["ID", "NAME", "FEATURES"],
-    )
+        [[r["id"], r["name"], ",".join(r["features"]) or "-",
+          f"{r['min_components']}+ incl. {','.join(r['required_components'])}"] for r in rows],
+        ["ID", "NAME", "FEATURES", "FINGERPRINT"],
+    )  # fmt: skip
 
 
 @click.group()
@@ -88,6 +143,13 @@ def customer_add(ctx: Context, customer_id: str, name: str | None, email: str | 
     """Add a customer."""
     _check_id(customer_id, "CUSTOMER_ID")
     _check_name(name, "--name")
+    if email is not None:  # stored in the form activations compare (case, NFC, no invisibles)
+        from licverify._fields import normalize_user
+
+        try:
+            email = normalize_user(email)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--email") from None
     if email is not None and (
         "@" not in email or len(email) > 254 or not email.isprintable() or " " in email
     ):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import timedelta
 from typing import Any
 
 import click
@@ -15,11 +16,12 @@ from licsign.cli._context import (
     parse_option,
     pass_context,
     require_writable,
+    say,
     table,
     write_output,
 )
 from licverify._time import iso
-from licverify.cliutil import parse_duration, parse_when
+from licverify.cliutil import format_duration, parse_duration, parse_when
 
 _TYPES = ["perpetual", "time-limited", "subscription", "trial", "consumption", "floating"]
 _COUNTER = re.compile(r"([A-Za-z0-9][A-Za-z0-9._:/-]{0,63})=(\d{1,18})(?:\+(\d{1,18}))?\Z")
@@ -101,10 +103,12 @@ def license_state(terms: dict[str, Any], now: int) -> str:
     "--expires", help="Expiry date (YYYY-MM-DD or ISO date-time, UTC unless a zone is given)."
 )
 @click.option(
-    "--duration", help="Validity from the start, e.g. 365d, 12w, 1y (instead of --expires)."
+    "--duration",
+    help="Validity from the start (instead of --expires): s, min, h, d, w, or calendar mo and y,"
+    " e.g. 30d, 1mo, 1y (31 Jan + 1mo = end of Feb). 'm' is refused: say min or mo.",
 )
 @click.option("--not-before", help="Start of validity (default: now).")
-@click.option("--grace", help="Grace period after expiry, e.g. 14d.")
+@click.option("--grace", help="Grace period after expiry, e.g. 14d or 1mo (units as --duration).")
 @click.option(
     "--max-devices", type=click.IntRange(0, 2**32 - 1), help="Most devices that may be activated."
 )
@@ -141,7 +145,12 @@ def license_state(terms: dict[str, Any], now: int) -> str:
 @click.option(
     "--counter", "counters", multiple=True, help="NAME=LIMIT or NAME=LIMIT+OVERAGE (repeatable)."
 )
-@click.option("--lease", help="Lease duration for floating licenses (default 1h).")
+@click.option("--lease", help="Lease duration for floating licenses, e.g. 30min, 8h (default 1h).")
+@click.option(
+    "--refresh",
+    help="Activations expire after this period unless the machine renews them, e.g. 90d "
+    "(a reset or lost machine stops working by then). Implies activation.",
+)
 @click.option("--max-version", help="Newest application version allowed, e.g. 2.9.")
 @click.option("--maintenance-end", help="Releases after this date are not covered.")
 @click.option(
@@ -153,7 +162,14 @@ def license_state(terms: dict[str, Any], now: int) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the issued terms as JSON.")
 @pass_context
 def issue(ctx: Context, /, **opts: Any) -> None:
-    """Issue a signed license and record it in the ledger."""
+    """Issue a signed license and record it in the ledger.
+
+    Seat limits (--max-devices, --max-users, --max-devices-per-user,
+    --max-transfers), allowed users (--user), floating leases and --refresh
+    can only be enforced through the activation exchange, so they make the
+    license require activation (said on the output). Devices listed with
+    --device work without an exchange.
+    """
     from licsign._issue import IssueRequest, issue_license
 
     metadata = {}
@@ -179,6 +195,7 @@ def issue(ctx: Context, /, **opts: Any) -> None:
         counters=_counters(opts["counters"]),
         lease=parse_option(parse_duration, opts["lease"], "--lease"),
         metadata=metadata,
+        refresh=parse_option(parse_duration, opts["refresh"], "--refresh"),
     )  # fmt: skip
     if opts["max_version"] is not None and not re.fullmatch(
         r"\d{1,9}(\.\d{1,9}){0,3}", opts["max_version"]
@@ -199,6 +216,12 @@ def issue(ctx: Context, /, **opts: Any) -> None:
         emit_json(terms_to_json(issued.terms))
     elif output != "-":
         click.echo(f"Issued license {issued.id} to {output}")
+    if issued.activation_implied_by and not opts["as_json"]:
+        click.echo(
+            f"Activation required: {', '.join(issued.activation_implied_by)} can only be "
+            "enforced through the activation exchange (licverify request / licsign activate)",
+            err=output == "-",
+        )
 
 
 @click.command("list")
@@ -232,6 +255,19 @@ def list_licenses(ctx: Context, product: str | None, customer: str | None, as_js
     )
 
 
+def _activation_text(terms: dict[str, Any]) -> str:
+    if not terms["activation_required"]:
+        return "not required"
+    refresh = terms.get("refresh_seconds")
+    lease = terms.get("lease_seconds")
+    parts = ["required"]
+    if lease:
+        parts.append(f"lease {format_duration(timedelta(seconds=lease))}")
+    if refresh:
+        parts.append(f"refresh every {format_duration(timedelta(seconds=refresh))}")
+    return ", ".join(parts)
+
+
 def _seats(seats: list[dict[str, Any]], limit: int | None) -> str:
     active = sum(1 for d in seats if d["status"] == "active")
     return (
@@ -258,7 +294,7 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
                for h in ledger.license_history(license_id)]  # fmt: skip
     from licsign._activation import devices
 
-    seats = devices(ctx.workspace(), license_id)
+    seats = devices(ctx.workspace(), license_id, now_utc())
     info = {
         "status": license_state(terms, int(now_utc().timestamp())),
         "terms": terms,
@@ -301,7 +337,7 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
             if terms["allowed_devices"]
             else "no device list",
         ),
-        ("Activation", "required" if terms["activation_required"] else "not required"),
+        ("Activation", _activation_text(terms)),
         (
             "Counters",
             ", ".join(f"{n}={c['limit']}+{c['overage']}" for n, c in terms["counters"].items())
@@ -311,11 +347,9 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
         ("Seats", _seats(seats, limits.get("max_devices"))),
     ]
     for label, value in lines:
-        click.echo(f"{label + ':':<12} {value}")
+        say(f"{label + ':':<12} {value}")
     for d in seats:
-        click.echo(
-            f"  device {d['device'][:12]}  {d['label']}  {d['status']}  last seen {d['last_seen']}"
-        )
+        say(f"  device {d['device'][:12]}  {d['label']}  {d['status']}  last seen {d['last_seen']}")
     click.echo("History:")
     for h in history:
-        click.echo(f"  {h['at']}  {h['event']}")
+        say(f"  {h['at']}  {h['event']}")
