@@ -25,10 +25,15 @@ def main(license_path: str, root_path: str) -> int:
     except licverify.LicenseError as exc:
         print(f"app: not licensed ({exc.code}): {exc}")
         return 1
-    print(f"app: licensed to {lic.customer} until {lic.expires:%Y-%m-%d} ({lic.status.value})")
+    until = "with no expiry" if lic.expires is None else f"until {lic.expires:%Y-%m-%d}"
+    grace = f", {lic.grace_days_left} days of grace left" if lic.grace_days_left is not None else ""
+    print(f"app: licensed to {lic.customer} {until} ({lic.status.value}{grace})")
     print(f"app: STEP export {'enabled' if lic.has_feature('export-step') else 'disabled'}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    if len(sys.argv) != 3:
+        print("usage: python examples/app.py LICENSE_FILE ROOT_PUBLIC_KEY_FILE", file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -1,0 +1,225 @@
+"""Every program in examples/ runs, as a user runs it, so the examples cannot rot.
+
+``examples/app.py`` (the application's check) runs in a subprocess with this
+interpreter (the venv's) on licenses of every kind a vendor issues with the
+``licsign`` CLI: perpetual, time-limited, in grace, trial, binary, and the
+refusals (expired, another product, activation needed, tampered, another
+vendor's root). The workspace is built in-process with the cheap test KDF;
+nothing else is patched.
+
+``examples/demo.py`` is what ``make demo`` runs: it runs here as a whole, at the
+production KDF cost (about a second per key use), so it is marked slow.
+
+A new file in examples/ fails ``test_every_example_is_run_here`` until it has a
+test in this file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import NamedTuple
+
+import pytest
+from conftest import UNSAFE_TEST_KDF
+
+from licsign.cli import main as licsign_main
+from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+APP = EXAMPLES / "app.py"
+DEMO = EXAMPLES / "demo.py"
+TESTED_EXAMPLES = {"app.py", "demo.py"}
+PASSPHRASE = "examples passphrase, long enough"
+PRODUCT = "acme-cad"  # the product examples/app.py is
+
+
+class Issued(NamedTuple):
+    path: Path
+    terms: dict[str, object]
+
+
+class Vendor(NamedTuple):
+    root_pem: Path
+    other_root_pem: Path
+    licenses: dict[str, Issued]
+
+
+def _clean_env(tmp: Path) -> dict[str, str]:
+    """The environment without any licsign/licverify setting, with HOME and TMPDIR in ``tmp``."""
+    drop = ("LICSIGN_", "LICVERIFY_", "XDG_")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}
+    env.update(HOME=str(tmp), TMPDIR=str(tmp))
+    return env
+
+
+def _licsign(*args: str) -> str:
+    """Run the licsign CLI in-process; it must succeed. Returns its stdout."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            licsign_main(list(args))
+        except SystemExit as exc:
+            code = exc.code
+        else:  # pragma: no cover - main always exits
+            raise AssertionError("licsign main() returned instead of exiting")
+    assert code == 0, (args, out.getvalue(), err.getvalue())
+    return out.getvalue()
+
+
+def _workspace(home: Path, patch: pytest.MonkeyPatch) -> None:
+    patch.setenv(HOME_ENV, str(home))
+    _licsign("init", "--vendor", "Acme Inc.")
+
+
+@pytest.fixture(scope="module")
+def vendor(tmp_path_factory: pytest.TempPathFactory) -> Vendor:
+    """A vendor workspace, its root key, and one license file per case (issued through licsign)."""
+    import licsign._keyfile as keyfile
+
+    tmp = tmp_path_factory.mktemp("vendor")
+    now = datetime.now(timezone.utc)
+    two_days_ago = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    cases: dict[str, list[str]] = {
+        "perpetual": ["--type", "perpetual", "--feature", "export-step"],
+        "binary": ["--type", "perpetual", "--feature", "export-step", "--binary"],
+        "time-limited": ["--type", "time-limited", "--duration", "30d"],
+        "subscription": ["--type", "subscription", "--duration", "365d", "--grace", "14d",
+                         "--feature", "export-step"],  # fmt: skip
+        "in-grace": ["--type", "subscription", "--not-before", "2020-01-01",
+                     "--expires", two_days_ago, "--grace", "30d"],  # fmt: skip
+        "trial": ["--type", "trial", "--duration", "14d", "--feature", "export-step"],
+        "expired": ["--type", "time-limited", "--not-before", "2020-01-01",
+                    "--expires", "2020-06-01"],  # fmt: skip
+        "needs-activation": ["--type", "perpetual", "--max-devices", "3", "--require-activation"],
+        "other-product": ["--product", "other-app", "--type", "perpetual"],
+    }
+    licenses: dict[str, Issued] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("MIN_KDF_MEMORY", "KDF_MEMORY"):
+            patch.setattr(keyfile, name, UNSAFE_TEST_KDF["memory"])
+        for name in ("MIN_KDF_OPS", "KDF_OPS"):
+            patch.setattr(keyfile, name, UNSAFE_TEST_KDF["ops"])
+        for name in list(os.environ):
+            if name.startswith(("LICSIGN_", "LICVERIFY_")):
+                patch.delenv(name)
+        patch.setenv(PASSPHRASE_ENV, PASSPHRASE)
+
+        _workspace(tmp / "other-vendor", patch)
+        _licsign("key", "export-public", "-o", str(tmp / "other-root.pem"))
+
+        _workspace(tmp / "ws", patch)
+        _licsign("product", "add", PRODUCT, "--feature", "export-step")
+        _licsign("product", "add", "other-app")
+        _licsign("customer", "add", "globex", "--email", "it@globex.example")
+        _licsign("key", "export-public", "-o", str(tmp / "root.pem"))
+        for case, args in cases.items():
+            product = [] if "--product" in args else ["--product", PRODUCT]
+            path = tmp / f"{case}.lic"
+            out = _licsign("issue", *product, "--customer", "globex", *args, "-o", str(path),
+                           "--json")  # fmt: skip
+            licenses[case] = Issued(path, json.loads(out))
+    return Vendor(tmp / "root.pem", tmp / "other-root.pem", licenses)
+
+
+def run_app(tmp: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, str(APP), *map(str, args)], cwd=tmp, env=_clean_env(tmp),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert "Traceback" not in proc.stdout + proc.stderr, proc
+    return proc
+
+
+def test_every_example_is_run_here() -> None:
+    assert {p.name for p in EXAMPLES.iterdir() if p.suffix == ".py"} == TESTED_EXAMPLES
+
+
+#: case -> the first line app.py prints, after "app: " (a regex; {expires} is the expiry date)
+LICENSED = {
+    "perpetual": r"licensed to globex with no expiry \(valid\)",
+    "binary": r"licensed to globex with no expiry \(valid\)",
+    "time-limited": r"licensed to globex until {expires} \(valid\)",
+    "subscription": r"licensed to globex until {expires} \(valid\)",
+    "in-grace": r"licensed to globex until {expires} \(grace, (27|28) days of grace left\)",
+    "trial": r"licensed to globex until {expires} \(valid\)",
+}
+
+
+@pytest.mark.parametrize("case", sorted(LICENSED))
+def test_app_licensed(vendor: Vendor, tmp_path: Path, case: str) -> None:
+    issued = vendor.licenses[case]
+    proc = run_app(tmp_path, issued.path, vendor.root_pem)
+    assert proc.returncode == 0, proc
+    assert proc.stderr == ""
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2, proc.stdout
+    expires = issued.terms["expires"]
+    expected = LICENSED[case].format(expires=str(expires)[:10] if expires else None)
+    assert re.fullmatch(f"app: {expected}", lines[0]), (lines[0], expected)
+    enabled = "export-step" in issued.terms["features"]  # type: ignore[operator]
+    assert lines[1] == f"app: STEP export {'enabled' if enabled else 'disabled'}"
+
+
+REFUSED = {
+    "expired": "expired",
+    "needs-activation": "not-activated",
+    "other-product": "wrong-product",
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_app_refuses(vendor: Vendor, tmp_path: Path, case: str) -> None:
+    proc = run_app(tmp_path, vendor.licenses[case].path, vendor.root_pem)
+    assert proc.returncode == 1, proc
+    assert proc.stdout.startswith(f"app: not licensed ({REFUSED[case]}): "), proc.stdout
+    assert proc.stdout.count("\n") == 1
+
+
+def test_app_refuses_a_tampered_copy(vendor: Vendor, tmp_path: Path) -> None:
+    lines = vendor.licenses["perpetual"].path.read_text().splitlines()
+    row = len(lines) - 4  # a base64 line of the license's own terms, as make demo does
+    lines[row] = lines[row][:10] + ("A" if lines[row][10] != "A" else "B") + lines[row][11:]
+    tampered = tmp_path / "tampered.lic"
+    tampered.write_text("\n".join(lines) + "\n")
+    proc = run_app(tmp_path, tampered, vendor.root_pem)
+    assert proc.returncode == 1, proc
+    assert re.match(r"app: not licensed \((bad-signature|malformed)\): ", proc.stdout), proc.stdout
+
+
+def test_app_refuses_another_vendors_root(vendor: Vendor, tmp_path: Path) -> None:
+    proc = run_app(tmp_path, vendor.licenses["perpetual"].path, vendor.other_root_pem)
+    assert proc.returncode == 1, proc
+    assert proc.stdout.startswith("app: not licensed (untrusted-key): "), proc.stdout
+
+
+def test_app_usage(tmp_path: Path) -> None:
+    proc = run_app(tmp_path)
+    assert proc.returncode == 2, proc
+    assert proc.stdout == ""
+    assert proc.stderr.startswith("usage: "), proc.stderr
+
+
+@pytest.mark.slow
+def test_demo_runs_to_the_end(tmp_path: Path) -> None:
+    """``make demo``: every step exits as the demo expects, at the production KDF cost."""
+    proc = subprocess.run(
+        [sys.executable, str(DEMO)], cwd=tmp_path, env=_clean_env(tmp_path),
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out
+    assert proc.stdout.rstrip().endswith("Demo finished: every step behaved as expected."), out
+    assert re.search(r"app: licensed to globex until \d{4}-\d\d-\d\d \(valid\)", out), out
+    assert "app: not licensed (" in out
+    # The demo cleans up after itself: its temporary directory is gone.
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("licsign-demo-")]
