@@ -13,8 +13,21 @@ from types import MappingProxyType
 from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import Malformed
 
-__all__ = ["fingerprint_matches", "format_fingerprint", "machine_fingerprint", "parse_fingerprint"]
+__all__ = [
+    "COMPONENTS",
+    "MACHINE_ID",
+    "fingerprint_matches",
+    "format_fingerprint",
+    "machine_fingerprint",
+    "parse_fingerprint",
+]
 
+#: The component that names the OS installation (or the identity a container
+#: injects). An activation always requires it to match (format §11.4).
+MACHINE_ID = "machine-id"
+#: The components this version of licverify computes. Vendors count only these
+#: toward a product's minimum (a request can carry any name it likes).
+COMPONENTS = (MACHINE_ID, "mac", "disk", "cpu", "hostname")
 _PREFIX = "fp1."
 _B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 DIGEST_SIZE = 16

@@ -37,7 +37,7 @@ from licverify._errors import (
     WrongProduct,
 )
 from licverify._fields import version_text_ok
-from licverify._fingerprint import fingerprint_matches
+from licverify._fingerprint import MACHINE_ID, fingerprint_matches
 from licverify._keys import TrustedRoots
 from licverify._kinds import (
     ACTIVATION_REQUEST,
@@ -357,6 +357,14 @@ def check_activation(
         )
     if not fingerprint_matches(response.fingerprint, fingerprint, terms.device_match):
         raise WrongMachine("this machine does not match the one the license was activated on")
+    activated_id = response.fingerprint.get(MACHINE_ID)
+    if activated_id is not None and fingerprint.get(MACHINE_ID) != activated_id:
+        # device_match tolerates replaced parts, never another OS installation: a
+        # copied store would otherwise pass on easily set components (hostname, CPU).
+        raise WrongMachine(
+            "this machine's machine-id is not the one the license was activated on "
+            "(a copied state directory?)"
+        )
     expiry = response.lease_expires  # the response's exp: lease end or refresh-by (§11.4)
     if expiry is None:
         if terms.lease_seconds is not None or terms.refresh_seconds is not None:

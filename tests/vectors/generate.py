@@ -1758,6 +1758,17 @@ def license_with_activation_vectors() -> None:
         expected=license_json(bound_terms, bound, response_json(bound_response), NOW),
     )
     add_activation(
+        "activation-wrong-machine-machine-id-under-most",
+        "The same license bound with device_match 'most', on a machine whose other three "
+        "components match but whose machine-id differs: an activation never tolerates another "
+        "machine-id (format §11.4 step 5), so a copied store fails.",
+        op,
+        response_document(response_claims(bound_response)),
+        license=bound,
+        machine=fingerprint("workstation-1", machine_id="another-installation"),
+        error="wrong-machine",
+    )
+    add_activation(
         "activation-order-license-before-device-key",
         "For another license and another device key: the license step (3) comes first.",
         op,
