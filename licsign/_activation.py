@@ -33,7 +33,7 @@ from licsign._issue import new_license_id
 from licsign._keyfile import PassphraseSource
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
-from licverify._fingerprint import fingerprint_matches
+from licverify._fingerprint import COMPONENTS, MACHINE_ID, fingerprint_matches
 from licverify._time import iso, to_timestamp
 from licverify.format import (
     ACTIVATION_RESPONSE,
@@ -46,10 +46,6 @@ from licverify.format import (
     key_id,
     parse_unverified,
 )
-
-#: The fingerprint component every activation request must carry: the OS
-#: machine id (or the identity a container injects with --machine-id).
-MACHINE_ID = "machine-id"
 
 
 class Refused(LicsignError):
@@ -176,11 +172,14 @@ def check_fingerprint_policy(product: sqlite3.Row, fingerprint: Mapping[str, byt
     required = set(json.loads(product["required_components"])) | {MACHINE_ID}
     minimum = max(2, int(product["min_components"]))
     missing = sorted(required - set(fingerprint))
-    if not missing and len(fingerprint) >= minimum:
+    # Only components licverify computes (or the product names) count: any
+    # other name is whatever the sender chose to put there.
+    counted = sorted(set(fingerprint) & (set(COMPONENTS) | required))
+    if not missing and len(counted) >= minimum:
         return
-    have = ", ".join(sorted(fingerprint)) or "none"
+    have = ", ".join(counted) or "none"
     raise Refused(
-        f"the request's fingerprint has {len(fingerprint)} component(s) ({have}); product "
+        f"the request's fingerprint has {len(counted)} known component(s) ({have}); product "
         f"{product['id']} needs at least {minimum} including {', '.join(sorted(required))}"
         + (f" (missing: {', '.join(missing)})" if missing else "")
         + "; make the request on the machine itself (containers: --machine-id)"
@@ -191,7 +190,9 @@ def _check_same_machine(row: sqlite3.Row, request: ActivationRequest, terms: Lic
     """A device key stays on the machine it was first activated on (issue 6 item 1)."""
     recorded = json.loads(row["fingerprint"] or row["first_fingerprint"])
     first = {name: bytes.fromhex(value) for name, value in recorded.items()}
-    if fingerprint_matches(first, request.fingerprint, terms.device_match):
+    # device_match tolerates a replaced disk or NIC; the machine id must not change.
+    same_os = first.get(MACHINE_ID) == request.fingerprint.get(MACHINE_ID)
+    if same_os and fingerprint_matches(first, request.fingerprint, terms.device_match):
         return
     raise Refused(
         f"device key {request.device_id[:12]} was activated on another machine (its fingerprint "
@@ -239,26 +240,33 @@ def _take_seat(
     request: ActivationRequest,
     user: str | None,
     at: int,
-    random_bytes: Callable[[int], bytes],
+    new_id: Callable[[], str],
 ) -> tuple[str, bool]:
-    """This device's activation id, and whether it already existed; Refused past a limit."""
+    """This device's activation id, and whether it already existed; Refused past a limit.
+
+    The product's fingerprint policy applies when a device takes a new seat;
+    a renewal is held to the fingerprint recorded when its seat was taken.
+    """
     open_rows = _open_activations(db, terms.id)
     mine = next((r for r in open_rows if r["device_id"] == request.device_id), None)
     holders = [r for r in open_rows if r is not mine and _holds_seat(r, at)]
     if mine is not None:
         _check_same_machine(mine, request, terms)
-        if mine["user"] != user:
-            # Switching users could slip past the user limits; make it explicit.
-            raise Refused(
-                f"device {request.device_id[:12]} holds a seat for user {mine['user'] or '(none)'}; "
-                "deactivate it before activating it for another user"
-            )
-        if not _holds_seat(mine, at):
-            _check_limits(terms, holders, user)  # its lease ended: the seat may be taken
+        if _holds_seat(mine, at):
+            if mine["user"] != user:
+                # Switching users could slip past the user limits; make it explicit.
+                raise Refused(
+                    f"device {request.device_id[:12]} holds a seat for user "
+                    f"{mine['user'] or '(none)'}; deactivate it before activating it for another user"
+                )
+        else:  # its lease ended: the seat may be taken, and it may come back for another user
+            _check_limits(terms, holders, user)
+            db.execute("UPDATE activations SET user = ? WHERE id = ?", (user, mine["id"]))
         return str(mine["id"]), True
+    check_fingerprint_policy(_product(db, terms.product), request.fingerprint)
     _check_limits(terms, holders, user)
     fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
-    activation_id = "A" + new_license_id(random_bytes)[1:]
+    activation_id = new_id()
     db.execute(
         "INSERT INTO devices (license_id, id, device_key, fingerprint, label, user, first_seen,"
         " last_seen) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (license_id, id) DO UPDATE SET"
@@ -272,6 +280,11 @@ def _take_seat(
          at, at, fingerprint),
     )  # fmt: skip
     return activation_id, False
+
+
+def _product(db: sqlite3.Connection, product_id: str) -> sqlite3.Row:
+    row: sqlite3.Row = db.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
+    return row
 
 
 def activate(
@@ -297,14 +310,15 @@ def activate(
     request = verify_request(request_document)
     user = _normalized_user(request.user)
     terms = _check_request(ws, request, user, at)
-    check_fingerprint_policy(ws.ledger.product(terms.product), request.fingerprint)
     key, certificate, kid = ws.issuing_signer(terms.product, at, passphrase)
     lease, refresh, expires = _expiries(terms, at)
     ledger = ws.ledger
     with ledger.transaction() as db:
         # Re-check inside the write lock: the license row cannot change under us now.
         _check_request(ws, request, user, at)
-        activation_id, reused = _take_seat(db, terms, request, user, at, random_bytes)
+        activation_id, reused = _take_seat(
+            db, terms, request, user, at, lambda: "A" + new_license_id(random_bytes)[1:]
+        )
         db.execute(
             "UPDATE activations SET renewed_at = ?, lease_expires = ?, refresh_by = ?,"
             " request_nonce = ?, license_digest = ? WHERE id = ?",

@@ -14,6 +14,7 @@ from licsign._keyfile import PassphraseSource
 from licsign._workspace import Workspace
 from licverify import LicenseError
 from licverify._fields import normalize_users
+from licverify._license import MAX_REFRESH, MIN_REFRESH
 from licverify._time import from_timestamp, to_timestamp
 from licverify.cliutil import Duration
 from licverify.format import (
@@ -197,8 +198,18 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
         lease_seconds=None if lease is None else _span(lease, at),
         metadata=req.metadata,
         extensions={},
-        refresh_seconds=None if req.refresh is None else _span(req.refresh, at),
+        refresh_seconds=_refresh_seconds(req.refresh, at),
     )
+
+
+def _refresh_seconds(refresh: Any, at: int) -> int | None:
+    """The refresh period in seconds, refused with the option's units when out of bounds."""
+    if refresh is None:
+        return None
+    seconds = _span(refresh, at)
+    if not MIN_REFRESH <= seconds <= MAX_REFRESH:
+        raise InvalidInput("--refresh must be from 1h to 10y (e.g. 30d, 3mo, 1y)")
+    return seconds
 
 
 def _span(period: Any, start: int) -> int:

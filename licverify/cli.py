@@ -455,7 +455,9 @@ def make_cli(
                 )
             )
             return
-        for name in ("machine-id", "mac", "disk", "cpu", "hostname"):
+        from licverify._fingerprint import COMPONENTS
+
+        for name in COMPONENTS:
             click.echo(f"{name + ':':<12} {fp[name].hex() if name in fp else '(not available)'}")
         click.echo(text)
 
@@ -510,7 +512,9 @@ def _show_status(lic: licverify.License, now: datetime, as_json: bool, app: str)
     date = f"{due:%Y-%m-%d %H:%M:%S}Z"
     if not as_json:
         say(f"{'Lease ends:' if lease else 'Refresh by:':<12} {date}")
-    if due - now <= REFRESH_WARNING:
+    # A lease of an hour is renewed all the time: warn only in its last quarter.
+    window = min(REFRESH_WARNING, lic.lease / 4) if lease and lic.lease else REFRESH_WARNING
+    if due - now <= window:
         what = "this lease ends" if lease else "this activation must be refreshed by"
         say(f"warning: {what} {date} ({_time_left(due, now)}); "
             f"run '{app} request' and send it to your vendor", err=True)  # fmt: skip

@@ -1139,8 +1139,10 @@ def test_floating_lease_expiry_and_renewal(vendor: Vendor) -> None:
 
 
 def _fingerprint(count: int) -> dict[str, bytes]:
-    # Component 0 is the machine id every activation request must carry (issue 6).
-    names = ["machine-id", *(f"component-{i}" for i in range(1, count))]
+    # Real component names: the vendor counts only those (issue 6). The machine id,
+    # which every request must carry and an activation never tolerates changing,
+    # sorts last, so _differing() changes it only when it changes every component.
+    names = ["machine-id", "cpu", "disk", "hostname", "mac"][:count]
     return {name: bytes([0x40 + i]) * 16 for i, name in enumerate(names)}
 
 

@@ -436,7 +436,7 @@ def test_status_shows_when_a_refresh_is_due_and_warns_from_14_days(vendor: Vendo
 
 
 def test_status_shows_when_a_floating_lease_ends(vendor: Vendor) -> None:
-    vendor.issue("float.lic", "--type", "floating", "--lease", "30d", "--max-devices", "1")
+    vendor.issue("float.lic", "--type", "floating", "--lease", "120d", "--max-devices", "1")
     store, due = activate_here(vendor, "float.lic")
     shown = due.strftime("%Y-%m-%d %H:%M:%S") + "Z"
     early = vendor("status", *store, "--at", iso_z(due - timedelta(days=14, seconds=1)))
@@ -447,6 +447,15 @@ def test_status_shows_when_a_floating_lease_ends(vendor: Vendor) -> None:
     assert warned.code == 0 and warned.err == (
         f"warning: this lease ends {shown} (14 days); run 'licverify request' and send it to your vendor\n"
     )
+
+
+def test_status_warns_of_a_short_lease_only_in_its_last_quarter(vendor: Vendor) -> None:
+    vendor.issue("short.lic", "--type", "floating", "--lease", "1h", "--max-devices", "1")
+    store, due = activate_here(vendor, "short.lic")
+    quiet = vendor("status", *store, "--at", iso_z(due - timedelta(minutes=15, seconds=1)))
+    assert quiet.code == 0 and quiet.err == ""
+    warned = vendor("status", *store, "--at", iso_z(due - timedelta(minutes=15)))
+    assert warned.code == 0 and "warning: this lease ends" in warned.err and "(15 minutes)" in warned.err
 
 
 def test_status_without_an_expiry_shows_no_refresh_date(vendor: Vendor) -> None:

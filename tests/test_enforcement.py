@@ -309,3 +309,81 @@ def test_max_users_counts_one_person_once_whatever_the_case(vendor: Vendor) -> N
     m2.import_license(lic)
     vendor.activate(m1.request(at(1), user="bob@example.com"), at(1))
     assert vendor.activate(m2.request(at(2), user="Bob@Example.com"), at(2)).activation_id
+
+
+# --- review: tolerant device_match, padded and hybrid fingerprints ------------------------------
+
+A_FP = {"machine-id": b"\x0a" * 16, "hostname": b"\x0b" * 16, "cpu": b"\x0c" * 16}
+
+
+@pytest.mark.parametrize("policy", [1, 2, "most"])
+def test_a_copy_with_the_same_hostname_and_cpu_is_still_another_machine(
+    vendor: Vendor, policy: str | int
+) -> None:
+    # device_match tolerates replaced parts; hostnames are easy to set and CPU models shared.
+    lic = vendor.issue(max_devices=1, device_match=policy)
+    first = vendor.machine("first", fingerprint=A_FP)
+    first.activate(lic)
+    copy = copy_of(first, "copy")
+    copy.fp = {**A_FP, "machine-id": b"\x0d" * 16}
+    with pytest.raises(WrongMachine, match="machine-id"):
+        copy.check(at(5))  # the copied response
+    with pytest.raises(Refused, match="was activated on another machine"):
+        vendor.activate(copy.request(at(6)), at(6))
+
+
+def test_a_hybrid_request_gets_a_response_that_only_works_on_the_first_machine(
+    vendor: Vendor,
+) -> None:
+    # The copy claims the first machine's machine-id and hostname, and its own CPU and NIC.
+    lic = vendor.issue(max_devices=1, device_match=2)
+    first = vendor.machine("first", fingerprint=A_FP)
+    first.activate(lic)
+    copy = copy_of(first, "copy")
+    copy.fp = {"machine-id": b"\x0d" * 16, "hostname": b"\x0b" * 16, "cpu": b"\x0e" * 16}
+    claimed = {**A_FP, "cpu": b"\x0e" * 16, "mac": b"\x0f" * 16}
+    granted = vendor.activate(copy.request(at(6), fingerprint=claimed), at(6))
+    assert granted.reused  # indistinguishable from the first machine after a CPU swap
+    with pytest.raises(WrongMachine):  # the response names the first machine's machine-id
+        copy.install(granted.response, at(7))
+
+
+def test_made_up_component_names_do_not_count(vendor: Vendor) -> None:
+    lic = vendor.issue(max_devices=5, device_match=1)
+    m1 = vendor.machine("m1", fingerprint={"machine-id": b"\x01" * 16, "zz-made-up": b"\x02" * 16})
+    m1.import_license(lic)
+    with pytest.raises(Refused, match=r"has 1 known component\(s\) \(machine-id\)"):
+        vendor.activate(m1.request(at(1)), at(1))
+
+
+def test_a_stricter_policy_applies_to_new_seats_not_renewals(vendor: Vendor) -> None:
+    lic = vendor.issue(max_devices=2)
+    m1 = vendor.machine("m1", fingerprint=A_FP)
+    m1.activate(lic)
+    vendor.ws.ledger.set_product_policy(T0 + 1, PRODUCT, 4, ["disk"])
+    assert vendor.activate(m1.request(at(10)), at(10)).reused
+    m2 = vendor.machine("m2", fingerprint={**A_FP, "machine-id": b"\x02" * 16})
+    m2.import_license(lic)
+    with pytest.raises(Refused, match="missing: disk"):
+        vendor.activate(m2.request(at(11)), at(11))
+
+
+def test_after_its_lease_ended_a_device_may_come_back_for_another_user(vendor: Vendor) -> None:
+    lic = vendor.issue("floating", lease=timedelta(hours=1), max_devices=1, max_users=2)
+    m1 = vendor.machine("m1")
+    m1.activate(lic, at(0), user="ann@example.com")
+    with pytest.raises(Refused, match="holds a seat for user ann@example.com"):
+        vendor.activate(m1.request(at(10), user="bob@example.com"), at(10))
+    granted = vendor.activate(m1.request(at(HOUR), user="bob@example.com"), at(HOUR))
+    assert granted.reused
+    assert vendor.open_activations(lic.id)[0]["user"] == "bob@example.com"
+
+
+@pytest.mark.parametrize("period", [timedelta(minutes=30), timedelta(days=4000)])
+def test_refresh_out_of_bounds_is_refused_in_the_options_units(
+    vendor: Vendor, period: timedelta
+) -> None:
+    from licsign import InvalidInput
+
+    with pytest.raises(InvalidInput, match=r"--refresh must be from 1h to 10y"):
+        vendor.issue(max_devices=1, refresh=period)

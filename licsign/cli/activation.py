@@ -126,7 +126,7 @@ def device_list(ctx: Context, license_id: str, as_json: bool) -> None:
 
 def _until(row: dict[str, Any]) -> str:
     """When the device's response stops working offline: lease end or refresh date."""
-    if row["status"] not in ("active", "lease-ended", "refresh-overdue"):
+    if row["status"] not in ("active", "lease-ended", "refresh-overdue", "reset"):
         return "-"
     ends = [t for t in (row["lease_expires"], row["refresh_by"]) if t is not None]
     return min(ends) if ends else "no end"
