@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -41,10 +42,10 @@ def activation_round_trip(licsign: str, licverify: str, env: dict[str, str]) -> 
     print(
         "\n#### Air-gapped activation: files carried between the customer's machines and the vendor"
     )
-    issued = run("Vendor: a node-locked license that needs activation, one seat", licsign, "issue",
-        "--product", "acme-cad", "--customer", "globex", "--type", "subscription",
-        "--duration", "365d", "--max-devices", "1", "--max-transfers", "3",
-        "--require-activation", "-o", "node-locked.lic", env=env)  # fmt: skip
+    issued = run("Vendor: one seat, renewed every 90 days (seat limits imply activation)", licsign,
+        "issue", "--product", "acme-cad", "--customer", "globex", "--type", "subscription",
+        "--duration", "365d", "--max-devices", "1", "--max-transfers", "3", "--refresh", "90d",
+        "-o", "node-locked.lic", env=env)  # fmt: skip
     run("Machine A: import the license", licverify, "import", "node-locked.lic", *a, env=env)
     run("Machine A: not activated yet", licverify, "status", *a, env=env, expect=1)
     run("Machine A: make an activation request (signed by A's device key)", licverify, "request",
@@ -53,6 +54,14 @@ def activation_round_trip(licsign: str, licverify: str, env: dict[str, str]) -> 
         "-o", "response-a.txt", env=env)  # fmt: skip
     run("Machine A: install the response", licverify, "install", "response-a.txt", *a, env=env)
     run("Machine A: licensed", licverify, "status", *a, env=env)
+    shutil.copytree("machine-a", "machine-c")
+    c = ["--state-dir", "machine-c", "--machine-id", "machine-c"]
+    run("Attacker: machine C holds a copy of A's state directory; not licensed there", licverify,
+        "status", *c, env=env, expect=1)  # fmt: skip
+    run("Attacker: C asks to renew with A's device key", licverify, "request", *c,
+        "-o", "request-c.txt", env=env)  # fmt: skip
+    run("Vendor: refused, the device key belongs to machine A", licsign, "activate",
+        "request-c.txt", "-o", "response-c.txt", env=env, expect=1)  # fmt: skip
     run("Machine B: the same response is refused there", licverify, "import", "node-locked.lic",
         *b, env=env)  # fmt: skip
     run("", licverify, "install", "response-a.txt", *b, env=env, expect=1)

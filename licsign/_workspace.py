@@ -257,9 +257,11 @@ def init_workspace(
         raise InvalidInput("vendor name must be 1 to 256 printable characters")
     check_new_passphrase(passphrase)
     parent = os.path.dirname(target)
+    prefix = f".{os.path.basename(target)}.init-"
     try:
         os.makedirs(parent, exist_ok=True)
-        building = tempfile.mkdtemp(prefix=f".{os.path.basename(target)}.init-", dir=parent)
+        _remove_leftovers(parent, prefix)
+        building = tempfile.mkdtemp(prefix=prefix, dir=parent)
     except OSError as exc:
         raise WorkspaceError(f"cannot create {home}: {exc.strerror}") from None
     try:
@@ -269,6 +271,18 @@ def init_workspace(
         shutil.rmtree(building, ignore_errors=True)
         raise
     return Workspace(home)
+
+
+def _remove_leftovers(parent: str, prefix: str) -> None:
+    """Remove what a killed init left beside the workspace (never a half workspace).
+
+    Two inits of the same directory at once are not supported: the one that
+    loses its building directory here fails with one line and leaves nothing.
+    """
+    for name in os.listdir(parent):
+        path = os.path.join(parent, name)
+        if name.startswith(prefix) and os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _build_workspace(

@@ -108,10 +108,12 @@ def fingerprint_field(value: Any) -> Mapping[str, bytes]:
 #: Space-like, invisible or joining code points that are not in categories C*, Z*
 #: but render as nothing (Unicode Default_Ignorable_Code_Point outside Cf/Cn):
 #: combining grapheme joiner, Hangul fillers, Khmer inherent vowels, Mongolian
-#: variation selectors, variation selectors (supplement).
+#: variation selectors, variation selectors (supplement); and the blank Braille
+#: pattern (So), the best-known "invisible user name" character.
 _INVISIBLE = frozenset(
     [
         *(0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180B, 0x180C, 0x180D, 0x180F, 0x3164, 0xFFA0),
+        0x2800,
         *range(0xFE00, 0xFE10),
         *range(0xE0100, 0xE01F0),
     ]

@@ -48,6 +48,7 @@ INVISIBLE = [
     pytest.param("alice\u0378@example.com", id="unassigned"),
     pytest.param("alice\ud800@example.com", id="lone-surrogate"),
     pytest.param("alice\u3164@example.com", id="hangul-filler"),
+    pytest.param("alice\u2800@example.com", id="braille-blank"),
     pytest.param("alice\ufe0f@example.com", id="variation-selector"),
     pytest.param("alice\u034f@example.com", id="combining-grapheme-joiner"),
 ]

@@ -347,3 +347,18 @@ def test_an_environment_passphrase_that_is_not_utf8_gives_one_clean_line(
     assert f"${PASSPHRASE_ENV}" in line
     if command[0] == "init":
         assert not (tmp_path / "ws").exists()
+
+
+def test_what_a_killed_init_left_is_removed_by_the_next_init(
+    tmp_path: Path, unsafe_fast_kdf: dict[str, int]
+) -> None:
+    # SIGKILL runs no cleanup: it leaves a hidden building directory, never a half workspace.
+    home = tmp_path / "ws"
+    leftover = tmp_path / ".ws.init-killed1"
+    (leftover / "keys").mkdir(parents=True)
+    (leftover / "keys" / "root.key").write_text("{}")
+    (tmp_path / ".other.init-keep").mkdir()  # another workspace's: not ours to remove
+    make(home, unsafe_fast_kdf).close()
+    assert not leftover.exists()
+    assert (tmp_path / ".other.init-keep").is_dir()
+    assert (home / "workspace.json").is_file()
