@@ -145,21 +145,7 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
             f"product {req.product!r} has no feature {unknown[0]!r} (known: {', '.join(declared)})"
         )
     start = at if req.not_before is None else to_timestamp(req.not_before, "not before")
-    if req.expires is not None and req.duration is not None:
-        raise InvalidInput("give either an expiry date or a duration, not both")
-    expires = None
-    if req.expires is not None:
-        expires = to_timestamp(req.expires, "expires")
-    elif req.duration is not None:
-        expires = start + _span(req.duration, start)  # calendar months from the start
-    elif req.type == "trial":
-        expires = start + int(DEFAULT_TRIAL.total_seconds())
-    if expires is None and req.type in ("time-limited", "subscription"):
-        raise InvalidInput(f"a {req.type} license needs --expires or --duration")
-    if expires is not None and req.type == "perpetual":
-        raise InvalidInput("a perpetual license cannot have an expiry; use type time-limited")
-    if expires is not None and expires <= start:
-        raise InvalidInput("the expiry must be after the start of validity")
+    expires = _expiry(req, start)
     lease = req.lease
     if req.type == "floating" and lease is None:
         lease = DEFAULT_LEASE
@@ -200,6 +186,26 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
         extensions={},
         refresh_seconds=_refresh_seconds(req.refresh, at),
     )
+
+
+def _expiry(req: IssueRequest, start: int) -> int | None:
+    """The expiry the request asks for (a date, or a duration from ``start``), checked."""
+    if req.expires is not None and req.duration is not None:
+        raise InvalidInput("give either an expiry date or a duration, not both")
+    expires = None
+    if req.expires is not None:
+        expires = to_timestamp(req.expires, "expires")
+    elif req.duration is not None:
+        expires = start + _span(req.duration, start)  # calendar months from the start
+    elif req.type == "trial":
+        expires = start + int(DEFAULT_TRIAL.total_seconds())
+    if expires is None and req.type in ("time-limited", "subscription"):
+        raise InvalidInput(f"a {req.type} license needs --expires or --duration")
+    if expires is not None and req.type == "perpetual":
+        raise InvalidInput("a perpetual license cannot have an expiry; use type time-limited")
+    if expires is not None and expires <= start:
+        raise InvalidInput("the expiry must be after the start of validity")
+    return expires
 
 
 def _refresh_seconds(refresh: Any, at: int) -> int | None:
