@@ -31,6 +31,7 @@ from typing import Any
 from licsign._errors import InvalidInput, LicsignError, NotFound
 from licsign._issue import new_license_id
 from licsign._keyfile import PassphraseSource
+from licsign._ledger import Ledger
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
 from licverify._fingerprint import COMPONENTS, MACHINE_ID, fingerprint_matches
@@ -79,30 +80,9 @@ def _license_terms(row: sqlite3.Row) -> LicenseTerms:
     return decode_license_payload(parse_unverified(row["document"]).payload)
 
 
-def _open_activations(db: sqlite3.Connection, license_id: str) -> list[sqlite3.Row]:
-    """Activations not ended by a receipt or a reset (a lapsed lease included)."""
-    return db.execute(
-        "SELECT a.*, d.label, d.fingerprint AS first_fingerprint FROM activations a"
-        " JOIN devices d ON d.license_id = a.license_id AND d.id = a.device_id"
-        " WHERE a.license_id = ? AND a.ended_at IS NULL ORDER BY a.created_at, a.rowid",
-        (license_id,),
-    ).fetchall()
-
-
 def _holds_seat(row: sqlite3.Row, at: int) -> bool:
     """A floating activation gives its seat back by itself when its lease ends."""
     return row["lease_expires"] is None or row["lease_expires"] > at
-
-
-def transfers_used(db: sqlite3.Connection, license_id: str) -> int:
-    """Activations of this license ended by a deactivation receipt or a reset, as transfers."""
-    return int(
-        db.execute(
-            "SELECT COUNT(*) FROM activations WHERE license_id = ? AND ended_at IS NOT NULL"
-            " AND counts_transfer = 1",
-            (license_id,),
-        ).fetchone()[0]
-    )
 
 
 def _holders(rows: list[sqlite3.Row]) -> str:
@@ -124,16 +104,6 @@ def _normalized_user(user: str | None) -> str | None:
         raise Refused(f"the request's user is not acceptable: {exc}") from None
 
 
-def _allowed(users: tuple[str, ...]) -> set[str]:
-    out = set()
-    for user in users:
-        try:
-            out.add(_normalized_user(user))
-        except Refused:
-            continue  # written by an older licsign; can never match a normalized user
-    return {u for u in out if u is not None}
-
-
 def _check_request(
     ws: Workspace, request: ActivationRequest, user: str | None, at: int
 ) -> LicenseTerms:
@@ -152,7 +122,8 @@ def _check_request(
     terms = _license_terms(row)
     if terms.expires is not None and at >= terms.expires + terms.grace_seconds:
         raise Refused(f"license {row['id']} expired on {iso(terms.expires)}")
-    if terms.allowed_users and user not in _allowed(terms.allowed_users):
+    # Allowed users are stored normalized at issue (licsign._issue), like ``user`` here.
+    if terms.allowed_users and user not in terms.allowed_users:
         who = "no user" if user is None else f"user {user!r}"
         raise Refused(
             f"license {row['id']} does not allow {who} (allowed: {', '.join(terms.allowed_users)})"
@@ -228,14 +199,13 @@ def _check_limits(terms: LicenseTerms, holders: list[sqlite3.Row], user: str | N
 def _expiries(terms: LicenseTerms, at: int) -> tuple[int | None, int | None, int | None]:
     """Lease end, refresh deadline, and the response's expiry (the earlier of the two)."""
     lease = None if terms.lease_seconds is None else at + terms.lease_seconds
-    refresh_seconds = getattr(terms, "refresh_seconds", None)
-    refresh = None if refresh_seconds is None else at + refresh_seconds
+    refresh = None if terms.refresh_seconds is None else at + terms.refresh_seconds
     ends = [t for t in (lease, refresh) if t is not None]
     return lease, refresh, min(ends) if ends else None
 
 
 def _take_seat(
-    db: sqlite3.Connection,
+    ledger: Ledger,
     terms: LicenseTerms,
     request: ActivationRequest,
     user: str | None,
@@ -246,8 +216,9 @@ def _take_seat(
 
     The product's fingerprint policy applies when a device takes a new seat;
     a renewal is held to the fingerprint recorded when its seat was taken.
+    Call inside the ledger's transaction.
     """
-    open_rows = _open_activations(db, terms.id)
+    open_rows = ledger.open_activations(terms.id)
     mine = next((r for r in open_rows if r["device_id"] == request.device_id), None)
     holders = [r for r in open_rows if r is not mine and _holds_seat(r, at)]
     if mine is not None:
@@ -261,30 +232,17 @@ def _take_seat(
                 )
         else:  # its lease ended: the seat may be taken, and it may come back for another user
             _check_limits(terms, holders, user)
-            db.execute("UPDATE activations SET user = ? WHERE id = ?", (user, mine["id"]))
+            ledger.set_activation_user(mine["id"], user)
         return str(mine["id"]), True
-    check_fingerprint_policy(_product(db, terms.product), request.fingerprint)
+    check_fingerprint_policy(ledger.product(terms.product), request.fingerprint)
     _check_limits(terms, holders, user)
-    fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
     activation_id = new_id()
-    db.execute(
-        "INSERT INTO devices (license_id, id, device_key, fingerprint, label, user, first_seen,"
-        " last_seen) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (license_id, id) DO UPDATE SET"
-        " last_seen = excluded.last_seen, label = excluded.label, user = excluded.user",
-        (terms.id, request.device_id, request.device_key, fingerprint, request.label, user, at, at),
-    )
-    db.execute(
-        "INSERT INTO activations (id, license_id, device_id, user, request_nonce, license_digest,"
-        " created_at, renewed_at, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
-        (activation_id, terms.id, request.device_id, user, request.nonce, request.license_digest,
-         at, at, fingerprint),
-    )  # fmt: skip
+    fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
+    device = {"id": request.device_id, "key": request.device_key, "fingerprint": fingerprint,
+              "label": request.label, "user": user, "nonce": request.nonce,
+              "digest": request.license_digest}  # fmt: skip
+    ledger.add_activation(activation_id, terms.id, device, at)
     return activation_id, False
-
-
-def _product(db: sqlite3.Connection, product_id: str) -> sqlite3.Row:
-    row: sqlite3.Row = db.execute("SELECT * FROM products WHERE id = ?", (product_id,)).fetchone()
-    return row
 
 
 def activate(
@@ -313,20 +271,14 @@ def activate(
     key, certificate, kid = ws.issuing_signer(terms.product, at, passphrase)
     lease, refresh, expires = _expiries(terms, at)
     ledger = ws.ledger
-    with ledger.transaction() as db:
+    with ledger.transaction():
         # Re-check inside the write lock: the license row cannot change under us now.
         _check_request(ws, request, user, at)
         activation_id, reused = _take_seat(
-            db, terms, request, user, at, lambda: "A" + new_license_id(random_bytes)[1:]
+            ledger, terms, request, user, at, lambda: "A" + new_license_id(random_bytes)[1:]
         )
-        db.execute(
-            "UPDATE activations SET renewed_at = ?, lease_expires = ?, refresh_by = ?,"
-            " request_nonce = ?, license_digest = ? WHERE id = ?",
-            (at, lease, refresh, request.nonce, request.license_digest, activation_id),
-        )
-        db.execute(
-            "UPDATE devices SET last_seen = ? WHERE license_id = ? AND id = ?",
-            (at, terms.id, request.device_id),
+        ledger.renew_activation(
+            activation_id, at, (lease, refresh), request.nonce, request.license_digest
         )
         ledger.append_event(
             at, "activation.renewed" if reused else "activation.created", terms.id,
@@ -347,8 +299,8 @@ def activate(
     return Granted(armored, activation_id, request.device_id, reused, expires)
 
 
-def _end_activation(ws: Workspace, db: sqlite3.Connection, activation: sqlite3.Row, at: int,
-                    reason: str, force: bool) -> tuple[int, bool]:  # fmt: skip
+def _end_activation(ws: Workspace, activation: sqlite3.Row, at: int, reason: str,
+                    force: bool) -> tuple[int, bool]:  # fmt: skip
     """End an activation; returns the transfers used and whether this one counted.
 
     A floating seat is not a transfer: it comes back by itself when its lease
@@ -357,16 +309,13 @@ def _end_activation(ws: Workspace, db: sqlite3.Connection, activation: sqlite3.R
     terms = _license_terms(ws.ledger.license(activation["license_id"]))
     counts = terms.type != "floating"
     limit = terms.limits.max_transfers
-    used = transfers_used(db, activation["license_id"])
+    used = ws.ledger.transfers_used(activation["license_id"])
     if counts and limit is not None and used >= limit and not force:
         raise Refused(
             f"license {activation['license_id']} has used {used} of {limit} transfers; "
             "the vendor can override with --force"
         )
-    db.execute(
-        "UPDATE activations SET ended_at = ?, end_reason = ?, counts_transfer = ? WHERE id = ?",
-        (at, reason, int(counts), activation["id"]),
-    )
+    ws.ledger.end_activation(activation["id"], at, reason, counts)
     return used + int(counts), counts
 
 
@@ -387,28 +336,23 @@ def deactivate(
     receipt: DeactivationReceipt = verify_receipt(receipt_document)
     device_id = key_id(receipt.device_key).hex()
     ledger = ws.ledger
-    with ledger.transaction() as db:
-        activation = db.execute(
-            "SELECT * FROM activations WHERE id = ?", (receipt.activation_id,)
-        ).fetchone()
+    with ledger.transaction():
+        activation = ledger.activation(receipt.activation_id)
         if activation is None or activation["license_id"] != receipt.license_id:
             raise NotFound(f"no activation {receipt.activation_id} of license {receipt.license_id}")
         if activation["device_id"] != device_id:
             raise Refused("the receipt is signed by another device than the one activated")
         if activation["license_digest"] != receipt.license_digest:
             raise Refused("the receipt names another license document than the one activated")
-        if db.execute("SELECT 1 FROM receipts WHERE nonce = ?", (receipt.nonce,)).fetchone():
+        if ledger.receipt_seen(receipt.nonce):
             raise Refused("this receipt was already accepted")
         if activation["ended_at"] is not None:
             raise Refused(
                 f"activation {activation['id']} already ended ({activation['end_reason']} "
                 f"{iso(activation['ended_at'])})"
             )
-        used, counted = _end_activation(ws, db, activation, at, "deactivated", force)
-        db.execute(
-            "INSERT INTO receipts (nonce, activation_id, received_at) VALUES (?,?,?)",
-            (receipt.nonce, activation["id"], at),
-        )
+        used, counted = _end_activation(ws, activation, at, "deactivated", force)
+        ledger.add_receipt(receipt.nonce, activation["id"], at)
         ledger.append_event(
             at, "activation.deactivated", receipt.license_id,
             {"activation": activation["id"], "device": device_id, "transfers_used": used,
@@ -437,17 +381,17 @@ def reset_device(
         raise InvalidInput("give at least 4 characters of the device id")
     ledger = ws.ledger
     ledger.license(license_id)
-    with ledger.transaction() as db:
+    with ledger.transaction():
         rows = [
             r
-            for r in _open_activations(db, license_id)
+            for r in ledger.open_activations(license_id)
             if r["device_id"].startswith(device.lower())
         ]
         if not rows:
             raise NotFound(f"no active device {device!r} on license {license_id}")
         if len(rows) > 1:
             raise InvalidInput(f"device id {device!r} is ambiguous on license {license_id}")
-        used, counted = _end_activation(ws, db, rows[0], at, "reset", force)
+        used, counted = _end_activation(ws, rows[0], at, "reset", force)
         ledger.append_event(
             at, "device.reset", license_id,
             {"activation": rows[0]["id"], "device": rows[0]["device_id"], "forced": force,
@@ -479,16 +423,8 @@ def devices(ws: Workspace, license_id: str, now: datetime | None = None) -> list
     """
     ws.ledger.license(license_id)
     at = 0 if now is None else to_timestamp(now)
-    db = ws.ledger.connection
     out = []
-    for d in db.execute(
-        "SELECT * FROM devices WHERE license_id = ? ORDER BY first_seen, id", (license_id,)
-    ):
-        a = db.execute(
-            "SELECT * FROM activations WHERE license_id = ? AND device_id = ?"
-            " ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            (license_id, d["id"]),
-        ).fetchone()
+    for d, a in ws.ledger.devices_of(license_id):
         out.append({
             "device": d["id"], "label": d["label"], "user": d["user"],
             "first_seen": iso(d["first_seen"]), "last_seen": iso(d["last_seen"]),

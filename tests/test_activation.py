@@ -28,7 +28,6 @@ from licsign._activation import (
     activate,
     devices,
     reset_device,
-    transfers_used,
 )
 from licsign._activation import deactivate as vendor_deactivate
 from licverify import (
@@ -541,7 +540,7 @@ def test_transfer_limit_force_and_reset(vendor: Vendor) -> None:
     assert m1.deactivate(at(60)) == receipt
     forced = vendor_deactivate(vendor.ws, receipt, now=at(61), force=True)
     assert forced["transfers_used"] == 3
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 3
+    assert vendor.ws.ledger.transfers_used(lic.id) == 3
 
     # reset_device (lost machine, no receipt) counts a transfer too and is recorded.
     g4 = m3.activate(when=at(70))
@@ -1028,7 +1027,7 @@ def test_receipt_replayed_refused(vendor: Vendor) -> None:
     with pytest.raises(Refused, match="already accepted"):
         vendor_deactivate(vendor.ws, binary(receipt), now=at(12), force=True)
     assert vendor.event_count() == events
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 1
+    assert vendor.ws.ledger.transfers_used(lic.id) == 1
 
 
 def test_second_receipt_for_an_ended_activation_refused(vendor: Vendor) -> None:
@@ -1042,7 +1041,7 @@ def test_second_receipt_for_an_ended_activation_refused(vendor: Vendor) -> None:
     second = backup.deactivate(at(20))
     with pytest.raises(Refused, match="already ended"):
         vendor_deactivate(vendor.ws, second, now=at(21))
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 1
+    assert vendor.ws.ledger.transfers_used(lic.id) == 1
 
 
 def test_request_whose_kid_names_another_device_key_is_untrusted(vendor: Vendor) -> None:

@@ -246,7 +246,7 @@ def test_key_new_issuing_with_product_restriction_and_validity(ws: Cli) -> None:
 def test_newest_issuing_key_signs_even_when_created_in_the_same_second(
     ws: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # BUG: Ledger.issuing_key_for (licsign/_ledger.py, "ORDER BY created_at DESC, key_id")
+    # BUG: Ledger.issuing_key_for (licsign/_ledger/__init__.py, "ORDER BY created_at DESC, key_id")
     # breaks ties between keys created in the same second by the random key id, not by
     # insertion order, so "new licenses use the newest one" holds only by chance.
     # Keys are added at one fixed instant until the newest no longer has the smallest

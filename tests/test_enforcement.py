@@ -16,7 +16,7 @@ from factory import T0
 from test_activation import PRODUCT, Machine, Vendor, at, vendor  # noqa: F401 (fixture)
 
 from licsign import IssueRequest, issue_license
-from licsign._activation import Refused, devices, reset_device, transfers_used
+from licsign._activation import Refused, devices, reset_device
 from licsign._activation import deactivate as vendor_deactivate
 from licverify import NotActivated, Status, WrongMachine, machine_fingerprint, verify_response
 
@@ -118,7 +118,7 @@ def test_after_a_reset_the_copied_key_takes_a_seat_as_a_transfer(vendor: Vendor)
     assert not again.reused and again.activation_id != granted.activation_id
     m2.install(again.response, at(31))
     assert m2.check(at(32)).activation is not None
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 1
+    assert vendor.ws.ledger.transfers_used(lic.id) == 1
 
 
 # --- 2. the client does not choose its fingerprint --------------------------------------------
@@ -226,7 +226,7 @@ def test_a_floating_seat_comes_back_by_itself_after_its_lease(vendor: Vendor) ->
     # After m2's lease ends, m1 gets the seat back: the same activation, renewed.
     again = vendor.activate(m1.request(at(2 * HOUR)), at(2 * HOUR))
     assert again.reused and again.activation_id == first.activation_id
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 0
+    assert vendor.ws.ledger.transfers_used(lic.id) == 0
 
 
 def test_returning_a_lease_frees_the_seat_and_is_not_a_transfer(vendor: Vendor) -> None:
@@ -241,7 +241,7 @@ def test_returning_a_lease_frees_the_seat_and_is_not_a_transfer(vendor: Vendor) 
             m1.activate(None, at(20 + i * 100))
     m2.activate(lic, at(400))
     assert m2.check(at(401)).activation is not None
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 0
+    assert vendor.ws.ledger.transfers_used(lic.id) == 0
 
 
 # --- 5. activations that must be refreshed ----------------------------------------------------
@@ -260,7 +260,7 @@ def test_refresh_expires_responses_and_renewal_keeps_the_seat(vendor: Vendor) ->
     assert renewed.reused and renewed.expires == T0 + 59 * DAY
     m1.install(renewed.response, at(29 * DAY))
     assert m1.check(at(59 * DAY - 1)).activation is not None
-    assert transfers_used(vendor.ws.ledger.connection, lic.id) == 0
+    assert vendor.ws.ledger.transfers_used(lic.id) == 0
 
 
 def test_a_reset_machine_stops_at_its_refresh_date_and_must_take_a_seat_again(

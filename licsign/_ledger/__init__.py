@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from licsign._errors import AlreadyExists, NotFound, WorkspaceError
+from licsign._ledger.activations import ActivationRecords
 
 _MIGRATIONS = [
     """
@@ -122,7 +123,7 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 _GENESIS = b"\x00" * 32
 
 
-class Ledger:
+class Ledger(ActivationRecords):
     """A connection to the ledger database.
 
     Args:
