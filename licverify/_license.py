@@ -217,11 +217,57 @@ def _fail(what: str) -> Malformed:
 def decode_license_payload(payload: bytes) -> LicenseTerms:
     """Decode and check the claims of a license payload.
 
+    One helper per term group below; each returns the group's default when
+    the term is absent.
+
     Raises:
         Malformed: not canonical CBOR, a wrong type, an out-of-range value,
             or terms that contradict each other.
         Unsupported: a newer format version or an unknown critical term.
     """
+    claims, terms, extensions = _open_payload(payload)
+    # An optional claim or term is absent or holds a value: null is never a
+    # second way to say "absent" (format §3.1, one encoding per set of terms).
+    license_type = terms.get("type")
+    if license_type not in LICENSE_TYPES:
+        raise _fail(f"type must be one of {', '.join(LICENSE_TYPES)}")
+    max_version, maintenance_end = _gate(terms)
+    users, devices, device_match, activation_required = _binding(terms)
+    result = LicenseTerms(
+        id=_license_id(claims),
+        version=_int(terms.get("version"), "version", 1, MAX_COUNT),
+        issuer=_text(claims[ISS], "issuer") if ISS in claims else None,
+        customer=_text(claims.get(SUB), "customer", _ID_RE),
+        product=_text(claims.get(AUD), "product", _ID_RE),
+        type=license_type,
+        issued_at=_int(claims.get(IAT), "issued-at"),
+        not_before=_int(claims[NBF], "not-before") if NBF in claims else None,
+        expires=_int(claims[EXP], "expires") if EXP in claims else None,
+        grace_seconds=_int(terms["grace"], "grace", 1, 10 * 366 * 86400) if "grace" in terms else 0,
+        features=_features(terms),
+        max_version=max_version,
+        maintenance_end=maintenance_end,
+        limits=_limits(terms),
+        allowed_users=users,
+        allowed_devices=devices,
+        device_match=device_match,
+        activation_required=activation_required,
+        counters=_counters(terms),
+        lease_seconds=_int(terms["lease"], "lease", 60, 366 * 86400) if "lease" in terms else None,
+        refresh_seconds=(
+            _int(terms["refresh"], "refresh", MIN_REFRESH, MAX_REFRESH)
+            if "refresh" in terms
+            else None
+        ),
+        metadata=_metadata(terms),
+        extensions=MappingProxyType(extensions),
+    )
+    check_consistency(result)
+    return result
+
+
+def _open_payload(payload: bytes) -> tuple[dict[Any, Any], dict[Any, Any], dict[str, Any]]:
+    """The claims, the terms map, and the x- extensions; unknown critical names refused."""
     claims = decode_canonical(payload, "license payload")
     if type(claims) is not dict:
         raise Malformed("license payload is not a map")
@@ -245,7 +291,10 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
                 extensions[name] = _scalar(terms[name], f"extension {name!r}")
             elif name not in _KNOWN_TERMS:
                 raise Unsupported(f"license has an unknown critical term {name[:40]!r}")
+    return claims, terms, extensions
 
+
+def _license_id(claims: dict[Any, Any]) -> str:
     cti = claims.get(CTI)
     if type(cti) is not bytes:
         raise _fail("id (cti) must be a byte string")
@@ -253,23 +302,18 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         license_id = cti.decode("ascii")
     except UnicodeDecodeError:
         raise _fail("id is not ASCII") from None
-    _text(license_id, "id", _ID_RE)
-    # An optional claim or term is absent or holds a value: null is never a
-    # second way to say "absent" (format §3.1, one encoding per set of terms).
-    issuer = _text(claims[ISS], "issuer") if ISS in claims else None
-    issued_at = _int(claims.get(IAT), "issued-at")
-    not_before = _int(claims[NBF], "not-before") if NBF in claims else None
-    expires = _int(claims[EXP], "expires") if EXP in claims else None
+    return _text(license_id, "id", _ID_RE)
 
-    license_type = terms.get("type")
-    if license_type not in LICENSE_TYPES:
-        raise _fail(f"type must be one of {', '.join(LICENSE_TYPES)}")
 
+def _features(terms: dict[Any, Any]) -> Mapping[str, Any]:
     features = {}
     if "features" in terms:
         for name, value in _map(terms["features"], "features", MAX_FEATURES).items():
             features[_text(name, "feature name", _NAME_RE)] = _scalar(value, f"feature {name!r}")
+    return MappingProxyType(features)
 
+
+def _gate(terms: dict[Any, Any]) -> tuple[str | None, int | None]:
     max_version = maintenance_end = None
     if "gate" in terms:
         gate = _map(terms["gate"], "gate", 2)
@@ -279,22 +323,29 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
             max_version = _text(gate["max_version"], "maximum version", _VERSION_RE)
         if "maintenance_end" in gate:
             maintenance_end = _int(gate["maintenance_end"], "maintenance end")
+    return max_version, maintenance_end
 
-    limits = Limits()
-    if "limits" in terms:
-        raw = _map(terms["limits"], "limits", len(LIMIT_NAMES))
-        if set(raw) - set(LIMIT_NAMES):
-            raise Unsupported("license has an unknown limit")
-        limits = Limits(
-            *[_int(raw[n], f"limit {n}", 0, MAX_COUNT) if n in raw else None for n in LIMIT_NAMES]
-        )
 
+def _limits(terms: dict[Any, Any]) -> Limits:
+    if "limits" not in terms:
+        return _NO_LIMITS
+    raw = _map(terms["limits"], "limits", len(LIMIT_NAMES))
+    if set(raw) - set(LIMIT_NAMES):
+        raise Unsupported("license has an unknown limit")
+    return Limits(
+        *[_int(raw[n], f"limit {n}", 0, MAX_COUNT) if n in raw else None for n in LIMIT_NAMES]
+    )
+
+
+def _binding(
+    terms: dict[Any, Any],
+) -> tuple[tuple[str, ...], tuple[Mapping[str, bytes], ...], str | int, bool]:
+    """Allowed users, listed devices, device_match and activation_required."""
     users: tuple[str, ...] = ()
     if "users" in terms:
         users = tuple(_text(u, "allowed user") for u in _list(terms["users"], "users"))
         if len(set(users)) != len(users):
             raise _fail("allowed users repeat")
-
     devices: tuple[Mapping[str, bytes], ...] = ()
     if "devices" in terms:
         devices = tuple(_fingerprint(d) for d in _list(terms["devices"], "devices"))
@@ -307,14 +358,16 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
             raise _fail("device_match must be 'all', 'most' or a count from 1 to 64")
         if device_match == "all":
             raise _fail("device_match 'all' is the default and must be left out")
-
     activation_required = terms.get("activation_required", False)
     if "activation_required" in terms and activation_required is not True:
         raise _fail("activation_required must be true when present (false is the default)")
     if device_match != "all" and not devices and not activation_required:
         # Fingerprints are matched only against listed devices or an activation.
         raise _fail("device_match needs devices or activation_required")
+    return users, devices, device_match, activation_required
 
+
+def _counters(terms: dict[Any, Any]) -> Mapping[str, Counter]:
     counters = {}
     if "counters" in terms:
         for name, entry in _map(terms["counters"], "counters", MAX_COUNTERS).items():
@@ -328,7 +381,10 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
                 if "overage" in entry
                 else 0,
             )
+    return MappingProxyType(counters)
 
+
+def _metadata(terms: dict[Any, Any]) -> Mapping[str, Any]:
     metadata = {}
     if "metadata" in terms:
         raw_meta = _map(terms["metadata"], "metadata", 256)
@@ -336,40 +392,7 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
             metadata[_text(key, "metadata key")] = _scalar(value, f"metadata {key!r}")
         if len(encode_canonical(raw_meta)) > MAX_METADATA_BYTES:
             raise _fail(f"metadata is larger than {MAX_METADATA_BYTES} bytes")
-
-    grace = _int(terms["grace"], "grace", 1, 10 * 366 * 86400) if "grace" in terms else 0
-    lease = _int(terms["lease"], "lease", 60, 366 * 86400) if "lease" in terms else None
-    refresh = (
-        _int(terms["refresh"], "refresh", MIN_REFRESH, MAX_REFRESH) if "refresh" in terms else None
-    )
-
-    result = LicenseTerms(
-        id=license_id,
-        version=_int(terms.get("version"), "version", 1, MAX_COUNT),
-        issuer=issuer,
-        customer=_text(claims.get(SUB), "customer", _ID_RE),
-        product=_text(claims.get(AUD), "product", _ID_RE),
-        type=license_type,
-        issued_at=issued_at,
-        not_before=not_before,
-        expires=expires,
-        grace_seconds=grace,
-        features=MappingProxyType(features),
-        max_version=max_version,
-        maintenance_end=maintenance_end,
-        limits=limits,
-        allowed_users=users,
-        allowed_devices=devices,
-        device_match=device_match,
-        activation_required=activation_required,
-        counters=MappingProxyType(counters),
-        lease_seconds=lease,
-        refresh_seconds=refresh,
-        metadata=MappingProxyType(metadata),
-        extensions=MappingProxyType(extensions),
-    )
-    check_consistency(result)
-    return result
+    return MappingProxyType(metadata)
 
 
 def check_consistency(terms: LicenseTerms) -> None:
@@ -415,57 +438,12 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
     Raises:
         Malformed: the terms would not decode to themselves (invalid terms).
     """
-    inner: dict[str, Any] = {"v": FORMAT_VERSION, "version": terms.version, "type": terms.type}
-    if terms.grace_seconds:
-        inner["grace"] = terms.grace_seconds
-    if terms.features:
-        inner["features"] = dict(terms.features)
-    gate: dict[str, Any] = {}
-    if terms.max_version is not None:
-        gate["max_version"] = terms.max_version
-    if terms.maintenance_end is not None:
-        gate["maintenance_end"] = terms.maintenance_end
-    if gate:
-        inner["gate"] = gate
-    limit_values = (
-        terms.limits.max_devices,
-        terms.limits.max_users,
-        terms.limits.max_devices_per_user,
-        terms.limits.max_transfers,
-    )
-    limits = {
-        name: value
-        for name, value in zip(LIMIT_NAMES, limit_values, strict=True)
-        if value is not None
-    }
-    if limits:
-        inner["limits"] = limits
-    if terms.allowed_users:
-        inner["users"] = list(terms.allowed_users)
-    if terms.allowed_devices:
-        inner["devices"] = [dict(d) for d in terms.allowed_devices]
-    if terms.device_match != "all":
-        inner["device_match"] = terms.device_match
-    if terms.activation_required:
-        inner["activation_required"] = True
-    if terms.counters:
-        inner["counters"] = {
-            name: ({"limit": c.limit, "overage": c.overage} if c.overage else {"limit": c.limit})
-            for name, c in terms.counters.items()
-        }
-    if terms.lease_seconds is not None:
-        inner["lease"] = terms.lease_seconds
-    if terms.refresh_seconds is not None:
-        inner["refresh"] = terms.refresh_seconds
-    if terms.metadata:
-        inner["metadata"] = dict(terms.metadata)
-    inner.update(terms.extensions)
     claims: dict[int, Any] = {
         SUB: terms.customer,
         AUD: terms.product,
         IAT: terms.issued_at,
         CTI: terms.id.encode("ascii", "replace"),
-        TERMS: inner,
+        TERMS: _encode_terms(terms),
     }
     if terms.issuer is not None:
         claims[ISS] = terms.issuer
@@ -477,6 +455,38 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
     if decode_license_payload(payload) != terms:
         raise Malformed("license terms do not survive encoding; check their values")
     return payload
+
+
+def _encode_terms(terms: LicenseTerms) -> dict[str, Any]:
+    """The private terms map: every default left out (one encoding per set of terms)."""
+    limits = terms.limits
+    limit_values = (
+        limits.max_devices, limits.max_users, limits.max_devices_per_user, limits.max_transfers
+    )  # fmt: skip
+    gate = {"max_version": terms.max_version, "maintenance_end": terms.maintenance_end}
+    optional: dict[str, Any] = {
+        "grace": terms.grace_seconds or None,
+        "features": dict(terms.features) or None,
+        "gate": {k: v for k, v in gate.items() if v is not None} or None,
+        "limits": {
+            n: v for n, v in zip(LIMIT_NAMES, limit_values, strict=True) if v is not None
+        } or None,
+        "users": list(terms.allowed_users) or None,
+        "devices": [dict(d) for d in terms.allowed_devices] or None,
+        "device_match": None if terms.device_match == "all" else terms.device_match,
+        "activation_required": True if terms.activation_required else None,
+        "counters": {
+            name: ({"limit": c.limit, "overage": c.overage} if c.overage else {"limit": c.limit})
+            for name, c in terms.counters.items()
+        } or None,
+        "lease": terms.lease_seconds,
+        "refresh": terms.refresh_seconds,
+        "metadata": dict(terms.metadata) or None,
+    }  # fmt: skip
+    inner: dict[str, Any] = {"v": FORMAT_VERSION, "version": terms.version, "type": terms.type}
+    inner.update((name, value) for name, value in optional.items() if value is not None)
+    inner.update(terms.extensions)
+    return inner
 
 
 def terms_to_json(terms: LicenseTerms) -> dict[str, Any]:

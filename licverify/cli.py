@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 import click
 
 import licverify
-from licverify.cliutil import escape_text, output_problem, parse_when, run_click
+from licverify.cliutil import output_problem, parse_when, run_click, say
 
 TRUST_ENV = "LICVERIFY_TRUST"
 PRODUCT_ENV = "LICVERIFY_PRODUCT"
@@ -57,11 +57,6 @@ def read_input(path: str, what: str) -> bytes:
     if len(data) > _MAX_INPUT:
         raise click.BadParameter(f"{path!r} is too large to be a licsign document", param_hint=what)
     return data
-
-
-def say(line: str, err: bool = False) -> None:
-    """Print one line for people, escaping control and bidi characters (JSON is printed as is)."""
-    click.echo(escape_text(line), err=err)
 
 
 def print_report(report: licverify.InspectReport) -> None:
@@ -269,6 +264,20 @@ def make_cli(
         Exit status: 0 licensed, 1 not licensed or refused, 2 usage or input error.
         """
 
+    _add_check(group, settings)
+    _add_import(group, settings)
+    _add_request(group, settings)
+    _add_install(group, settings)
+    _add_status(group, settings)
+    _add_deactivate(group, settings)
+    _add_inspect(group, settings)
+    _add_fingerprint(group, settings)
+    return group
+
+
+def _add_check(group: click.Group, settings: Settings) -> None:
+    """Add ``check`` to ``group``."""
+
     @group.command()
     @click.argument("license_file", metavar="LICENSE")
     @click.option("--app-version", help="Application version to check against a version gate.")
@@ -294,6 +303,10 @@ def make_cli(
             raise click.BadParameter(str(exc)) from None
         _show(lic, as_json)
 
+
+def _add_import(group: click.Group, settings: Settings) -> None:
+    """Add ``import`` to ``group``."""
+
     @group.command("import")
     @click.argument("license_file", metavar="LICENSE")
     @_options(settings, store=True)
@@ -311,6 +324,10 @@ def make_cli(
             click.echo(
                 f"It needs activation: run '{settings.app} request -o request.txt' and send the file to your vendor."
             )
+
+
+def _add_request(group: click.Group, settings: Settings) -> None:
+    """Add ``request`` to ``group``."""
 
     @group.command()
     @click.option(
@@ -358,6 +375,10 @@ def make_cli(
         if output != "-":
             say(f"Wrote activation request to {output}; send it to your vendor.", err=True)
 
+
+def _add_install(group: click.Group, settings: Settings) -> None:
+    """Add ``install`` to ``group``."""
+
     @group.command()
     @click.argument("response_file", metavar="RESPONSE")
     @_options(settings, store=True)
@@ -372,6 +393,10 @@ def make_cli(
             return
         activation = lic.activation.activation_id if lic.activation else "?"
         say(f"Activated: license {lic.id} on this machine (activation {activation}).")
+
+
+def _add_status(group: click.Group, settings: Settings) -> None:
+    """Add ``status`` to ``group``."""
 
     @group.command()
     @click.option("--app-version", help="Application version to check against a version gate.")
@@ -397,6 +422,10 @@ def make_cli(
             raise click.BadParameter(str(exc), param_hint="--app-version") from None
         _show_status(lic, when, as_json, settings.app)
 
+
+def _add_deactivate(group: click.Group, settings: Settings) -> None:
+    """Add ``deactivate`` to ``group``."""
+
     @group.command()
     @click.option("-o", "--output", required=True, help="Receipt file to write ('-' for stdout).")
     @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
@@ -415,6 +444,10 @@ def make_cli(
         _write(output, data, force)
         if output != "-":
             say(f"Deactivated. Send {output} to your vendor to free the seat.", err=True)
+
+
+def _add_inspect(group: click.Group, settings: Settings) -> None:
+    """Add ``inspect`` to ``group``."""
 
     @group.command()
     @click.argument("document")
@@ -436,6 +469,10 @@ def make_cli(
             print_report(report)
         if not report.verified:
             raise click.exceptions.Exit(1)
+
+
+def _add_fingerprint(group: click.Group, settings: Settings) -> None:
+    """Add ``fingerprint`` to ``group``."""
 
     @group.command()
     @_options(settings, trust=False, at=False)
@@ -460,8 +497,6 @@ def make_cli(
         for name in COMPONENTS:
             click.echo(f"{name + ':':<12} {fp[name].hex() if name in fp else '(not available)'}")
         click.echo(text)
-
-    return group
 
 
 def _show(lic: licverify.License, as_json: bool) -> None:

@@ -309,10 +309,23 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
     if as_json:
         emit_json(info)
         return
+    for label, value in _detail_lines(terms, info["status"], row["key_id"], seats):
+        say(f"{label + ':':<12} {value}")
+    for d in seats:
+        say(f"  device {d['device'][:12]}  {d['label']}  {d['status']}  last seen {d['last_seen']}")
+    click.echo("History:")
+    for h in history:
+        say(f"  {h['at']}  {h['event']}")
+
+
+def _detail_lines(
+    terms: dict[str, Any], status: str, key_id: str, seats: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """The label and value of each line of 'licsign show' (the license details page)."""
     limits = terms["limits"]
-    lines = [
+    return [
         ("License", f"{terms['id']} (version {terms['version']})"),
-        ("Status", info["status"]),
+        ("Status", status),
         ("Product", terms["product"]),
         ("Customer", terms["customer"]),
         ("Type", terms["type"]),
@@ -343,13 +356,6 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
             ", ".join(f"{n}={c['limit']}+{c['overage']}" for n, c in terms["counters"].items())
             or "none",
         ),
-        ("Signed by", row["key_id"]),
+        ("Signed by", key_id),
         ("Seats", _seats(seats, limits.get("max_devices"))),
     ]
-    for label, value in lines:
-        say(f"{label + ':':<12} {value}")
-    for d in seats:
-        say(f"  device {d['device'][:12]}  {d['label']}  {d['status']}  last seen {d['last_seen']}")
-    click.echo("History:")
-    for h in history:
-        say(f"  {h['at']}  {h['event']}")
