@@ -5,10 +5,13 @@ Not imported by ``licverify`` itself; applications do not need it.
 
 from __future__ import annotations
 
+import calendar
 import re
 from datetime import datetime, timedelta, timezone
 
-__all__ = ["Duration", "escape_text", "format_duration", "parse_duration", "parse_when"]
+from licverify._license import Frozen
+
+__all__ = ["Duration", "escape_text", "format_duration", "parse_duration", "parse_when", "say"]
 
 
 def escape_text(text: object) -> str:
@@ -33,6 +36,17 @@ def escape_text(text: object) -> str:
     if value.isprintable():  # the common case: nothing to do
         return value
     return "".join(_escape_char(ch) for ch in value)
+
+
+def say(line: str, err: bool = False) -> None:
+    """Print one line for people through ``escape_text`` (JSON output is printed as is).
+
+    Both command lines use it for every human line that may quote a document,
+    a customer or a ledger value (labels, users, names, metadata).
+    """
+    import click
+
+    click.echo(escape_text(line), err=err)
 
 
 def _escape_char(ch: str) -> str:
@@ -81,7 +95,7 @@ _UNIT_SECONDS = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _UNIT_MONTHS = {"mo": 1, "y": 12}
 
 
-class Duration:
+class Duration(Frozen):
     """A length of time: whole calendar months, then seconds (immutable).
 
     ``1mo`` and ``1y`` are calendar terms: ``add_to`` moves to the same day of
@@ -105,8 +119,7 @@ class Duration:
     def __init__(self, months: int = 0, seconds: int = 0) -> None:
         if type(months) is not int or type(seconds) is not int:
             raise TypeError("Duration months and seconds must be integers")
-        object.__setattr__(self, "months", months)
-        object.__setattr__(self, "seconds", seconds)
+        self._set(months=months, seconds=seconds)
 
     @classmethod
     def of(cls, value: Duration | timedelta) -> Duration:
@@ -137,7 +150,7 @@ class Duration:
                 if not 1 <= year <= 9999:
                     raise ValueError
                 result = when.replace(
-                    year=year, month=month, day=min(when.day, _days_in_month(year, month))
+                    year=year, month=month, day=min(when.day, calendar.monthrange(year, month)[1])
                 )
             return result + timedelta(seconds=self.seconds)
         except (OverflowError, ValueError):
@@ -161,12 +174,6 @@ class Duration:
             raise ValueError(f"{self} is a calendar term; give a fixed length in s, min, h, d or w")
         return timedelta(seconds=self.seconds)
 
-    def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError("Duration is immutable")
-
-    def __delattr__(self, name: str) -> None:
-        raise AttributeError("Duration is immutable")
-
     def __bool__(self) -> bool:
         return bool(self.months or self.seconds)
 
@@ -187,12 +194,6 @@ class Duration:
 
     def __str__(self) -> str:
         return format_duration(self)
-
-
-def _days_in_month(year: int, month: int) -> int:
-    if month == 2:
-        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
-    return 30 if month in (4, 6, 9, 11) else 31
 
 
 def parse_duration(text: str) -> Duration:

@@ -13,6 +13,9 @@ import click
 
 from licsign._errors import InvalidInput, LicsignError
 from licsign._files import read_regular_file, write_atomic
+from licverify.cliutil import escape_text, say
+
+__all__ = ["Context", "LicsignError", "pass_context", "say"]
 
 PASSPHRASE_ENV = "LICSIGN_PASSPHRASE"
 HOME_ENV = "LICSIGN_HOME"
@@ -144,27 +147,11 @@ def parse_option(parser: Callable[[str], Any], value: str | None, option: str) -
         raise click.BadParameter(str(exc), param_hint=option) from None
 
 
-def say(line: str, err: bool = False) -> None:
-    """Print one line for people, escaping control and bidi characters (JSON is printed as is).
-
-    Use it for every human line that quotes a document, a customer or a
-    ledger value (labels, users, names, metadata): such text is not ours.
-    """
-    from licverify.cliutil import escape_text
-
-    click.echo(escape_text(line), err=err)
-
-
 def table(rows: list[list[str]], headers: list[str]) -> None:
     """Print an aligned text table; every cell is escaped (control and bidi characters)."""
-    from licverify.cliutil import escape_text
-
     if not rows:
         return
     cells = [[escape_text(x) for x in line] for line in [headers, *rows]]
     widths = [max(len(x) for x in col) for col in zip(*cells, strict=True)]
     for line in cells:
         click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
-
-
-__all__ = ["Context", "LicsignError", "pass_context"]
