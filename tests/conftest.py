@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -36,3 +38,13 @@ def factory() -> UnsafeFactory:
 @pytest.fixture
 def now() -> datetime:
     return datetime.fromtimestamp(T0, timezone.utc)
+
+
+@pytest.fixture
+def permissive_umask() -> Iterator[None]:
+    """umask 000: file modes must come from licsign and licverify, not the caller's umask."""
+    old = os.umask(0)
+    try:
+        yield
+    finally:
+        os.umask(old)

@@ -157,11 +157,12 @@ def replace_with(path: Path, kind: str, tmp: Path) -> None:
         path.mkdir()
     elif kind == "socket":
         sock = socket.socket(socket.AF_UNIX)
+        cwd = os.getcwd()
         try:
-            sock.bind(str(path))
-        except OSError:
-            pytest.skip("path too long for a Unix socket")
+            os.chdir(path.parent)  # a relative name: a Unix socket path is limited to ~108 bytes
+            sock.bind(path.name)
         finally:
+            os.chdir(cwd)
             sock.close()
     elif kind == "oversized":
         path.write_bytes(b"\0" * (MAX_DOCUMENT_SIZE + 1))
@@ -257,15 +258,6 @@ def test_lock_file_fifo_is_refused(setup: Setup, tmp_path: Path) -> None:
 
 
 # --- the state directory ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def test_state_directory_is_created_private(setup: Setup, tmp_path: Path, permissive_umask: None) -> None:

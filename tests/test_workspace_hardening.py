@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -34,16 +33,6 @@ NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
-
-
-@pytest.fixture
-def permissive_umask() -> Iterator[None]:
-    """umask 000: the modes must come from licsign, not from the caller's umask."""
-    old = os.umask(0)
-    try:
-        yield
-    finally:
-        os.umask(old)
 
 
 def make(home: Path, kdf: dict[str, int], passphrase: bytes = PASSPHRASE) -> Workspace:
