@@ -16,7 +16,23 @@ library, PyNaCl (libsodium) and cbor2::
     if lic.has_feature("export-step"):
         ...
 
-Every failure raises a subclass of ``LicenseError`` with a stable ``code``.
+Verifier: an application that checks its license more than once (at start-up,
+then periodically, or for several files) builds one ``Verifier`` holding its
+trust roots, product and version, and reuses it. It checks those arguments
+once and is immutable, so it can be shared between threads::
+
+    verifier = licverify.Verifier(
+        trusted_roots=[ROOT_PUBLIC_KEY],
+        product="acme-cad",
+        app_version="2.4.1",
+    )
+    lic = verifier.verify_license(data, now=datetime.now(timezone.utc))
+    response = verifier.verify_response(activation_bytes)
+
+Every failure raises a subclass of ``LicenseError`` with a stable ``code``
+(``ExpiredError``, ``WrongMachineError``, ...). The names without the
+``Error`` suffix (``Expired``, ``WrongMachine``, ...) are aliases of the same
+classes, kept for one release (0.x).
 """
 
 from typing import TYPE_CHECKING
@@ -24,20 +40,32 @@ from typing import TYPE_CHECKING
 from licverify._certificate import IssuingCertificate
 from licverify._errors import (
     BadSignature,
+    BadSignatureError,
     Expired,
+    ExpiredError,
     InternalError,
     LicenseError,
     Malformed,
+    MalformedError,
     NotActivated,
+    NotActivatedError,
     NotYetValid,
+    NotYetValidError,
     Revoked,
+    RevokedError,
     StoreError,
     Unsupported,
+    UnsupportedError,
     UntrustedKey,
+    UntrustedKeyError,
     VersionNotAllowed,
+    VersionNotAllowedError,
     WrongKind,
+    WrongKindError,
     WrongMachine,
+    WrongMachineError,
     WrongProduct,
+    WrongProductError,
 )
 from licverify._fingerprint import (
     fingerprint_matches,
@@ -50,6 +78,7 @@ from licverify._license import Counter, Limits
 from licverify._verify import (
     License,
     Status,
+    Verifier,
     verify_certificate,
     verify_license,
     verify_receipt,
@@ -82,11 +111,13 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "ActivationRequest",
     "ActivationResponse",
-    "BadSignature",
+    "BadSignature",  # old name of BadSignatureError, kept for one release (0.x)
+    "BadSignatureError",
     "Check",
     "Counter",
     "DeactivationReceipt",
-    "Expired",
+    "Expired",  # old name of ExpiredError, kept for one release (0.x)
+    "ExpiredError",
     "InspectReport",
     "InternalError",
     "IssuingCertificate",
@@ -94,19 +125,30 @@ __all__ = [
     "LicenseError",
     "Limits",
     "LocalStore",
-    "Malformed",
-    "NotActivated",
-    "NotYetValid",
-    "Revoked",
+    "Malformed",  # old name of MalformedError, kept for one release (0.x)
+    "MalformedError",
+    "NotActivated",  # old name of NotActivatedError, kept for one release (0.x)
+    "NotActivatedError",
+    "NotYetValid",  # old name of NotYetValidError, kept for one release (0.x)
+    "NotYetValidError",
+    "Revoked",  # old name of RevokedError, kept for one release (0.x)
+    "RevokedError",
     "Status",
     "StoreError",
     "TrustedRoots",
-    "Unsupported",
-    "UntrustedKey",
-    "VersionNotAllowed",
-    "WrongKind",
-    "WrongMachine",
-    "WrongProduct",
+    "Unsupported",  # old name of UnsupportedError, kept for one release (0.x)
+    "UnsupportedError",
+    "UntrustedKey",  # old name of UntrustedKeyError, kept for one release (0.x)
+    "UntrustedKeyError",
+    "Verifier",
+    "VersionNotAllowed",  # old name of VersionNotAllowedError, kept for one release (0.x)
+    "VersionNotAllowedError",
+    "WrongKind",  # old name of WrongKindError, kept for one release (0.x)
+    "WrongKindError",
+    "WrongMachine",  # old name of WrongMachineError, kept for one release (0.x)
+    "WrongMachineError",
+    "WrongProduct",  # old name of WrongProductError, kept for one release (0.x)
+    "WrongProductError",
     "fingerprint_matches",
     "format_fingerprint",
     "inspect_document",

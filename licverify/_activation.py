@@ -14,7 +14,7 @@ from typing import Any
 from nacl.bindings import crypto_hash_sha256
 
 from licverify._cbor import decode_canonical, encode_canonical
-from licverify._errors import Malformed, Unsupported, UntrustedKey
+from licverify._errors import MalformedError, UnsupportedError, UntrustedKeyError
 from licverify._fields import (
     ID_CHARS,
     fingerprint_field,
@@ -38,7 +38,7 @@ def license_digest(document: bytes) -> bytes:
 
 def _bytes(value: Any, what: str, size: int) -> bytes:
     if type(value) is not bytes or len(value) != size:
-        raise Malformed(f"{what} must be {size} bytes")
+        raise MalformedError(f"{what} must be {size} bytes")
     return value
 
 
@@ -47,30 +47,30 @@ def _claims(
 ) -> tuple[dict[int, Any], dict[str, Any]]:
     claims = decode_canonical(payload, f"{what} payload")
     if type(claims) is not dict:
-        raise Malformed(f"{what} payload is not a map")
+        raise MalformedError(f"{what} payload is not a map")
     if not allowed.issuperset(claims):
-        raise Unsupported(f"{what} has unknown claims")
+        raise UnsupportedError(f"{what} has unknown claims")
     terms = claims.get(TERMS)
     if type(terms) is not dict:
-        raise Malformed(f"{what} payload lacks its terms")
+        raise MalformedError(f"{what} payload lacks its terms")
     version = terms.get("v")
     if type(version) is not int:
-        raise Malformed(f"{what} lacks the format version")
+        raise MalformedError(f"{what} lacks the format version")
     if version != FORMAT_VERSION:
-        raise Unsupported(f"{what} format version {version} is not supported")
+        raise UnsupportedError(f"{what} format version {version} is not supported")
     return claims, terms
 
 
 def _only(terms: dict[str, Any], known: frozenset[str], what: str) -> None:
     if not known.issuperset(terms):
         unknown = sorted(str(k) for k in set(terms) - known)[:3]
-        raise Unsupported(f"{what} has unknown critical terms {unknown}")
+        raise UnsupportedError(f"{what} has unknown critical terms {unknown}")
 
 
 def _checked(payload: bytes, decode: Any, value: Any, what: str) -> bytes:
     """The issuer decodes what it encoded before signing: the two can never disagree."""
     if decode(payload) != value:
-        raise Malformed(f"{what} does not survive encoding; check its values")
+        raise MalformedError(f"{what} does not survive encoding; check its values")
     return payload
 
 
@@ -247,13 +247,13 @@ def decode_response_payload(payload: bytes) -> ActivationResponse:
     _only(terms, _RESPONSE_TERMS, what)
     cti = claims.get(CTI)
     if type(cti) is not bytes or not cti.isascii():
-        raise Malformed("activation id must be ASCII bytes")
+        raise MalformedError("activation id must be ASCII bytes")
     issued_at = int_field(claims.get(IAT), "response time")
     lease = None
     if EXP in claims:  # present means an integer: null is not a second way to say "no lease"
         lease = int_field(claims[EXP], "lease expiry")
         if lease <= issued_at:
-            raise Malformed("lease expires before the response was issued")
+            raise MalformedError("lease expires before the response was issued")
     return ActivationResponse(
         activation_id=text_field(cti.decode("ascii"), "activation id", ID_CHARS),
         device_key=_device_key(terms.get("device_key"), what),
@@ -336,7 +336,7 @@ def decode_receipt_payload(payload: bytes) -> DeactivationReceipt:
 def require_self_signed(kid: bytes, device_key: bytes, what: str) -> None:
     """A device-signed document's kid must name the device key it carries."""
     if kid != key_id(device_key):
-        raise UntrustedKey(f"{what} is signed by a key other than the device key it names")
+        raise UntrustedKeyError(f"{what} is signed by a key other than the device key it names")
 
 
 __all__ = [

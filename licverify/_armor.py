@@ -6,7 +6,7 @@ import base64
 import binascii
 
 from licverify._cbor import MAX_DOCUMENT_SIZE
-from licverify._errors import Malformed
+from licverify._errors import MalformedError
 from licverify._kinds import Kind, kind_by_armor_label
 
 _BEGIN = b"-----BEGIN "
@@ -36,32 +36,32 @@ def dearmor(data: bytes) -> tuple[bytes, Kind | None]:
     and nothing but whitespace around it.
 
     Raises:
-        Malformed: anything else.
+        MalformedError: anything else.
     """
     if len(data) > 2 * MAX_DOCUMENT_SIZE:
-        raise Malformed("document is larger than the format allows")
+        raise MalformedError("document is larger than the format allows")
     if not is_armored(data):
         return data, None
     lines = data.strip().splitlines()
     if len(lines) < 3:
-        raise Malformed("armored document is truncated")
+        raise MalformedError("armored document is truncated")
     first, last = lines[0].strip(), lines[-1].strip()
     if not (first.startswith(_BEGIN) and first.endswith(_DASHES) and len(first) > 16):
-        raise Malformed("armored document has a damaged BEGIN line")
+        raise MalformedError("armored document has a damaged BEGIN line")
     label = first[len(_BEGIN) : -len(_DASHES)]
     if last != _END + label + _DASHES:
-        raise Malformed("armored document has no matching END line (truncated?)")
+        raise MalformedError("armored document has no matching END line (truncated?)")
     try:
         kind = kind_by_armor_label(label.decode("ascii"))
     except UnicodeDecodeError:
         kind = None
     if kind is None:
-        raise Malformed(f"unknown armor label {label.decode('ascii', 'replace')!r}")
+        raise MalformedError(f"unknown armor label {label.decode('ascii', 'replace')!r}")
     body = b"".join(line.strip() for line in lines[1:-1])
     try:
         binary = base64.b64decode(body, validate=True)
     except (binascii.Error, ValueError):
-        raise Malformed("armored document has damaged base64") from None
+        raise MalformedError("armored document has damaged base64") from None
     if binascii.b2a_base64(binary, newline=False) != body:
-        raise Malformed("armored document has non-canonical base64")
+        raise MalformedError("armored document has non-canonical base64")
     return binary, kind

@@ -16,7 +16,7 @@ from typing import Any
 
 import cbor2
 
-from licverify._errors import Malformed
+from licverify._errors import MalformedError
 
 #: Largest document we read at all. A license with its certificate is well
 #: under 2 KiB; metadata is capped at 4 KiB. 64 KiB leaves room for future
@@ -36,24 +36,24 @@ def read_head(buf: bytes, pos: int) -> tuple[int, int, int]:
     (RFC 8949 §4.2.1 "preferred serialization" for heads).
 
     Raises:
-        Malformed: truncated or non-canonical head.
+        MalformedError: truncated or non-canonical head.
     """
     if pos >= len(buf):
-        raise Malformed("truncated document")
+        raise MalformedError("truncated document")
     initial = buf[pos]
     major, info = initial >> 5, initial & 0x1F
     pos += 1
     if info < 24:
         return major, info, pos
     if info > 27:
-        raise Malformed("indefinite length or reserved CBOR value")
+        raise MalformedError("indefinite length or reserved CBOR value")
     size = 1 << (info - 24)
     end = pos + size
     if end > len(buf):
-        raise Malformed("truncated document")
+        raise MalformedError("truncated document")
     arg = int.from_bytes(buf[pos:end], "big")
     if arg < (24 if size == 1 else 1 << (4 * size)):
-        raise Malformed("non-minimal CBOR integer or length")
+        raise MalformedError("non-minimal CBOR integer or length")
     return major, arg, end
 
 
@@ -65,10 +65,10 @@ def read_bstr(buf: bytes, pos: int) -> tuple[int, int, int]:
     """
     major, length, start = read_head(buf, pos)
     if major != 2:
-        raise Malformed("expected a byte string")
+        raise MalformedError("expected a byte string")
     end = start + length
     if end > len(buf):
-        raise Malformed("truncated document")
+        raise MalformedError("truncated document")
     return pos, start, end
 
 
@@ -85,20 +85,20 @@ def decode_canonical(data: bytes, what: str) -> Any:
     strictness does not depend on a library's defaults.
 
     Raises:
-        Malformed: the bytes are anything else.
+        MalformedError: the bytes are anything else.
     """
     if type(data) is not bytes:
         raise TypeError("data must be bytes")
     if len(data) > MAX_DOCUMENT_SIZE:
-        raise Malformed(f"{what} is larger than the format allows")
+        raise MalformedError(f"{what} is larger than the format allows")
     try:
         value, end = _item(data, 0, 0)
     except IndexError:
-        raise Malformed(f"{what} is truncated") from None
-    except Malformed as exc:
-        raise Malformed(f"{what}: {exc}") from None
+        raise MalformedError(f"{what} is truncated") from None
+    except MalformedError as exc:
+        raise MalformedError(f"{what}: {exc}") from None
     if end != len(data):
-        raise Malformed(f"{what} has unexpected bytes after it")
+        raise MalformedError(f"{what} has unexpected bytes after it")
     return value
 
 
@@ -119,13 +119,15 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
         try:
             return buf[pos:end].decode("utf-8"), end
         except UnicodeDecodeError:
-            raise Malformed("text is not valid UTF-8") from None
+            raise MalformedError("text is not valid UTF-8") from None
     major = initial >> 5
     info = initial & 0x1F
     if major == 7:
         if initial in _SIMPLE:
             return _SIMPLE[initial], pos
-        raise Malformed("floats and simple values other than false, true, null are not allowed")
+        raise MalformedError(
+            "floats and simple values other than false, true, null are not allowed"
+        )
     if info < 24:
         arg = info
     elif info < 28:
@@ -134,10 +136,10 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
             raise IndexError
         arg = int.from_bytes(buf[pos:end], "big")
         if arg < (24 if info == 24 else 1 << (4 << (info - 24))):
-            raise Malformed("non-minimal integer or length")
+            raise MalformedError("non-minimal integer or length")
         pos = end
     else:
-        raise Malformed("indefinite lengths are not allowed")
+        raise MalformedError("indefinite lengths are not allowed")
     if major == 0:
         return arg, pos
     if major == 1:
@@ -151,11 +153,11 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
         try:
             return buf[pos:end].decode("utf-8"), end
         except UnicodeDecodeError:
-            raise Malformed("text is not valid UTF-8") from None
+            raise MalformedError("text is not valid UTF-8") from None
     if major == 6:
-        raise Malformed("tags are not allowed")
+        raise MalformedError("tags are not allowed")
     if depth >= MAX_DEPTH:
-        raise Malformed("nesting is too deep")
+        raise MalformedError("nesting is too deep")
     depth += 1
     if major == 4:
         items = []
@@ -178,14 +180,14 @@ def _item(buf: bytes, pos: int, depth: int) -> tuple[Any, int]:
             try:
                 key: Any = buf[start + 1 : pos].decode("utf-8")
             except UnicodeDecodeError:
-                raise Malformed("text is not valid UTF-8") from None
+                raise MalformedError("text is not valid UTF-8") from None
         elif initial >> 5 in _KEY_MAJORS:
             key, pos = _item(buf, pos, depth)
         else:
-            raise Malformed("map keys must be integers or text")
+            raise MalformedError("map keys must be integers or text")
         encoded = buf[start:pos]
         if encoded <= previous:
-            raise Malformed("map keys are duplicated or not in deterministic order")
+            raise MalformedError("map keys are duplicated or not in deterministic order")
         previous = encoded
         initial = buf[pos]
         if initial < 0x18:

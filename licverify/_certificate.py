@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from licverify._cbor import decode_canonical, encode_canonical
-from licverify._errors import Malformed, Unsupported
+from licverify._errors import MalformedError, UnsupportedError
 from licverify._fields import ID_CHARS as _ID_RE
 from licverify._keys import check_public_key, key_id
 from licverify._license import FORMAT_VERSION, Frozen
@@ -100,49 +100,49 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
     """Decode and check a certificate payload.
 
     Raises:
-        Malformed: wrong shape or types.
-        Unsupported: unknown claims, key type or format version.
-        UntrustedKey: the certified public key is unusable.
+        MalformedError: wrong shape or types.
+        UnsupportedError: unknown claims, key type or format version.
+        UntrustedKeyError: the certified public key is unusable.
     """
     claims = decode_canonical(payload, "certificate payload")
     if type(claims) is not dict:
-        raise Malformed("certificate payload is not a map")
+        raise MalformedError("certificate payload is not a map")
     if set(claims) - {EXP, NBF, IAT, CNF, TERMS}:
-        raise Unsupported("certificate has unknown claims")
+        raise UnsupportedError("certificate has unknown claims")
     cnf = claims.get(CNF)
     if type(cnf) is not dict or set(cnf) != {_COSE_KEY} or type(cnf[_COSE_KEY]) is not dict:
-        raise Malformed("certificate lacks its confirmation key")
+        raise MalformedError("certificate lacks its confirmation key")
     cose_key = cnf[_COSE_KEY]
     if set(cose_key) != {_KTY, _KEY_ALG, _CRV, _X}:
-        raise Malformed("certificate key has unexpected parameters")
+        raise MalformedError("certificate key has unexpected parameters")
     params = (cose_key[_KTY], cose_key[_KEY_ALG], cose_key[_CRV])
     if any(type(p) is not int for p in params) or params != (_OKP, _EDDSA, _ED25519):
-        raise Unsupported("certificate key is not an Ed25519 EdDSA key")
+        raise UnsupportedError("certificate key is not an Ed25519 EdDSA key")
     public_key = check_public_key(cose_key[_X])
     terms = claims.get(TERMS)
     if type(terms) is not dict or type(terms.get("v")) is not int or terms["v"] != FORMAT_VERSION:
-        raise Unsupported("certificate format version is not supported")
+        raise UnsupportedError("certificate format version is not supported")
     if set(terms) - {"v", "products"}:
-        raise Unsupported("certificate has unknown critical terms")
+        raise UnsupportedError("certificate has unknown critical terms")
     products = None
     if "products" in terms:
         raw = terms["products"]
         if type(raw) is not list or not raw or len(raw) > MAX_PRODUCTS:
-            raise Malformed("certificate products must be a non-empty list")
+            raise MalformedError("certificate products must be a non-empty list")
         for p in raw:
             if type(p) is not str or not _ID_RE.match(p):
-                raise Malformed("certificate names an invalid product id")
+                raise MalformedError("certificate names an invalid product id")
         if len(set(raw)) != len(raw):
-            raise Malformed("certificate names a product twice")
+            raise MalformedError("certificate names a product twice")
         products = tuple(raw)
     times = []
     for label, what in ((NBF, "not-before"), (EXP, "expiry"), (IAT, "issued-at")):
         value = claims.get(label)
         if type(value) is not int or not 0 <= value <= MAX_TIMESTAMP:
-            raise Malformed(f"certificate {what} must be a NumericDate")
+            raise MalformedError(f"certificate {what} must be a NumericDate")
         times.append(value)
     if times[1] <= times[0]:
-        raise Malformed("certificate expires before it starts")
+        raise MalformedError("certificate expires before it starts")
     return IssuingCertificate(public_key, times[0], times[1], times[2], products, root_key_id)
 
 
@@ -161,5 +161,5 @@ def encode_certificate_payload(cert: IssuingCertificate) -> bytes:
     payload = encode_canonical(claims)
     decoded = decode_certificate_payload(payload, cert.root_key_id)
     if decoded != cert:
-        raise Malformed("certificate does not survive encoding; check its values")
+        raise MalformedError("certificate does not survive encoding; check its values")
     return payload

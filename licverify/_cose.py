@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from licverify._cbor import MAX_DOCUMENT_SIZE, read_bstr, read_head
-from licverify._errors import Malformed, Unsupported
+from licverify._errors import MalformedError, UnsupportedError
 from licverify._keys import KEY_ID_SIZE
 from licverify._kinds import KINDS, Kind, kind_by_content_type
 
@@ -64,26 +64,26 @@ def parse_unverified(data: bytes) -> Envelope:
     """Split a binary COSE_Sign1 into its parts, checking shape and encoding only.
 
     Raises:
-        Malformed: wrong size, shape, tag, or non-canonical encoding.
-        Unsupported: an algorithm, critical header or kind this verifier does not know.
+        MalformedError: wrong size, shape, tag, or non-canonical encoding.
+        UnsupportedError: an algorithm, critical header or kind this verifier does not know.
     """
     if type(data) is not bytes:
         raise TypeError("document must be bytes")
     if len(data) > MAX_DOCUMENT_SIZE:
-        raise Malformed("document is larger than the format allows")
+        raise MalformedError("document is larger than the format allows")
     if not data:
-        raise Malformed("document is empty")
+        raise MalformedError("document is empty")
     if data[:1] != _TAG_SIGN1 or data[1:2] != _ARRAY4:
-        raise Malformed("not a licsign document (expected a COSE_Sign1, CBOR tag 18)")
+        raise MalformedError("not a licsign document (expected a COSE_Sign1, CBOR tag 18)")
     p_item, p_start, p_end = read_bstr(data, 2)
     kind, kid = _parse_protected(data[p_start:p_end])
     certificate, pos = _parse_unprotected(data, p_end)
     y_item, y_start, y_end = read_bstr(data, pos)
     _, s_start, s_end = read_bstr(data, y_end)
     if s_end - s_start != SIGNATURE_SIZE:
-        raise Malformed("signature is not 64 bytes")
+        raise MalformedError("signature is not 64 bytes")
     if s_end != len(data):
-        raise Malformed("unexpected bytes after the document")
+        raise MalformedError("unexpected bytes after the document")
     to_be_signed = _SIG_STRUCTURE_PREFIX + data[p_item:p_end] + _EMPTY_BSTR + data[y_item:y_end]
     return Envelope(kind, kid, data[y_start:y_end], data[s_start:s_end], certificate, to_be_signed)
 
@@ -96,46 +96,46 @@ def _parse_protected(header: bytes) -> tuple[Kind, bytes]:
     # Anything else is read item by item, to say precisely what is wrong.
     major, count, pos = read_head(header, 0)
     if major != 5:
-        raise Malformed("protected header is not a map")
+        raise MalformedError("protected header is not a map")
     alg = content_type = kid = None
     last_label = 0
     for _ in range(count):
         major, label, pos = read_head(header, pos)
         if major != 0 or label <= last_label:
-            raise Malformed("protected header labels are not sorted unsigned integers")
+            raise MalformedError("protected header labels are not sorted unsigned integers")
         last_label = label
         if label == _ALG:
             major, arg, pos = read_head(header, pos)
             if major not in (0, 1):
-                raise Malformed("algorithm is not an integer")
+                raise MalformedError("algorithm is not an integer")
             alg = arg if major == 0 else -1 - arg
         elif label == _CONTENT_TYPE:
             major, length, start = read_head(header, pos)
             if major != 3 or start + length > len(header):
-                raise Malformed("content type is not a text string")
+                raise MalformedError("content type is not a text string")
             pos = start + length
             try:
                 content_type = header[start:pos].decode("utf-8")
             except UnicodeDecodeError:
-                raise Malformed("content type is not UTF-8") from None
+                raise MalformedError("content type is not UTF-8") from None
         elif label == _KID:
             _, start, pos = read_bstr(header, pos)
             kid = header[start:pos]
         elif label == _CRIT:
-            raise Unsupported("document marks header parameters as critical")
+            raise UnsupportedError("document marks header parameters as critical")
         else:
-            raise Malformed(f"unexpected protected header parameter {label}")
+            raise MalformedError(f"unexpected protected header parameter {label}")
     if pos != len(header):
-        raise Malformed("unexpected bytes after the protected header")
+        raise MalformedError("unexpected bytes after the protected header")
     if alg is None or content_type is None or kid is None:
-        raise Malformed("protected header lacks algorithm, content type or key id")
+        raise MalformedError("protected header lacks algorithm, content type or key id")
     if alg != ALG_EDDSA:
-        raise Unsupported(f"signature algorithm {alg} is not allowed (only EdDSA, -8)")
+        raise UnsupportedError(f"signature algorithm {alg} is not allowed (only EdDSA, -8)")
     kind = kind_by_content_type(content_type)
     if kind is None:
-        raise Unsupported(f"unknown document kind {content_type[:80]!r}")
+        raise UnsupportedError(f"unknown document kind {content_type[:80]!r}")
     if len(kid) != KEY_ID_SIZE:
-        raise Malformed("key id is not 16 bytes")
+        raise MalformedError("key id is not 16 bytes")
     return kind, kid
 
 
@@ -146,14 +146,14 @@ def _protected_prefix(kind: Kind) -> bytes:
 def _parse_unprotected(data: bytes, pos: int) -> tuple[bytes | None, int]:
     major, count, pos = read_head(data, pos)
     if major != 5:
-        raise Malformed("unprotected header is not a map")
+        raise MalformedError("unprotected header is not a map")
     if count == 0:
         return None, pos
     if count != 1:
-        raise Malformed("unprotected header may hold only the issuing-key certificate")
+        raise MalformedError("unprotected header may hold only the issuing-key certificate")
     major, label, pos = read_head(data, pos)
     if major != 0 or label != _KCWT:
-        raise Malformed("unprotected header may hold only the issuing-key certificate")
+        raise MalformedError("unprotected header may hold only the issuing-key certificate")
     end = _skip_embedded_certificate(data, pos)
     return data[pos:end], end
 
@@ -172,22 +172,22 @@ def _skip_embedded_certificate(data: bytes, pos: int) -> int:
     """
     if data[pos : pos + 1] and data[pos] >> 5 == 2:
         # Format version 1 wrapped the certificate in a byte string (ADR 0008).
-        raise Unsupported(
+        raise UnsupportedError(
             "format version 1 document (its certificate is wrapped in a byte string); "
             "this verifier reads format version 2: ask the vendor to reissue it"
         )
     if data[pos : pos + 2] != _TAG_SIGN1 + _ARRAY4:
-        raise Malformed(
+        raise MalformedError(
             "kcwt must hold the issuing-key certificate itself (a COSE_Sign1, CBOR tag 18)"
         )
     _, _, end = read_bstr(data, pos + 2)
     major, count, end = read_head(data, end)
     if major != 5 or count != 0:
-        raise Malformed("the certificate in kcwt must have an empty unprotected header")
+        raise MalformedError("the certificate in kcwt must have an empty unprotected header")
     _, _, end = read_bstr(data, end)
     _, s_start, end = read_bstr(data, end)
     if end - s_start != SIGNATURE_SIZE:
-        raise Malformed("the certificate in kcwt has a signature that is not 64 bytes")
+        raise MalformedError("the certificate in kcwt has a signature that is not 64 bytes")
     return end
 
 

@@ -1,23 +1,40 @@
-"""The verifier's exceptions: one root, one stable code per failure."""
+"""The verifier's exceptions: one root, one stable code per failure.
+
+Every name ends in ``Error`` (STYLE §6). The names without the suffix that
+0.1 used (``Malformed``, ``Expired``, ...) are kept as aliases of the same
+classes for one release, so ``except licverify.Expired`` keeps working.
+"""
 
 from __future__ import annotations
 
 __all__ = [
     "BadSignature",
+    "BadSignatureError",
     "Expired",
+    "ExpiredError",
     "InternalError",
     "LicenseError",
     "Malformed",
+    "MalformedError",
     "NotActivated",
+    "NotActivatedError",
     "NotYetValid",
+    "NotYetValidError",
     "Revoked",
+    "RevokedError",
     "StoreError",
     "Unsupported",
+    "UnsupportedError",
     "UntrustedKey",
+    "UntrustedKeyError",
     "VersionNotAllowed",
+    "VersionNotAllowedError",
     "WrongKind",
+    "WrongKindError",
     "WrongMachine",
+    "WrongMachineError",
     "WrongProduct",
+    "WrongProductError",
 ]
 
 
@@ -35,73 +52,73 @@ class LicenseError(Exception):
         self.message = message
 
 
-class Malformed(LicenseError):
+class MalformedError(LicenseError):
     """The bytes are not a well-formed, strictly encoded document."""
 
     code = "malformed"
 
 
-class WrongKind(Malformed):
+class WrongKindError(MalformedError):
     """A well-formed document of another kind (for example a certificate)."""
 
     code = "wrong-kind"
 
 
-class Unsupported(LicenseError):
+class UnsupportedError(LicenseError):
     """Well-formed, but uses an algorithm, format version or critical term we do not know."""
 
     code = "unsupported"
 
 
-class UntrustedKey(LicenseError):
+class UntrustedKeyError(LicenseError):
     """The signing key does not chain to a trusted root, or is not allowed to sign this."""
 
     code = "untrusted-key"
 
 
-class BadSignature(LicenseError):
+class BadSignatureError(LicenseError):
     """A signature does not verify over the bytes as received."""
 
     code = "bad-signature"
 
 
-class NotYetValid(LicenseError):
+class NotYetValidError(LicenseError):
     """The license (or its issuing key) is not valid yet at the given time."""
 
     code = "not-yet-valid"
 
 
-class Expired(LicenseError):
+class ExpiredError(LicenseError):
     """The license is past its expiry and its grace period."""
 
     code = "expired"
 
 
-class WrongProduct(LicenseError):
+class WrongProductError(LicenseError):
     """The license is for another product, or its issuing key may not sign this product."""
 
     code = "wrong-product"
 
 
-class WrongMachine(LicenseError):
+class WrongMachineError(LicenseError):
     """The license is bound to devices and this machine is not one of them."""
 
     code = "wrong-machine"
 
 
-class NotActivated(LicenseError):
+class NotActivatedError(LicenseError):
     """The license requires an activation that this machine does not have."""
 
     code = "not-activated"
 
 
-class Revoked(LicenseError):
+class RevokedError(LicenseError):
     """The license or its issuing key has been revoked."""
 
     code = "revoked"
 
 
-class VersionNotAllowed(LicenseError):
+class VersionNotAllowedError(LicenseError):
     """The application version (or release date) is outside what the license allows."""
 
     code = "version-not-allowed"
@@ -119,5 +136,26 @@ class InternalError(LicenseError):
     code = "internal-error"
 
 
+# Old names, kept for one release (0.x); removed in the next.
+Malformed = MalformedError
+WrongKind = WrongKindError
+Unsupported = UnsupportedError
+UntrustedKey = UntrustedKeyError
+BadSignature = BadSignatureError
+NotYetValid = NotYetValidError
+Expired = ExpiredError
+WrongProduct = WrongProductError
+WrongMachine = WrongMachineError
+NotActivated = NotActivatedError
+Revoked = RevokedError
+VersionNotAllowed = VersionNotAllowedError
+
 #: Every code, for documentation and for tests that the mapping stays stable.
-ERROR_CODES = {cls.code: cls for cls in (globals()[name] for name in __all__)}
+ERROR_CODES: dict[str, type[LicenseError]] = {
+    cls.code: cls
+    for cls in (
+        LicenseError, MalformedError, WrongKindError, UnsupportedError, UntrustedKeyError,
+        BadSignatureError, NotYetValidError, ExpiredError, WrongProductError, WrongMachineError,
+        NotActivatedError, RevokedError, VersionNotAllowedError, StoreError, InternalError,
+    )
+}  # fmt: skip

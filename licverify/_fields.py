@@ -1,7 +1,7 @@
 """Typed field checks shared by every payload decoder (docs/format.md §7.3).
 
 Each helper returns the value if it has exactly the expected type and lies
-within bounds, and raises Malformed naming the field otherwise. Exact types
+within bounds, and raises MalformedError naming the field otherwise. Exact types
 matter: in Python ``True == 1``, and a CBOR ``true`` must never pass for 1.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from licverify._errors import Malformed
+from licverify._errors import MalformedError
 from licverify._time import MAX_TIMESTAMP
 
 MAX_TEXT = 256
@@ -54,8 +54,8 @@ NAME_CHARS = Charset(_ALNUM + "._:/-")
 VERSION_TEXT = Version()
 
 
-def _fail(what: str) -> Malformed:
-    return Malformed(what)
+def _fail(what: str) -> MalformedError:
+    return MalformedError(what)
 
 
 def int_field(value: Any, what: str, lo: int = 0, hi: int = MAX_TIMESTAMP) -> int:

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from licverify._cbor import decode_canonical, encode_canonical
-from licverify._errors import Malformed
+from licverify._errors import MalformedError
 
 __all__ = [
     "COMPONENTS",
@@ -221,6 +221,6 @@ def parse_fingerprint(text: str) -> Mapping[str, bytes]:
             )
         ):
             raise ValueError("fingerprint must map component names to 16-64 byte digests")
-    except Malformed as exc:
+    except MalformedError as exc:
         raise ValueError(f"malformed fingerprint: {exc}") from None
     return MappingProxyType(value)

@@ -13,7 +13,7 @@ from typing import Any
 from licverify._activation import decode_response_payload
 from licverify._armor import is_armored
 from licverify._certificate import decode_certificate_payload
-from licverify._errors import LicenseError, Malformed, Unsupported
+from licverify._errors import LicenseError, MalformedError, UnsupportedError
 from licverify._keys import TrustedRoots
 from licverify._kinds import (
     ACTIVATION_REQUEST,
@@ -153,7 +153,9 @@ def inspect_document(
         _inspect_response(report, binary, envelope, roots, at)
     else:
         report.run(
-            "kind", lambda: _raise(Unsupported(f"{envelope.kind.name} is not implemented yet")), ""
+            "kind",
+            lambda: _raise(UnsupportedError(f"{envelope.kind.name} is not implemented yet")),
+            "",
         )
     if report.verdict == "unknown":
         report.verdict = "unverified"
@@ -280,7 +282,9 @@ def _inspect_certificate(
     if roots is None or not verified:
         if envelope.certificate is not None:
             report.run(
-                "shape", lambda: _raise(Malformed("a certificate cannot embed a certificate")), ""
+                "shape",
+                lambda: _raise(MalformedError("a certificate cannot embed a certificate")),
+                "",
             )
         cert = report.run(
             "claims", lambda: decode_certificate_payload(envelope.payload), "claims decode strictly"

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from nacl.bindings import crypto_hash_sha256
 
-from licverify._errors import UntrustedKey
+from licverify._errors import UntrustedKeyError
 
 __all__ = ["TrustedRoots", "check_public_key", "key_id", "load_public_keys", "public_key_pem"]
 
@@ -48,14 +48,14 @@ def check_public_key(public_key: object) -> bytes:
     points (format §6.2).
 
     Raises:
-        UntrustedKey: the key is unusable.
+        UntrustedKeyError: the key is unusable.
     """
     if type(public_key) is not bytes or len(public_key) != PUBLIC_KEY_SIZE:
-        raise UntrustedKey("public key is not 32 bytes")
+        raise UntrustedKeyError("public key is not 32 bytes")
     if public_key in _SMALL_ORDER:
-        raise UntrustedKey("public key is a small-order point")
+        raise UntrustedKeyError("public key is a small-order point")
     if int.from_bytes(public_key, "little") & ((1 << 255) - 1) >= _P:
-        raise UntrustedKey("public key is not canonically encoded")
+        raise UntrustedKeyError("public key is not canonically encoded")
     return public_key
 
 
@@ -83,7 +83,7 @@ class TrustedRoots:
             key = bytes(key)
             try:
                 check_public_key(key)
-            except UntrustedKey as exc:
+            except UntrustedKeyError as exc:
                 raise ValueError(f"trusted root rejected: {exc}") from None
             by_id[key_id(key)] = key
         if not by_id:
@@ -155,6 +155,6 @@ def load_public_keys(data: bytes) -> list[bytes]:
     for key in keys:
         try:
             check_public_key(key)
-        except UntrustedKey as exc:
+        except UntrustedKeyError as exc:
             raise ValueError(str(exc)) from None
     return keys

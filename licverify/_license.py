@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from licverify._cbor import decode_canonical, encode_canonical
-from licverify._errors import Malformed, Unsupported
+from licverify._errors import MalformedError, UnsupportedError
 from licverify._fields import (
     ID_CHARS as _ID_RE,
 )
@@ -210,8 +210,8 @@ _NO_LIMITS = Limits()
 # --- decoding -------------------------------------------------------------------------------
 
 
-def _fail(what: str) -> Malformed:
-    return Malformed(f"license terms: {what}")
+def _fail(what: str) -> MalformedError:
+    return MalformedError(f"license terms: {what}")
 
 
 def decode_license_payload(payload: bytes) -> LicenseTerms:
@@ -221,9 +221,9 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
     the term is absent.
 
     Raises:
-        Malformed: not canonical CBOR, a wrong type, an out-of-range value,
+        MalformedError: not canonical CBOR, a wrong type, an out-of-range value,
             or terms that contradict each other.
-        Unsupported: a newer format version or an unknown critical term.
+        UnsupportedError: a newer format version or an unknown critical term.
     """
     claims, terms, extensions = _open_payload(payload)
     # An optional claim or term is absent or holds a value: null is never a
@@ -270,27 +270,27 @@ def _open_payload(payload: bytes) -> tuple[dict[Any, Any], dict[Any, Any], dict[
     """The claims, the terms map, and the x- extensions; unknown critical names refused."""
     claims = decode_canonical(payload, "license payload")
     if type(claims) is not dict:
-        raise Malformed("license payload is not a map")
+        raise MalformedError("license payload is not a map")
     if not _CLAIMS.issuperset(claims):
         unknown = sorted(set(claims) - _CLAIMS, key=repr)[:5]
-        raise Unsupported(f"license has unknown claims {unknown}")
+        raise UnsupportedError(f"license has unknown claims {unknown}")
     terms = claims.get(TERMS)
     if type(terms) is not dict:
-        raise Malformed("license payload lacks its terms")
+        raise MalformedError("license payload lacks its terms")
     version = terms.get("v")
     if type(version) is not int:  # exact type: True == 1 in Python
-        raise Malformed("license terms lack the format version")
+        raise MalformedError("license terms lack the format version")
     if version != FORMAT_VERSION:
-        raise Unsupported(f"license format version {version} is not supported")
+        raise UnsupportedError(f"license format version {version} is not supported")
     extensions = {}
     if not _KNOWN_TERMS.issuperset(terms):
         for name in terms:
             if type(name) is not str:
-                raise Malformed("license term names must be text")
+                raise MalformedError("license term names must be text")
             if name.startswith("x-"):
                 extensions[name] = _scalar(terms[name], f"extension {name!r}")
             elif name not in _KNOWN_TERMS:
-                raise Unsupported(f"license has an unknown critical term {name[:40]!r}")
+                raise UnsupportedError(f"license has an unknown critical term {name[:40]!r}")
     return claims, terms, extensions
 
 
@@ -318,7 +318,7 @@ def _gate(terms: dict[Any, Any]) -> tuple[str | None, int | None]:
     if "gate" in terms:
         gate = _map(terms["gate"], "gate", 2)
         if set(gate) - {"max_version", "maintenance_end"}:
-            raise Unsupported("license has an unknown version gate")
+            raise UnsupportedError("license has an unknown version gate")
         if "max_version" in gate:
             max_version = _text(gate["max_version"], "maximum version", _VERSION_RE)
         if "maintenance_end" in gate:
@@ -331,7 +331,7 @@ def _limits(terms: dict[Any, Any]) -> Limits:
         return _NO_LIMITS
     raw = _map(terms["limits"], "limits", len(LIMIT_NAMES))
     if set(raw) - set(LIMIT_NAMES):
-        raise Unsupported("license has an unknown limit")
+        raise UnsupportedError("license has an unknown limit")
     return Limits(
         *[_int(raw[n], f"limit {n}", 0, MAX_COUNT) if n in raw else None for n in LIMIT_NAMES]
     )
@@ -396,7 +396,7 @@ def _metadata(terms: dict[Any, Any]) -> Mapping[str, Any]:
 
 
 def check_consistency(terms: LicenseTerms) -> None:
-    """Raise Malformed if the terms contradict each other (format §7.2)."""
+    """Raise MalformedError if the terms contradict each other (format §7.2)."""
     start = terms.not_before if terms.not_before is not None else terms.issued_at
     if terms.type == "perpetual" and terms.expires is not None:
         raise _fail("a perpetual license cannot expire")
@@ -436,7 +436,7 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
     """Deterministic payload bytes for ``terms``; checked by decoding them back.
 
     Raises:
-        Malformed: the terms would not decode to themselves (invalid terms).
+        MalformedError: the terms would not decode to themselves (invalid terms).
     """
     claims: dict[int, Any] = {
         SUB: terms.customer,
@@ -453,7 +453,7 @@ def encode_license_payload(terms: LicenseTerms) -> bytes:
         claims[EXP] = terms.expires
     payload = encode_canonical(claims)
     if decode_license_payload(payload) != terms:
-        raise Malformed("license terms do not survive encoding; check their values")
+        raise MalformedError("license terms do not survive encoding; check their values")
     return payload
 
 

@@ -4,17 +4,23 @@ Order matters and is fixed: shape → kind → trust chain → signature over th
 bytes as received → decode the claims from those same bytes → judge them
 (product, time, version, machine, activation). ``inspect_document`` runs the
 same stages one by one and reports each, for people and support tools.
+
+``Verifier`` holds what stays the same for an application (trusted roots,
+product, version) and checks it once; the module-level ``verify_*`` functions
+build one per call. Every entry point runs its stages through ``_fail_closed``,
+the one place where an unexpected exception becomes InternalError
+(docs/adr/0013-verifier-object.md).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import Enum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from nacl.bindings import crypto_hash_sha256, crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from nacl.exceptions import BadSignatureError as _NaclBadSignature
 
 from licverify._armor import dearmor
 
@@ -23,18 +29,18 @@ if TYPE_CHECKING:  # imported lazily below: applications without activations nev
 from licverify._certificate import IssuingCertificate, decode_certificate_payload
 from licverify._cose import Envelope, parse_unverified
 from licverify._errors import (
-    BadSignature,
-    Expired,
+    BadSignatureError,
+    ExpiredError,
     InternalError,
     LicenseError,
-    Malformed,
-    NotActivated,
-    NotYetValid,
-    UntrustedKey,
-    VersionNotAllowed,
-    WrongKind,
-    WrongMachine,
-    WrongProduct,
+    MalformedError,
+    NotActivatedError,
+    NotYetValidError,
+    UntrustedKeyError,
+    VersionNotAllowedError,
+    WrongKindError,
+    WrongMachineError,
+    WrongProductError,
 )
 from licverify._fields import version_text_ok
 from licverify._fingerprint import MACHINE_ID, fingerprint_matches
@@ -56,6 +62,8 @@ from licverify._license import (
 from licverify._time import from_timestamp, iso, to_timestamp
 
 _DAY = 86400
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
 
 
 class Status(str, Enum):
@@ -78,7 +86,7 @@ def _time_term(name: str, doc: str) -> Any:
 
 
 class License(Frozen):
-    """A verified license. Only ``verify_license`` creates one.
+    """A verified license. Only ``Verifier.verify_license`` (and ``verify_license``) creates one.
 
     Term attributes are read from the verified terms on access (times as aware
     UTC datetimes); see ``LicenseTerms`` and docs/format.md §7 for each.
@@ -109,9 +117,13 @@ class License(Frozen):
         grace_days_left: int | None,
         activation: ActivationResponse | None = None,
     ) -> None:
-        self._set(
-            activation=activation,_terms=terms, certificate=certificate, document=document, status=status,
-                  grace_days_left=grace_days_left)  # fmt: skip
+        init = object.__setattr__  # Frozen; one call per slot, no **kwargs: this is the warm path
+        init(self, "_terms", terms)
+        init(self, "certificate", certificate)
+        init(self, "document", document)
+        init(self, "status", status)
+        init(self, "grace_days_left", grace_days_left)
+        init(self, "activation", activation)
 
     id = _term("id", "License id (stable across renewals).")
     version = _term("version", "License version; a renewal has a higher one.")
@@ -195,7 +207,7 @@ def open_envelope(document: bytes) -> tuple[Envelope, bytes]:
     binary, armor_kind = dearmor(document)
     envelope = parse_unverified(binary)
     if armor_kind is not None and armor_kind is not envelope.kind:
-        raise Malformed(
+        raise MalformedError(
             f"armor says {armor_kind.name} but the document inside is {_a(envelope.kind.name)}"
         )
     return envelope, binary
@@ -206,29 +218,31 @@ def _a(noun: str) -> str:
 
 
 def expect_kind(envelope: Envelope, kind: Kind) -> None:
-    """Raise WrongKind unless the envelope is of ``kind``."""
+    """Raise WrongKindError unless the envelope is of ``kind``."""
     if envelope.kind is not kind:
-        raise WrongKind(f"this is {_a(envelope.kind.name)}, not {_a(kind.name)}")
+        raise WrongKindError(f"this is {_a(envelope.kind.name)}, not {_a(kind.name)}")
 
 
 def check_signature(envelope: Envelope, public_key: bytes, what: str) -> None:
     """Verify the envelope's signature over the bytes as received (libsodium, strict)."""
     try:
         crypto_sign_open(envelope.signature + envelope.to_be_signed, public_key)
-    except BadSignatureError:
-        raise BadSignature(f"{what} signature does not verify (tampered or wrong key)") from None
+    except _NaclBadSignature:
+        raise BadSignatureError(
+            f"{what} signature does not verify (tampered or wrong key)"
+        ) from None
 
 
 def certificate_from_bytes(data: bytes, roots: TrustedRoots) -> IssuingCertificate:
     """Verify an issuing-key certificate against the trusted roots and decode it."""
     envelope = parse_unverified(data)
     if envelope.kind is not ISSUING_CERTIFICATE:
-        raise WrongKind(f"embedded certificate is {_a(envelope.kind.name)}")
+        raise WrongKindError(f"embedded certificate is {_a(envelope.kind.name)}")
     if envelope.certificate is not None:
-        raise Malformed("an issuing-key certificate cannot embed another certificate")
+        raise MalformedError("an issuing-key certificate cannot embed another certificate")
     root = roots.get(envelope.kid)
     if root is None:
-        raise UntrustedKey(
+        raise UntrustedKeyError(
             f"issuing key is certified by root {envelope.kid.hex()[:16]}, which is not trusted"
         )
     check_signature(envelope, root, "issuing-key certificate")
@@ -238,10 +252,12 @@ def certificate_from_bytes(data: bytes, roots: TrustedRoots) -> IssuingCertifica
 def check_chain(envelope: Envelope, roots: TrustedRoots) -> IssuingCertificate:
     """Verify the embedded certificate, that it names the signer, and the signature."""
     if envelope.certificate is None:
-        raise UntrustedKey(f"{envelope.kind.name} carries no issuing-key certificate")
+        raise UntrustedKeyError(f"{envelope.kind.name} carries no issuing-key certificate")
     certificate = certificate_from_bytes(envelope.certificate, roots)
     if certificate.key_id != envelope.kid:
-        raise UntrustedKey(f"{envelope.kind.name} is signed by a key its certificate does not name")
+        raise UntrustedKeyError(
+            f"{envelope.kind.name} is signed by a key its certificate does not name"
+        )
     check_signature(envelope, certificate.public_key, envelope.kind.name)
     return certificate
 
@@ -249,7 +265,7 @@ def check_chain(envelope: Envelope, roots: TrustedRoots) -> IssuingCertificate:
 def check_issuing_window(terms: LicenseTerms, certificate: IssuingCertificate) -> None:
     """The license must have been issued while its issuing key was valid."""
     if not certificate.covers(terms.issued_at):
-        raise UntrustedKey(
+        raise UntrustedKeyError(
             f"license was issued at {iso(terms.issued_at)}, outside its issuing key's validity "
             f"({iso(certificate.not_before)} to {iso(certificate.not_after)})"
         )
@@ -258,9 +274,9 @@ def check_issuing_window(terms: LicenseTerms, certificate: IssuingCertificate) -
 def check_product(terms: LicenseTerms, certificate: IssuingCertificate, product: str) -> None:
     """The license must be for ``product`` and its key allowed to sign for it."""
     if terms.product != product:
-        raise WrongProduct(f"license is for product {terms.product!r}, not {product!r}")
+        raise WrongProductError(f"license is for product {terms.product!r}, not {product!r}")
     if not certificate.allows_product(product):
-        raise WrongProduct(
+        raise WrongProductError(
             f"issuing key {certificate.key_id.hex()[:16]} may not sign for {product!r}"
         )
 
@@ -268,15 +284,17 @@ def check_product(terms: LicenseTerms, certificate: IssuingCertificate, product:
 def check_time(terms: LicenseTerms, now: int) -> tuple[Status, int | None]:
     """Judge validity at ``now``: not before, expiry, grace. Returns the status and grace days."""
     if terms.not_before is not None and now < terms.not_before:
-        raise NotYetValid(f"license is not valid before {iso(terms.not_before)}")
+        raise NotYetValidError(f"license is not valid before {iso(terms.not_before)}")
     if terms.expires is None or now < terms.expires:
         return Status.VALID, None
     end = terms.expires + terms.grace_seconds
     if now < end:
         return Status.GRACE, -(-(end - now) // _DAY)
     if terms.grace_seconds:
-        raise Expired(f"license expired on {iso(terms.expires)} and its grace ended {iso(end)}")
-    raise Expired(f"license expired on {iso(terms.expires)}")
+        raise ExpiredError(
+            f"license expired on {iso(terms.expires)} and its grace ended {iso(end)}"
+        )
+    raise ExpiredError(f"license expired on {iso(terms.expires)}")
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -291,7 +309,7 @@ def check_gate(terms: LicenseTerms, app_version: str | None, app_release: int | 
         and app_version is not None
         and _version_tuple(app_version) > _version_tuple(terms.max_version)
     ):
-        raise VersionNotAllowed(
+        raise VersionNotAllowedError(
             f"application version {app_version} is newer than the licensed {terms.max_version}"
         )
     if (
@@ -299,7 +317,7 @@ def check_gate(terms: LicenseTerms, app_version: str | None, app_release: int | 
         and app_release is not None
         and app_release > terms.maintenance_end
     ):
-        raise VersionNotAllowed(
+        raise VersionNotAllowedError(
             f"this release ({iso(app_release)}) came after maintenance ended "
             f"({iso(terms.maintenance_end)})"
         )
@@ -310,17 +328,17 @@ def check_machine(terms: LicenseTerms, fingerprint: Mapping[str, bytes] | None) 
     if not terms.allowed_devices:
         return
     if fingerprint is None:
-        raise WrongMachine("license is bound to devices, and no machine fingerprint was given")
+        raise WrongMachineError("license is bound to devices, and no machine fingerprint was given")
     for listed in terms.allowed_devices:
         if fingerprint_matches(listed, fingerprint, terms.device_match):
             return
-    raise WrongMachine("this machine is not one of the devices the license is bound to")
+    raise WrongMachineError("this machine is not one of the devices the license is bound to")
 
 
 def check_activation_required(terms: LicenseTerms) -> None:
     """Refuse a license that needs an activation when none is installed."""
     if terms.activation_required:
-        raise NotActivated("license requires activation, and this machine has none")
+        raise NotActivatedError("license requires activation, and this machine has none")
 
 
 def check_activation(
@@ -340,39 +358,39 @@ def check_activation(
 
     response, _, certificate = open_response(activation, roots)
     if not certificate.allows_product(terms.product):
-        raise WrongProduct(
+        raise WrongProductError(
             f"the activation's issuing key may not sign for product {terms.product!r}"
         )
     if response.license_id != terms.id or response.license_digest != license_digest(
         license_document
     ):
-        raise NotActivated("the activation installed here is for another license")
+        raise NotActivatedError("the activation installed here is for another license")
     if response.device_key != device_key:
-        raise WrongMachine(
+        raise WrongMachineError(
             "the activation belongs to another device (copied from another machine?)"
         )
     if fingerprint is None:
-        raise WrongMachine(
+        raise WrongMachineError(
             "an activation is bound to a machine, and no machine fingerprint was given"
         )
     if not fingerprint_matches(response.fingerprint, fingerprint, terms.device_match):
-        raise WrongMachine("this machine does not match the one the license was activated on")
+        raise WrongMachineError("this machine does not match the one the license was activated on")
     activated_id = response.fingerprint.get(MACHINE_ID)
     if activated_id is not None and fingerprint.get(MACHINE_ID) != activated_id:
         # device_match tolerates replaced parts, never another OS installation: a
         # copied store would otherwise pass on easily set components (hostname, CPU).
-        raise WrongMachine(
+        raise WrongMachineError(
             "this machine's machine-id is not the one the license was activated on "
             "(a copied state directory?)"
         )
     expiry = response.lease_expires  # the response's exp: lease end or refresh-by (§11.4)
     if expiry is None:
         if terms.lease_seconds is not None or terms.refresh_seconds is not None:
-            raise NotActivated("the activation has no expiry but the license requires one")
+            raise NotActivatedError("the activation has no expiry but the license requires one")
     elif now >= expiry:
         if terms.type == "floating":
-            raise NotActivated(f"the lease ended {iso(expiry)}; ask for a new one")
-        raise NotActivated(
+            raise NotActivatedError(f"the lease ended {iso(expiry)}; ask for a new one")
+        raise NotActivatedError(
             f"the activation had to be refreshed by {iso(expiry)}; make a new request "
             "(licverify request) and send it to your vendor"
         )
@@ -390,7 +408,7 @@ def open_response(
     certificate = check_chain(envelope, roots)
     response = decode_response_payload(envelope.payload)
     if not certificate.covers(response.issued_at):
-        raise UntrustedKey("activation response was issued outside its issuing key's validity")
+        raise UntrustedKeyError("activation response was issued outside its issuing key's validity")
     return response, binary, certificate
 
 
@@ -405,7 +423,7 @@ def open_device_signed(document: bytes, kind: Kind) -> tuple[Any, bytes]:
     envelope, binary = open_envelope(document)
     expect_kind(envelope, kind)
     if envelope.certificate is not None:
-        raise Malformed(f"{kind.name} cannot carry a certificate")
+        raise MalformedError(f"{kind.name} cannot carry a certificate")
     decode = decode_request_payload if kind is ACTIVATION_REQUEST else decode_receipt_payload
     # Decoding before the signature check is safe here: the strict decoder is
     # bounded, and the key to check with is inside the payload.
@@ -415,28 +433,268 @@ def open_device_signed(document: bytes, kind: Kind) -> tuple[Any, bytes]:
     return document_value, binary
 
 
-# --- public entry point -----------------------------------------------------------------------
+# --- fail closed ------------------------------------------------------------------------------
 
 
-def _check_arguments(
-    document: object, product: object, app_version: object, fingerprint: object
-) -> None:
+def _fail_closed(stages: Callable[_P, _T]) -> Callable[_P, _T]:
+    """Run ``stages`` so that any failure is a LicenseError: the one fail-closed wrapper.
+
+    A LicenseError passes through unchanged; any other exception (a bug, a
+    decoder surprise, MemoryError) becomes InternalError, so a caller that
+    catches LicenseError never treats an unexpected failure as "licensed".
+    Every entry point runs its stages through a function decorated with this;
+    argument checks stay outside it, so a wrong argument is still a
+    TypeError or ValueError (STYLE §6).
+    """
+
+    def guarded(*args: _P.args, **kwargs: _P.kwargs) -> _T:
+        try:
+            return stages(*args, **kwargs)
+        except LicenseError:
+            raise
+        except Exception as exc:  # fail closed: any surprise means "not licensed"
+            raise InternalError(
+                f"verification failed unexpectedly ({exc.__class__.__name__})"
+            ) from exc
+
+    guarded.__name__, guarded.__qualname__ = stages.__name__, stages.__qualname__
+    guarded.__doc__ = stages.__doc__
+    return guarded
+
+
+@_fail_closed
+def _certificate(document: bytes, roots: TrustedRoots, at: int) -> IssuingCertificate:
+    envelope, binary = open_envelope(document)
+    expect_kind(envelope, ISSUING_CERTIFICATE)
+    certificate = certificate_from_bytes(binary, roots)
+    if at < certificate.not_before:
+        raise NotYetValidError(f"issuing key is not valid before {iso(certificate.not_before)}")
+    if at >= certificate.not_after:
+        raise ExpiredError(f"issuing key expired on {iso(certificate.not_after)}")
+    return certificate
+
+
+@_fail_closed
+def _response(document: bytes, roots: TrustedRoots) -> ActivationResponse:
+    return open_response(document, roots)[0]
+
+
+@_fail_closed
+def _device_signed(document: bytes, kind: Kind) -> Any:
+    return open_device_signed(document, kind)[0]
+
+
+# --- argument checks (outside the fail-closed wrapper: programmer errors stay TypeError) --------
+
+
+def _as_bytes(document: object, what: str = "document") -> bytes:
+    if type(document) is bytes:  # the usual case: no copy, no isinstance on a tuple
+        return document
     if not isinstance(document, (bytes, bytearray, memoryview)):
-        raise TypeError("document must be bytes")
+        raise TypeError(f"{what} must be bytes")
+    return bytes(document)
+
+
+def _check_product(product: object) -> str:
     if not isinstance(product, str):
         raise TypeError("product must be a string")
     if not product:
         raise ValueError("product must not be empty")
+    return product
+
+
+def _check_app_version(app_version: object) -> str | None:
     if app_version is not None:
         if not isinstance(app_version, str):
             raise TypeError("app_version must be a string like '2.4.1'")
         if not version_text_ok(app_version):
             raise ValueError("app_version must look like '2.4.1' (1 to 4 parts of ASCII digits)")
+    return app_version
+
+
+def _check_fingerprint(fingerprint: object) -> None:
     if fingerprint is not None and not isinstance(fingerprint, Mapping):
         raise TypeError(
             "fingerprint must be a mapping of component name to digest "
             "(machine_fingerprint() or parse_fingerprint(text))"
         )
+
+
+def _check_activation(activation: object, device_key: object) -> bytes:
+    data = _as_bytes(activation, "activation")
+    if not isinstance(device_key, bytes) or len(device_key) != 32:
+        raise ValueError("device_key (32 bytes) is required with an activation")
+    return data
+
+
+# --- the Verifier -----------------------------------------------------------------------------
+
+
+class Verifier(Frozen):
+    """Verifies documents for one application: its trusted roots, product and version.
+
+    Build one at start-up and reuse it. The arguments are checked here, once,
+    rather than on every verification, and the object is immutable, so one
+    instance can be shared between threads. ``verify_license`` and the other
+    module-level functions are shorthands that build a Verifier per call.
+
+    Args:
+        trusted_roots: root public keys the application trusts (a TrustedRoots,
+            or an iterable of 32-byte keys). At least one.
+        product: the product id this application is.
+        app_version: the application's version (``"2.4.1"``), checked against
+            a license's version gate; None skips that check.
+        app_release: the application's release date (an aware datetime),
+            checked against a license's maintenance end; None skips that check.
+
+    Raises:
+        TypeError, ValueError: an argument is wrong (empty trust set, naive
+            datetime, malformed version).
+
+    Example::
+
+        verifier = licverify.Verifier(trusted_roots=[ROOT_KEY], product="acme-cad",
+                                      app_version="2.4.1")
+        lic = verifier.verify_license(data, now=datetime.now(timezone.utc))
+    """
+
+    __slots__ = ("_release", "app_release", "app_version", "product", "trusted_roots")
+
+    trusted_roots: TrustedRoots
+    product: str
+    app_version: str | None
+    app_release: datetime | None
+    _release: int | None  # app_release as a NumericDate, converted once
+
+    def __init__(
+        self,
+        *,
+        trusted_roots: TrustedRoots | Iterable[bytes],
+        product: str,
+        app_version: str | None = None,
+        app_release: datetime | None = None,
+    ) -> None:
+        # The order of the checks is the one verify_license always had.
+        init = object.__setattr__  # Frozen: every attribute is set once, here
+        init(self, "product", _check_product(product))
+        init(self, "app_version", _check_app_version(app_version))
+        init(self, "trusted_roots", TrustedRoots.coerce(trusted_roots))
+        release = None if app_release is None else to_timestamp(app_release, "app_release")
+        init(self, "app_release", app_release)
+        init(self, "_release", release)
+
+    def __repr__(self) -> str:
+        return (
+            f"Verifier(product={self.product!r}, app_version={self.app_version!r}, "
+            f"app_release={iso(self._release)!r}, trusted_roots={self.trusted_roots!r})"
+        )
+
+    def verify_license(
+        self,
+        document: bytes,
+        *,
+        now: datetime,
+        fingerprint: Mapping[str, bytes] | None = None,
+        activation: bytes | None = None,
+        device_key: bytes | None = None,
+    ) -> License:
+        """Verify a license document offline and return it, or raise.
+
+        Args:
+            document: the license file's contents, armored or binary.
+            now: the time to judge validity at (an aware datetime). Pass
+                ``datetime.now(timezone.utc)`` to use the system clock.
+            fingerprint: this machine's fingerprint (``machine_fingerprint(product)``);
+                required only for licenses bound to devices.
+            activation: the activation response installed on this machine, if
+                any (the local store keeps it; see ``LocalStore.check``).
+            device_key: this machine's device public key; required with ``activation``.
+
+        Returns:
+            The verified License; ``status`` says VALID or GRACE.
+
+        Raises:
+            LicenseError: a subclass naming the failure (``error.code``).
+            TypeError, ValueError: the arguments themselves are wrong.
+        """
+        data = _as_bytes(document)
+        _check_fingerprint(fingerprint)
+        if activation is not None:
+            activation = _check_activation(activation, device_key)
+        # Positional: a keyword dict per call would cost more than every check above.
+        return self._verify_license(data, to_timestamp(now), fingerprint, activation, device_key)
+
+    @_fail_closed
+    def _verify_license(
+        self,
+        document: bytes,
+        at: int,
+        fingerprint: Mapping[str, bytes] | None,
+        activation: bytes | None,
+        device_key: bytes | None,
+        *,
+        for_import: bool = False,
+    ) -> License:
+        """The stages, in the order of format §9, for one call's inputs (checked already).
+
+        The options that stay the same (roots, product, version) are the
+        Verifier's own; ``for_import`` stops before the activation step.
+        """
+        envelope, binary = open_envelope(document)
+        expect_kind(envelope, LICENSE)
+        certificate = check_chain(envelope, self.trusted_roots)
+        terms = decode_license_payload(envelope.payload)
+        check_issuing_window(terms, certificate)
+        check_product(terms, certificate, self.product)
+        status, grace_days = check_time(terms, at)
+        check_gate(terms, self.app_version, self._release)
+        check_machine(terms, fingerprint)
+        response = None
+        if not for_import:
+            response = check_activation(
+                terms, binary, activation, device_key, fingerprint, self.trusted_roots, at
+            )
+        return License(terms, certificate, binary, status, grace_days, response)
+
+    def verify_response(self, document: bytes) -> ActivationResponse:
+        """Verify an activation response's signature chain and decode it.
+
+        Whether it answers this machine's request is the local store's check
+        (``LocalStore.install``); whether it is still valid, and whether its
+        issuing key may sign for this product, ``verify_license``'s (with
+        ``activation=``).
+
+        Raises:
+            LicenseError: a subclass naming the failure.
+        """
+        return _response(_as_bytes(document), self.trusted_roots)
+
+    def verify_request(self, document: bytes) -> ActivationRequest:
+        """Verify an activation request (armored or binary): well-formed and signed by its device key.
+
+        Raises:
+            LicenseError: a subclass naming the failure.
+        """
+        return verify_request(document)
+
+    def verify_receipt(self, document: bytes) -> DeactivationReceipt:
+        """Verify a deactivation receipt (armored or binary): intact and signed by its device key.
+
+        Raises:
+            LicenseError: a subclass naming the failure.
+        """
+        return verify_receipt(document)
+
+    def verify_certificate(self, document: bytes, *, now: datetime) -> IssuingCertificate:
+        """Verify an issuing-key certificate against the trusted roots; it must be valid at ``now``.
+
+        Raises:
+            LicenseError: a subclass naming the failure.
+        """
+        return _certificate(_as_bytes(document), self.trusted_roots, to_timestamp(now))
+
+
+# --- module-level functions: one Verifier per call ------------------------------------------
 
 
 def verify_license(
@@ -452,6 +710,10 @@ def verify_license(
     device_key: bytes | None = None,
 ) -> License:
     """Verify a license document offline and return it, or raise.
+
+    The same as ``Verifier(trusted_roots=..., product=..., app_version=...,
+    app_release=app_release_date).verify_license(document, now=..., ...)``;
+    an application that checks more than once can build the Verifier once.
 
     Args:
         document: the license file's contents, armored or binary.
@@ -476,28 +738,13 @@ def verify_license(
         LicenseError: a subclass naming the failure (``error.code``).
         TypeError, ValueError: the arguments themselves are wrong.
     """
-    _check_arguments(document, product, app_version, fingerprint)
-    if activation is not None:
-        if not isinstance(activation, (bytes, bytearray, memoryview)):
-            raise TypeError("activation must be bytes")
-        if not isinstance(device_key, bytes) or len(device_key) != 32:
-            raise ValueError("device_key (32 bytes) is required with an activation")
-        activation = bytes(activation)
-    roots = TrustedRoots.coerce(trusted_roots)
-    at = to_timestamp(now)
-    release = (
-        None if app_release_date is None else to_timestamp(app_release_date, "app_release_date")
-    )
-    return _verify_license(
-        bytes(document),
-        roots,
-        product,
-        at,
-        fingerprint,
-        app_version,
-        release,
-        activation,
-        device_key,
+    data = _as_bytes(document)  # a wrong document type is reported first, as it always was
+    if app_release_date is not None:  # a wrong date is reported under this function's name for it
+        to_timestamp(app_release_date, "app_release_date")
+    verifier = Verifier(trusted_roots=trusted_roots, product=product, app_version=app_version,
+                        app_release=app_release_date)  # fmt: skip
+    return verifier.verify_license(
+        data, now=now, fingerprint=fingerprint, activation=activation, device_key=device_key
     )
 
 
@@ -511,46 +758,11 @@ def verify_license_for_import(
 ) -> License:
     """``verify_license`` without the activation step: for a store importing a
     license that will be activated afterwards."""
-    _check_arguments(document, product, None, fingerprint)
-    roots = TrustedRoots.coerce(trusted_roots)
-    return _verify_license(
-        bytes(document), roots, product, to_timestamp(now), fingerprint, None, None, None, None,
-        require_activation=False,
-    )  # fmt: skip
-
-
-def _verify_license(
-    document: bytes,
-    roots: TrustedRoots,
-    product: str,
-    at: int,
-    fingerprint: Mapping[str, bytes] | None,
-    app_version: str | None,
-    release: int | None,
-    activation: bytes | None,
-    device_key: bytes | None,
-    require_activation: bool = True,
-) -> License:
-    try:
-        envelope, binary = open_envelope(document)
-        expect_kind(envelope, LICENSE)
-        certificate = check_chain(envelope, roots)
-        terms = decode_license_payload(envelope.payload)
-        check_issuing_window(terms, certificate)
-        check_product(terms, certificate, product)
-        status, grace_days = check_time(terms, at)
-        check_gate(terms, app_version, release)
-        check_machine(terms, fingerprint)
-        response = None
-        if require_activation:
-            response = check_activation(
-                terms, binary, activation, device_key, fingerprint, roots, at
-            )
-        return License(terms, certificate, binary, status, grace_days, response)
-    except LicenseError:
-        raise
-    except Exception as exc:  # fail closed: any surprise means "not licensed"
-        raise InternalError(f"verification failed unexpectedly ({exc.__class__.__name__})") from exc
+    data = _as_bytes(document)
+    verifier = Verifier(trusted_roots=trusted_roots, product=product)
+    _check_fingerprint(fingerprint)
+    return verifier._verify_license(data, to_timestamp(now), fingerprint, None, None,
+                                    for_import=True)  # fmt: skip
 
 
 def verify_certificate(
@@ -561,38 +773,8 @@ def verify_certificate(
     Raises:
         LicenseError: a subclass naming the failure.
     """
-    if not isinstance(document, (bytes, bytearray, memoryview)):
-        raise TypeError("document must be bytes")
-    roots = TrustedRoots.coerce(trusted_roots)
-    at = to_timestamp(now)
-    try:
-        envelope, binary = open_envelope(bytes(document))
-        expect_kind(envelope, ISSUING_CERTIFICATE)
-        certificate = certificate_from_bytes(binary, roots)
-    except LicenseError:
-        raise
-    except Exception as exc:
-        raise InternalError(f"verification failed unexpectedly ({exc.__class__.__name__})") from exc
-    if at < certificate.not_before:
-        raise NotYetValid(f"issuing key is not valid before {iso(certificate.not_before)}")
-    if at >= certificate.not_after:
-        raise Expired(f"issuing key expired on {iso(certificate.not_after)}")
-    return certificate
-
-
-def _wrap(step: Any) -> Any:
-    try:
-        return step()
-    except LicenseError:
-        raise
-    except Exception as exc:  # fail closed
-        raise InternalError(f"verification failed unexpectedly ({exc.__class__.__name__})") from exc
-
-
-def _as_bytes(document: object) -> bytes:
-    if not isinstance(document, (bytes, bytearray, memoryview)):
-        raise TypeError("document must be bytes")
-    return bytes(document)
+    data = _as_bytes(document)
+    return _certificate(data, TrustedRoots.coerce(trusted_roots), to_timestamp(now))
 
 
 def verify_request(document: bytes) -> ActivationRequest:
@@ -604,8 +786,7 @@ def verify_request(document: bytes) -> ActivationRequest:
     Raises:
         LicenseError: a subclass naming the failure.
     """
-    data = _as_bytes(document)
-    return _wrap(lambda: open_device_signed(data, ACTIVATION_REQUEST)[0])  # type: ignore[no-any-return]
+    return _device_signed(_as_bytes(document), ACTIVATION_REQUEST)  # type: ignore[no-any-return]
 
 
 def verify_receipt(document: bytes) -> DeactivationReceipt:
@@ -614,8 +795,7 @@ def verify_receipt(document: bytes) -> DeactivationReceipt:
     Raises:
         LicenseError: a subclass naming the failure.
     """
-    data = _as_bytes(document)
-    return _wrap(lambda: open_device_signed(data, DEACTIVATION_RECEIPT)[0])  # type: ignore[no-any-return]
+    return _device_signed(_as_bytes(document), DEACTIVATION_RECEIPT)  # type: ignore[no-any-return]
 
 
 def verify_response(
@@ -630,5 +810,4 @@ def verify_response(
         LicenseError: a subclass naming the failure.
     """
     data = _as_bytes(document)
-    roots = TrustedRoots.coerce(trusted_roots)
-    return _wrap(lambda: open_response(data, roots)[0])  # type: ignore[no-any-return]
+    return _response(data, TrustedRoots.coerce(trusted_roots))

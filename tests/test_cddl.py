@@ -39,10 +39,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from licverify import (
-    BadSignature,
+    BadSignatureError,
     LicenseError,
-    Malformed,
-    UntrustedKey,
+    MalformedError,
+    UntrustedKeyError,
     format_fingerprint,
     machine_fingerprint,
     parse_fingerprint,
@@ -1260,14 +1260,14 @@ def test_device_signed_document_carrying_a_certificate_is_refused() -> None:
         rule = "request-unprotected" if kind is F.ACTIVATION_REQUEST else "receipt-unprotected"
         with pytest.raises(AssertionError):
             check_envelope(document, rule)
-        with pytest.raises(Malformed):
+        with pytest.raises(MalformedError):
             verify(document)
 
 
 def test_response_without_a_certificate_is_refused() -> None:
     document = issuing_signed(_RESPONSE, certificate=None)
     invalid("envelope", cbor2.dumps(cbor2.loads(document).value[1]), "response-unprotected")
-    with pytest.raises(UntrustedKey):
+    with pytest.raises(UntrustedKeyError):
         verify_response(document, trusted_roots=WIDE.roots)
 
 
@@ -1280,11 +1280,11 @@ def test_device_signed_document_names_its_own_key() -> None:
         other = device_signed(kind, payload, OTHER_DEVICE)  # kid and signature of another key
         valid("envelope", other)
         assert cbor2.loads(cbor2.loads(other).value[0])[4] != F.key_id(public(DEVICE))
-        with pytest.raises(UntrustedKey):
+        with pytest.raises(UntrustedKeyError):
             verify(other)
         forged = F.encode_sign1(kind, F.key_id(public(DEVICE)), payload, signer(OTHER_DEVICE))
         valid("envelope", forged)
-        with pytest.raises(BadSignature):
+        with pytest.raises(BadSignatureError):
             verify(forged)
 
 

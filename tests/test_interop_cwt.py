@@ -27,7 +27,7 @@ from factory import (
 )
 
 import licverify
-from licverify import BadSignature, Counter, Limits
+from licverify import BadSignatureError, Counter, Limits
 from licverify._verify import verify_license_for_import
 
 NOW = datetime.fromtimestamp(T0, timezone.utc)
@@ -180,7 +180,7 @@ def test_license_signed_by_other_key_fails_in_cwt_and_licverify() -> None:
     forged = factory.license(sign_with=OTHER_ISSUING)
     with pytest.raises(cwt.VerifyError):
         COSE.new().decode(forged, cose_key(public(ISSUING)))
-    with pytest.raises(BadSignature):
+    with pytest.raises(BadSignatureError):
         licverify.verify_license(forged, trusted_roots=factory.roots, product="acme-cad", now=NOW)
 
 
@@ -252,7 +252,7 @@ def test_cwt_verifies_license_issued_by_licsign(tmp_path, unsafe_fast_kdf) -> No
     tampered[tampered.index(b"PO-77")] ^= 0x20
     with pytest.raises(cwt.VerifyError):
         COSE.new().decode(bytes(tampered), cose_key(got.certificate.public_key))
-    with pytest.raises(BadSignature):
+    with pytest.raises(BadSignatureError):
         licverify.verify_license(
             bytes(tampered), trusted_roots=[root_public], product="acme-cad", now=NOW
         )

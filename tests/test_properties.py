@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import licverify
-from licverify import Counter, InternalError, LicenseError, Limits, Malformed
+from licverify import Counter, InternalError, LicenseError, Limits, MalformedError
 from licverify._cbor import MAX_DEPTH, decode_canonical
 from licverify._license import EXPIRING_TYPES, LICENSE_TYPES, MAX_TIMESTAMP, LicenseTerms
 from licverify._verify import verify_license_for_import
@@ -249,7 +249,7 @@ def test_sign_verify_round_trip(terms: LicenseTerms) -> None:
     start = terms.issued_at if terms.not_before is None else terms.not_before
     fingerprint = terms.allowed_devices[0] if terms.allowed_devices else None
     if terms.activation_required:
-        with pytest.raises(licverify.NotActivated):
+        with pytest.raises(licverify.NotActivatedError):
             licverify.verify_license(doc, trusted_roots=WIDE.roots, product=terms.product,
                                      now=datetime.fromtimestamp(start, timezone.utc),
                                      fingerprint=fingerprint)  # fmt: skip
@@ -290,7 +290,7 @@ def test_length_first_and_bytewise_disagree_outside_the_format_key_ranges() -> N
     for mixed in ({24: 0, -1: 0}, {"a": 0, -65537: 0}, {256: 0, 23: 0, -25: 0}):
         length_first = cbor2.dumps(mixed, canonical=True)
         assert length_first != det(mixed)
-        with pytest.raises(Malformed):
+        with pytest.raises(MalformedError):
             decode_canonical(length_first, "test")
         assert decode_canonical(det(mixed), "test") == mixed
 
@@ -325,7 +325,7 @@ DECODER = settings(max_examples=200, deadline=None, suppress_health_check=[Healt
 def test_strict_decoder_accepts_deterministic_encoding(value: Any) -> None:
     encoded = det(value)
     if nesting(value) > MAX_DEPTH:
-        with pytest.raises(Malformed):
+        with pytest.raises(MalformedError):
             decode_canonical(encoded, "test")
     else:
         assert decode_canonical(encoded, "test") == value
@@ -338,7 +338,7 @@ def test_strict_decoder_refuses_other_encodings(value: Any, canonical: bool) -> 
     if encoded == det(value) and nesting(value) <= MAX_DEPTH:
         assert decode_canonical(encoded, "test") == value
     else:
-        with pytest.raises(Malformed):
+        with pytest.raises(MalformedError):
             decode_canonical(encoded, "test")
 
 
@@ -352,7 +352,7 @@ def test_strict_decoder_never_accepts_a_non_deterministic_mutant(value: Any, dat
     mutant = bytes(encoded[:cut]) + data.draw(st.binary(max_size=3))
     try:
         decoded = decode_canonical(mutant, "test")
-    except Malformed:
+    except MalformedError:
         return
     assert det(decoded) == mutant  # accepted only if it is the one encoding of what it decodes to
 

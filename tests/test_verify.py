@@ -29,26 +29,26 @@ from factory import (
 
 import licverify
 from licverify import (
-    BadSignature,
+    BadSignatureError,
     Counter,
-    Expired,
+    ExpiredError,
     InternalError,
-    StoreError,
     License,
     LicenseError,
     Limits,
-    Malformed,
-    NotActivated,
-    NotYetValid,
-    Revoked,
+    MalformedError,
+    NotActivatedError,
+    NotYetValidError,
+    RevokedError,
     Status,
+    StoreError,
     TrustedRoots,
-    Unsupported,
-    UntrustedKey,
-    VersionNotAllowed,
-    WrongKind,
-    WrongMachine,
-    WrongProduct,
+    UnsupportedError,
+    UntrustedKeyError,
+    VersionNotAllowedError,
+    WrongKindError,
+    WrongMachineError,
+    WrongProductError,
     fingerprint_matches,
 )
 
@@ -287,7 +287,7 @@ def test_status_and_grace_days_left(when: int, status: Status, days_left: int | 
 
 @pytest.mark.parametrize("when", [GRACE_END, GRACE_END + 1, GRACE_END + 10 * 365 * DAY], ids=["exactly-at-end-of-grace", "after", "long-after"])  # fmt: skip
 def test_expired_at_end_of_grace(when: int) -> None:
-    with pytest.raises(Expired) as info:
+    with pytest.raises(ExpiredError) as info:
         verify(lic(), when=when)
     assert info.value.code == "expired"
     assert "grace ended" in str(info.value)
@@ -296,23 +296,23 @@ def test_expired_at_end_of_grace(when: int) -> None:
 def test_without_grace_expiry_is_immediate() -> None:
     doc = lic(grace_seconds=0)
     assert verify(doc, when=EXPIRES - 1).status is Status.VALID
-    with pytest.raises(Expired):
+    with pytest.raises(ExpiredError):
         verify(doc, when=EXPIRES)
 
 
 def test_sub_second_times_round_down() -> None:
     doc = lic(grace_seconds=0)
     assert verify(doc, when=EXPIRES - 0.001).status is Status.VALID
-    with pytest.raises(Expired):
+    with pytest.raises(ExpiredError):
         verify(doc, when=EXPIRES + 0.999)
 
 
 def test_not_before_boundary() -> None:
     doc = lic(not_before=T0 + 3600)
-    with pytest.raises(NotYetValid) as info:
+    with pytest.raises(NotYetValidError) as info:
         verify(doc, when=T0 + 3599)
     assert info.value.code == "not-yet-valid"
-    with pytest.raises(NotYetValid):
+    with pytest.raises(NotYetValidError):
         verify(doc, when=T0 + 3599.999)
     assert verify(doc, when=T0 + 3600).status is Status.VALID
 
@@ -325,7 +325,7 @@ def test_without_not_before_issue_time_does_not_gate() -> None:
 def test_time_zone_of_now_does_not_matter() -> None:
     doc = lic(not_before=T0 + 3600)
     plus_two = timezone(timedelta(hours=2))
-    with pytest.raises(NotYetValid):
+    with pytest.raises(NotYetValidError):
         licverify.verify_license(doc, trusted_roots=FACTORY.roots, product=PRODUCT,
                                  now=datetime.fromtimestamp(T0 + 3599, plus_two))  # fmt: skip
     got = licverify.verify_license(doc, trusted_roots=FACTORY.roots, product=PRODUCT,
@@ -337,16 +337,16 @@ def test_time_zone_of_now_does_not_matter() -> None:
 
 
 def test_wrong_product() -> None:
-    with pytest.raises(WrongProduct) as info:
+    with pytest.raises(WrongProductError) as info:
         verify(lic(), product="acme-viewer")
     assert info.value.code == "wrong-product"
-    with pytest.raises(WrongProduct):
+    with pytest.raises(WrongProductError):
         verify(lic(), product="ACME-CAD")
 
 
 def test_issuing_key_not_allowed_for_product() -> None:
     restricted = UnsafeFactory(products=("acme-viewer", "acme-cam"))
-    with pytest.raises(WrongProduct) as info:
+    with pytest.raises(WrongProductError) as info:
         verify(restricted.license(), f=restricted)
     assert "may not sign" in str(info.value)
     allowed = UnsafeFactory(products=("acme-viewer", PRODUCT))
@@ -369,7 +369,7 @@ def test_license_issued_outside_certificate_window(issued_at: int, ok: bool) -> 
     if ok:
         assert verify(doc, f=f, when=T0 + 2000).issued_at == at(issued_at)
     else:
-        with pytest.raises(UntrustedKey) as info:
+        with pytest.raises(UntrustedKeyError) as info:
             verify(doc, f=f, when=T0 + 2000)
         assert "outside its issuing key's validity" in str(info.value)
 
@@ -381,7 +381,7 @@ def test_license_outlives_its_issuing_key() -> None:
 
 
 def test_untrusted_root() -> None:
-    with pytest.raises(UntrustedKey) as info:
+    with pytest.raises(UntrustedKeyError) as info:
         licverify.verify_license(
             lic(), trusted_roots=[public(OTHER_ROOT)], product=PRODUCT, now=at(T0)
         )
@@ -401,13 +401,13 @@ def test_any_of_several_trusted_roots() -> None:
 
 def test_kid_does_not_match_certificate() -> None:
     doc = FACTORY.license(kid=F.key_id(public(OTHER_ISSUING)))
-    with pytest.raises(UntrustedKey) as info:
+    with pytest.raises(UntrustedKeyError) as info:
         verify(doc)
     assert "does not name" in str(info.value)
 
 
 def test_kid_matches_but_another_key_signed() -> None:
-    with pytest.raises(BadSignature) as info:
+    with pytest.raises(BadSignatureError) as info:
         verify(FACTORY.license(sign_with=OTHER_ISSUING))
     assert info.value.code == "bad-signature"
 
@@ -427,7 +427,7 @@ def test_max_version_gate(app_version: str, ok: bool) -> None:
     if ok:
         assert verify(doc, app_version=app_version).max_version == "2.4"
     else:
-        with pytest.raises(VersionNotAllowed) as info:
+        with pytest.raises(VersionNotAllowedError) as info:
             verify(doc, app_version=app_version)
         assert info.value.code == "version-not-allowed"
 
@@ -435,7 +435,7 @@ def test_max_version_gate(app_version: str, ok: bool) -> None:
 def test_version_gate_numeric_not_lexical() -> None:
     doc = lic(max_version="10.0")
     assert verify(doc, app_version="9.99").max_version == "10.0"
-    with pytest.raises(VersionNotAllowed):
+    with pytest.raises(VersionNotAllowedError):
         verify(doc, app_version="10.0.1")
 
 
@@ -449,16 +449,16 @@ def test_maintenance_end_vs_release_date() -> None:
     assert verify(doc, app_release_date=at(end)).maintenance_end == at(end)
     assert verify(doc, app_release_date=at(end - 1)).status is Status.VALID
     assert verify(doc).status is Status.VALID  # no release date given: not checked
-    with pytest.raises(VersionNotAllowed):
+    with pytest.raises(VersionNotAllowedError):
         verify(doc, app_release_date=at(end + 1))
 
 
 def test_both_gates_apply() -> None:
     doc = lic(max_version="3.0", maintenance_end=T0)
     assert verify(doc, app_version="3.0", app_release_date=at(T0)).status is Status.VALID
-    with pytest.raises(VersionNotAllowed):
+    with pytest.raises(VersionNotAllowedError):
         verify(doc, app_version="3.0", app_release_date=at(T0 + 1))
-    with pytest.raises(VersionNotAllowed):
+    with pytest.raises(VersionNotAllowedError):
         verify(doc, app_version="3.1", app_release_date=at(T0))
 
 
@@ -524,7 +524,7 @@ def test_device_binding_threshold(policy: str | int, matched: int, ok: bool) -> 
     if ok:
         assert verify(doc, fingerprint=fp).device_match == policy
     else:
-        with pytest.raises(WrongMachine) as info:
+        with pytest.raises(WrongMachineError) as info:
             verify(doc, fingerprint=fp)
         assert info.value.code == "wrong-machine"
 
@@ -532,7 +532,7 @@ def test_device_binding_threshold(policy: str | int, matched: int, ok: bool) -> 
 def test_most_with_an_odd_number_of_components() -> None:
     three = {"a": b"\x01" * 16, "b": b"\x02" * 16, "c": b"\x03" * 16}
     doc = lic(allowed_devices=(three,), device_match="most")
-    with pytest.raises(WrongMachine):
+    with pytest.raises(WrongMachineError):
         verify(doc, fingerprint=matching(1, three))
     assert verify(doc, fingerprint=matching(2, three)).status is Status.VALID
 
@@ -540,7 +540,7 @@ def test_most_with_an_odd_number_of_components() -> None:
 def test_missing_components_do_not_match() -> None:
     doc = lic(allowed_devices=(FOUR,), device_match=2)
     only_one = {"cpu": FOUR["cpu"]}
-    with pytest.raises(WrongMachine):
+    with pytest.raises(WrongMachineError):
         verify(doc, fingerprint=only_one)
     # Extra components on this machine are ignored.
     assert verify(doc, fingerprint={**matching(2), "extra": b"\x09" * 16}).status is Status.VALID
@@ -551,12 +551,12 @@ def test_any_listed_device_may_match() -> None:
     doc = lic(allowed_devices=(FOUR, other))
     assert verify(doc, fingerprint=other).status is Status.VALID
     assert verify(doc, fingerprint=FOUR).status is Status.VALID
-    with pytest.raises(WrongMachine):
+    with pytest.raises(WrongMachineError):
         verify(doc, fingerprint={**other, "cpu": b"\x07" * 16})
 
 
 def test_missing_fingerprint_is_wrong_machine() -> None:
-    with pytest.raises(WrongMachine) as info:
+    with pytest.raises(WrongMachineError) as info:
         verify(lic(allowed_devices=(FOUR,)))
     assert "no machine fingerprint" in str(info.value)
 
@@ -591,7 +591,7 @@ def test_real_machine_fingerprint_binds() -> None:
         licverify.machine_fingerprint("other-product", machine_id="host-1234")["machine-id"]
         != fp["machine-id"]
     )
-    with pytest.raises(WrongMachine):
+    with pytest.raises(WrongMachineError):
         verify(doc, fingerprint=other)
 
 
@@ -599,7 +599,7 @@ def test_real_machine_fingerprint_binds() -> None:
 
 
 def test_activation_required_is_not_activated() -> None:
-    with pytest.raises(NotActivated) as info:
+    with pytest.raises(NotActivatedError) as info:
         verify(lic(activation_required=True))
     assert info.value.code == "not-activated"
 
@@ -614,7 +614,7 @@ def test_activation_without_expiry_is_refused_when_the_license_needs_one(
 ) -> None:
     """Regression (issue 6): a response without exp kept a refresh or lease license forever."""
     doc = lic(**terms)
-    with pytest.raises(NotActivated) as info:
+    with pytest.raises(NotActivatedError) as info:
         verify_activated(doc, FOUR, expires=None)
     assert str(info.value) == "the activation has no expiry but the license requires one"
 
@@ -626,7 +626,7 @@ def test_refresh_is_due_at_the_responses_expiry() -> None:
     assert got.refresh == timedelta(days=30)
     assert got.activation is not None and got.activation.lease_expires == due
     for when in (due, due + 1):
-        with pytest.raises(NotActivated) as info:
+        with pytest.raises(NotActivatedError) as info:
             verify_activated(doc, FOUR, expires=due, when=when)
         assert str(info.value) == (
             "the activation had to be refreshed by 2026-10-21T14:13:20Z; make a new request "
@@ -637,7 +637,7 @@ def test_refresh_is_due_at_the_responses_expiry() -> None:
 def test_floating_lease_end_keeps_its_message() -> None:
     doc = lic(**FLOATING)
     assert verify_activated(doc, FOUR, expires=T0 + 3600, when=T0 + 3599).refresh is None
-    with pytest.raises(NotActivated, match="the lease ended .*; ask for a new one"):
+    with pytest.raises(NotActivatedError, match="the lease ended .*; ask for a new one"):
         verify_activated(doc, FOUR, expires=T0 + 3600, when=T0 + 3600)
 
 
@@ -645,7 +645,7 @@ def test_activation_expiry_is_honoured_without_refresh_or_lease() -> None:
     """A response may carry an expiry the license does not ask for; it still ends the activation."""
     doc = lic(activation_required=True)
     assert verify_activated(doc, FOUR, expires=None).refresh is None
-    with pytest.raises(NotActivated, match="had to be refreshed"):
+    with pytest.raises(NotActivatedError, match="had to be refreshed"):
         verify_activated(doc, FOUR, expires=T0 + 10, when=T0 + 10)
 
 
@@ -655,7 +655,7 @@ def test_refresh_term_round_trips_and_is_bounded() -> None:
         assert F.decode_license_payload(F.encode_license_payload(terms)) == terms
         assert F.terms_to_json(terms)["refresh_seconds"] == seconds
     for seconds in (3599, 10 * 366 * DAY + 1, 0):
-        with pytest.raises(Malformed, match="refresh must be an integer from 3600 to 316224000"):
+        with pytest.raises(MalformedError, match="refresh must be an integer from 3600 to 316224000"):
             F.encode_license_payload(
                 default_terms(activation_required=True, refresh_seconds=seconds)
             )
@@ -678,7 +678,7 @@ ENFORCED_ONLY_BY_ACTIVATION = {
 def test_terms_only_activation_enforces_need_activation_required(case: str) -> None:
     """Regression (issue 6): a seat limit without activation verified on any number of machines."""
     overrides = ENFORCED_ONLY_BY_ACTIVATION[case]
-    with pytest.raises(Malformed) as info:
+    with pytest.raises(MalformedError) as info:
         F.encode_license_payload(default_terms(**overrides))
     assert str(info.value) == (
         "license terms: seat limits, allowed users, leases and refresh need activation_required"
@@ -688,7 +688,7 @@ def test_terms_only_activation_enforces_need_activation_required(case: str) -> N
     # The same terms signed without activation_required are refused by the verifier.
     claims = cbor2.loads(payload)
     del claims[-65537]["activation_required"]
-    with pytest.raises(Malformed, match="need activation_required"):
+    with pytest.raises(MalformedError, match="need activation_required"):
         verify(FACTORY.license(payload=F.encode_canonical(claims)))
 
 
@@ -700,13 +700,13 @@ def test_devices_listed_at_issue_time_need_no_activation() -> None:
 def test_checks_run_in_order() -> None:
     # Wrong product is reported before time, time before machine, machine before activation.
     doc = lic(allowed_devices=(FOUR,), activation_required=True)
-    with pytest.raises(WrongProduct):
+    with pytest.raises(WrongProductError):
         verify(doc, product="other", when=GRACE_END + 1)
-    with pytest.raises(Expired):
+    with pytest.raises(ExpiredError):
         verify(doc, when=GRACE_END + 1)
-    with pytest.raises(WrongMachine):
+    with pytest.raises(WrongMachineError):
         verify(doc)
-    with pytest.raises(NotActivated):
+    with pytest.raises(NotActivatedError):
         verify(doc, fingerprint=FOUR)
 
 
@@ -778,18 +778,18 @@ def test_product_argument(product: object, exc: type[Exception]) -> None:
 
 CODE_TABLE = {
     LicenseError: "license-error",
-    Malformed: "malformed",
-    WrongKind: "wrong-kind",
-    Unsupported: "unsupported",
-    UntrustedKey: "untrusted-key",
-    BadSignature: "bad-signature",
-    NotYetValid: "not-yet-valid",
-    Expired: "expired",
-    WrongProduct: "wrong-product",
-    WrongMachine: "wrong-machine",
-    NotActivated: "not-activated",
-    Revoked: "revoked",
-    VersionNotAllowed: "version-not-allowed",
+    MalformedError: "malformed",
+    WrongKindError: "wrong-kind",
+    UnsupportedError: "unsupported",
+    UntrustedKeyError: "untrusted-key",
+    BadSignatureError: "bad-signature",
+    NotYetValidError: "not-yet-valid",
+    ExpiredError: "expired",
+    WrongProductError: "wrong-product",
+    WrongMachineError: "wrong-machine",
+    NotActivatedError: "not-activated",
+    RevokedError: "revoked",
+    VersionNotAllowedError: "version-not-allowed",
     InternalError: "internal-error",
     StoreError: "store-error",
 }
@@ -813,7 +813,7 @@ def test_error_code_table_is_stable() -> None:
         err = cls("a message for people")
         assert err.code == code and err.message == str(err) == "a message for people"
         assert isinstance(err, LicenseError)
-    assert issubclass(WrongKind, Malformed)
+    assert issubclass(WrongKindError, MalformedError)
 
 
 # --- immutability --------------------------------------------------------------------------------
@@ -865,14 +865,14 @@ def test_armored_and_binary_give_the_same_license() -> None:
 
 @pytest.mark.parametrize("kind", [k for k in F.KINDS if k is not F.LICENSE], ids=lambda k: k.name)
 def test_armor_label_mismatch_is_malformed(kind: F.Kind) -> None:
-    with pytest.raises(Malformed) as info:
+    with pytest.raises(MalformedError) as info:
         verify(F.armor(lic(), kind))
-    assert type(info.value) is Malformed
+    assert type(info.value) is MalformedError
     assert "armor says" in str(info.value)
 
 
 def test_armored_certificate_is_wrong_kind_for_verify_license() -> None:
-    with pytest.raises(WrongKind):
+    with pytest.raises(WrongKindError):
         verify(F.armor(FACTORY.certificate(), F.ISSUING_CERTIFICATE))
 
 
@@ -893,7 +893,7 @@ def test_armored_certificate_is_wrong_kind_for_verify_license() -> None:
     ],
 )  # fmt: skip
 def test_damaged_armor_is_malformed(mutate: Any) -> None:
-    with pytest.raises(Malformed):
+    with pytest.raises(MalformedError):
         verify(mutate(F.armor(lic(), F.LICENSE)))
 
 
@@ -911,7 +911,7 @@ def test_non_canonical_base64_tail_is_malformed() -> None:
     import base64
 
     assert base64.b64decode(b"".join(mutated.split(b"\n")[1:-2])) == doc  # same bytes, other text
-    with pytest.raises(Malformed) as info:
+    with pytest.raises(MalformedError) as info:
         verify(mutated)
     assert "non-canonical base64" in str(info.value)
 
@@ -927,9 +927,9 @@ def test_verify_certificate_round_trip_and_window() -> None:
         assert licverify.verify_certificate(doc, trusted_roots=roots, now=at(T0)) == info
     assert licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_before)) == info
     assert licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_after - 1)) == info
-    with pytest.raises(NotYetValid):
+    with pytest.raises(NotYetValidError):
         licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_before - 1))
-    with pytest.raises(Expired):  # not_after is exclusive, like a CWT exp
+    with pytest.raises(ExpiredError):  # not_after is exclusive, like a CWT exp
         licverify.verify_certificate(cert, trusted_roots=roots, now=at(info.not_after))
     assert info.allows_product("anything") and info.covers(T0)
     assert info.to_json()["root_key_id"] == F.key_id(public(ROOT)).hex()
@@ -943,17 +943,17 @@ def test_verify_certificate_with_products() -> None:
 
 
 def test_verify_certificate_rejects_a_license() -> None:
-    with pytest.raises(WrongKind):
+    with pytest.raises(WrongKindError):
         licverify.verify_certificate(lic(), trusted_roots=FACTORY.roots, now=at(T0))
-    with pytest.raises(Malformed) as info:
+    with pytest.raises(MalformedError) as info:
         licverify.verify_certificate(
             F.armor(FACTORY.certificate(), F.LICENSE), trusted_roots=FACTORY.roots, now=at(T0)
         )
-    assert type(info.value) is Malformed
+    assert type(info.value) is MalformedError
 
 
 def test_verify_certificate_untrusted_root() -> None:
-    with pytest.raises(UntrustedKey):
+    with pytest.raises(UntrustedKeyError):
         licverify.verify_certificate(
             FACTORY.certificate(), trusted_roots=[public(OTHER_ROOT)], now=at(T0)
         )

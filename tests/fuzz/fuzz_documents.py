@@ -35,7 +35,7 @@ def make_target() -> Any:
     import licverify
     from licverify import InternalError, LicenseError
     from licverify._cbor import decode_canonical
-    from licverify._errors import Malformed
+    from licverify._errors import MalformedError
 
     data = json.loads(VECTORS.read_text())
     roots = licverify.TrustedRoots(
@@ -64,7 +64,7 @@ def make_target() -> Any:
                 pass
         try:
             decode_canonical(document, "fuzz")
-        except Malformed:
+        except MalformedError:
             pass
         try:
             licverify.parse_fingerprint(document.decode("latin-1"))
