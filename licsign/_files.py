@@ -1,47 +1,52 @@
-"""Careful file reading and atomic writing, shared by the ledger, keys and CLI."""
+"""Careful file reading and atomic writing for the ledger, keys and CLI: licsign's wording.
+
+The work is done once, in ``licverify._fileio`` (shared with the local store
+and the licverify command line); these wrappers keep licsign's messages and
+error types (``InvalidInput``, ``AlreadyExists``, ``WorkspaceError``).
+"""
 
 from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
 from licsign._errors import AlreadyExists, InvalidInput, WorkspaceError
-from licverify._store import fsync_directory
+from licverify import _fileio
+from licverify._fileio import FileProblem
 
 
 def read_regular_file(path: str, max_size: int, what: str = "file") -> bytes:
     """Read a regular file of at most ``max_size`` bytes.
 
     Refuses missing files, directories, symbolic links, devices and FIFOs,
-    empty files and oversized files, each with one clear message.
+    empty files and oversized files, each with one clear message. Never
+    blocks on a FIFO or device.
 
     Raises:
         InvalidInput: any of the above.
     """
     try:
-        info = os.lstat(path)
-    except FileNotFoundError:
-        raise InvalidInput(f"{what} {path!r} does not exist") from None
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {what} {path!r}: {exc.strerror}") from None
-    if stat.S_ISLNK(info.st_mode):
-        raise InvalidInput(f"{what} {path!r} is a symbolic link; give the file itself")
-    if stat.S_ISDIR(info.st_mode):
-        raise InvalidInput(f"{what} {path!r} is a directory")
-    if not stat.S_ISREG(info.st_mode):
-        raise InvalidInput(f"{what} {path!r} is not a regular file")
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        with os.fdopen(fd, "rb") as fh:
-            data = fh.read(max_size + 1)
-    except OSError as exc:
-        raise InvalidInput(f"cannot read {what} {path!r}: {exc.strerror}") from None
+        data = _fileio.read_regular(path, max_size)
+    except FileProblem as problem:
+        raise InvalidInput(_unreadable(problem, path, max_size, what)) from None
     if not data:
         raise InvalidInput(f"{what} {path!r} is empty")
-    if len(data) > max_size:
-        raise InvalidInput(f"{what} {path!r} is larger than {max_size} bytes")
     return data
+
+
+def _unreadable(problem: FileProblem, path: str, max_size: int, what: str) -> str:
+    """licsign's wording for a file ``read_regular`` refused."""
+    if problem.reason == _fileio.MISSING:
+        return f"{what} {path!r} does not exist"
+    if problem.reason == _fileio.NOT_REGULAR:
+        if stat.S_ISLNK(problem.mode):
+            return f"{what} {path!r} is a symbolic link; give the file itself"
+        if stat.S_ISDIR(problem.mode):
+            return f"{what} {path!r} is a directory"
+        return f"{what} {path!r} is not a regular file"
+    if problem.reason == _fileio.TOO_LARGE:
+        return f"{what} {path!r} is larger than {max_size} bytes"
+    return f"cannot read {what} {path!r}: {problem.strerror}"
 
 
 def restrict_mode(path: str, mode: int, what: str) -> None:
@@ -90,11 +95,9 @@ def check_writable(path: str, overwrite: bool) -> None:
 
     Raises:
         AlreadyExists: ``path`` exists and ``overwrite`` is False.
-        InvalidInput: any other reason (see ``licverify.cliutil.output_problem``).
+        InvalidInput: any other reason (see ``licverify._fileio.output_problem``).
     """
-    from licverify.cliutil import output_problem
-
-    problem = output_problem(path, overwrite)
+    problem = _fileio.output_problem(path, overwrite)
     if problem is None:
         return
     if "already exists" in problem:
@@ -109,34 +112,22 @@ def write_atomic(path: str, data: bytes, mode: int = 0o644, overwrite: bool = Fa
 
     Raises:
         AlreadyExists: ``path`` exists and ``overwrite`` is False.
-        InvalidInput: the directory cannot be written.
+        InvalidInput: ``path`` is a directory, or its directory cannot be written.
+        OSError: writing failed (a full disk); ``path`` is as it was.
     """
-    directory = os.path.dirname(os.path.abspath(path))
     if not overwrite and os.path.lexists(path):
         raise AlreadyExists(f"{path!r} already exists (use --force to replace it)")
     if os.path.isdir(path):
         raise InvalidInput(f"{path!r} is a directory")
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    except OSError as exc:
-        raise InvalidInput(f"cannot write in {directory!r}: {exc.strerror}") from None
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            # link() fails if the target appeared meanwhile, unlike rename().
-            os.link(tmp, path)
-            os.unlink(tmp)
-        fsync_directory(directory)
-    except FileExistsError:
-        os.unlink(tmp)
-        raise AlreadyExists(f"{path!r} already exists (use --force to replace it)") from None
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+        _fileio.write_atomic(path, data, mode=mode, overwrite=overwrite)
+    except FileProblem as problem:
+        if problem.reason == _fileio.EXISTS:
+            raise AlreadyExists(f"{path!r} already exists (use --force to replace it)") from None
+        if problem.reason == _fileio.CANNOT_CREATE:
+            directory = os.path.dirname(os.path.abspath(path))
+            raise InvalidInput(f"cannot write in {directory!r}: {problem.strerror}") from None
+        if problem.error is None:
+            raise
+        # As ever, the system's own error: the command line names the file and the cause.
+        raise problem.error from None

@@ -15,7 +15,7 @@ PASSPHRASE = b"store concurrency passphrase"
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 
 
-def _make_request(state_dir: str, start: "multiprocessing.synchronize.Barrier", index: int) -> None:
+def _make_request(state_dir: str, start: multiprocessing.synchronize.Barrier, index: int) -> None:
     store = licverify.LocalStore(state_dir)
     fingerprint = licverify.machine_fingerprint(PRODUCT, machine_id="one-machine")
     start.wait(timeout=60)

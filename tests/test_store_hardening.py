@@ -25,7 +25,7 @@ import signal
 import socket
 import stat
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -35,9 +35,8 @@ from cli_runner import run_entry
 
 import licverify
 import licverify.cli as lvcli
-from licsign import IssueRequest, init_workspace, issue_license
-from licsign._activation import activate
-from licverify import LocalStore, NotActivated, StoreError
+from licsign import IssueRequest, activate, init_workspace, issue_license
+from licverify import LocalStore, NotActivatedError, StoreError
 from licverify._activation import decode_receipt_payload, decode_response_payload
 from licverify.format import MAX_DOCUMENT_SIZE, dearmor, parse_unverified
 
@@ -279,7 +278,7 @@ def test_writable_state_directory_is_refused(setup: Setup, tmp_path: Path, mode:
         lambda: setup.check(store),
         lambda: store.request(now=NOW, fingerprint=setup.fp, label="x"),
         lambda: store.import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT,
-                                     now=NOW, fingerprint=setup.fp),  # fmt: skip
+                                     now=NOW, fingerprint=setup.fp),
         lambda: store.deactivate(now=NOW),
     ):
         with pytest.raises(StoreError) as info:
@@ -315,7 +314,7 @@ def test_symlinked_state_directory_is_refused(setup: Setup, tmp_path: Path) -> N
         lambda s: setup.check(s),
         lambda s: s.request(now=NOW, fingerprint=setup.fp, label="x"),
         lambda s: s.import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT,
-                                   now=NOW, fingerprint=setup.fp),  # fmt: skip
+                                   now=NOW, fingerprint=setup.fp),
     ):
         with pytest.raises(StoreError) as info:
             operation(setup.store(link))
@@ -398,10 +397,8 @@ def test_deactivation_interrupted_at_any_step_is_all_or_nothing(
         shutil.copytree(template, path)
         with monkeypatch.context() as patch:
             disk = DiskFull(patch, fail_at)
-            try:
+            with suppress(OSError, StoreError):
                 receipt = LocalStore(str(path)).deactivate(now=NOW + timedelta(hours=3))
-            except (OSError, StoreError):
-                pass
         fresh = LocalStore(str(path))
         named = receipt_activation(fresh)
         try:
@@ -428,7 +425,7 @@ def test_deactivation_interrupted_at_any_step_is_all_or_nothing(
         assert not (path / "activation.cose").exists()
         assert (path / "device.key").read_bytes() != device_key
         assert fresh.pending_requests() == {}
-        with pytest.raises(NotActivated):
+        with pytest.raises(NotActivatedError):
             setup.check(fresh)
     else:
         pytest.fail("deactivate never completed")
@@ -449,7 +446,7 @@ def test_interrupted_deactivation_is_finished_by_the_next_operation(
         with pytest.raises((OSError, StoreError)):
             store.deactivate(now=NOW + timedelta(hours=3))
     assert (path / "activation.cose").exists()  # still on disk, but void
-    with pytest.raises(NotActivated, match="deactivated"):
+    with pytest.raises(NotActivatedError, match="deactivated"):
         setup.check(store)
     # The next operation under the lock completes the cleanup first.
     store.request(now=NOW + timedelta(hours=4), fingerprint=setup.fp, label="next")

@@ -1,0 +1,193 @@
+"""The local store: one directory per application (docs/format.md §12).
+
+It holds the device key, the installed license, the installed activation
+response, the nonces of requests still waiting for an answer, and the last
+deactivation receipt. Every document is fully verified before anything is
+written; writes are atomic (temp file, fsync, rename), files are 0600, and
+a file lock serializes the application's processes. Only regular files are
+read, never through a symbolic link and never more than one document; the
+directory must not be writable by others (format §12.1). A deactivation
+commits when its receipt is written (``activation.receipt_for``).
+
+``LocalStore`` is the facade: each public method takes the lock if it
+writes, and hands the work to one module per part of the state:
+
+- ``files``: the directory, its file names, reads, writes and the lock;
+- ``device``: the device key;
+- ``licenses``: the installed license;
+- ``pending``: requests waiting for an answer;
+- ``activation``: install, check, deactivate, and the receipt.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from licverify._armor import armor
+from licverify._errors import NotActivatedError
+from licverify._fileio import fsync_directory as fsync_directory  # for licsign._workspace
+from licverify._keys import TrustedRoots
+from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
+from licverify._store import activation, device, licenses, pending
+from licverify._store.files import StoreFiles
+from licverify._store.pending import MAX_PENDING as MAX_PENDING
+from licverify._time import to_timestamp
+from licverify._verify import License, open_response, verify_license_for_import
+
+
+class LocalStore(StoreFiles):
+    """An application's local licensing state in the directory ``path``.
+
+    The directory is created (0700) on first write; an existing one that
+    group or others can write, or that is a symbolic link, is refused
+    (``StoreError``). Methods that take ``now`` never read the clock;
+    ``fingerprint`` is this machine's (``machine_fingerprint(product)``).
+    """
+
+    @contextmanager
+    def _locked(
+        self, create: bool = False, random_bytes: Callable[[int], bytes] = os.urandom
+    ) -> Iterator[None]:
+        with self._lock_directory(create):
+            activation.finish_deactivation(self, random_bytes)
+            yield
+
+    def device_public_key(self, random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
+        """This installation's device public key, creating the device key on first use."""
+        with self._locked(create=True, random_bytes=random_bytes):
+            return device.load_or_create(self, random_bytes).public
+
+    def installed_license(self) -> bytes | None:
+        """The installed license document (binary), or None."""
+        return licenses.installed(self) if self._check_directory() else None
+
+    def installed_activation(self) -> bytes | None:
+        """The installed activation response (binary), or None (also once deactivated)."""
+        return activation.installed(self) if self._check_directory() else None
+
+    def import_license(
+        self,
+        document: bytes,
+        *,
+        trusted_roots: TrustedRoots | Any,
+        product: str,
+        now: datetime,
+        fingerprint: Mapping[str, bytes] | None = None,
+    ) -> License:
+        """Verify a license and install it (activation is checked later, by ``check``).
+
+        Raises:
+            LicenseError: the license does not verify, or an activation for
+                another license is installed (deactivate it first).
+        """
+        lic = verify_license_for_import(
+            document, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint
+        )
+        with self._locked(create=True):
+            licenses.install(self, lic)
+        return lic
+
+    def request(
+        self,
+        *,
+        now: datetime,
+        fingerprint: Mapping[str, bytes],
+        label: str,
+        user: str | None = None,
+        code: str | None = None,
+        random_bytes: Callable[[int], bytes] = os.urandom,
+    ) -> bytes:
+        """Create an armored activation request for the installed license, signed by the device key."""
+        at = to_timestamp(now)
+        with self._locked(random_bytes=random_bytes):
+            signed = pending.make_request(
+                self, at=at, fingerprint=fingerprint, label=label, user=user, code=code,
+                random_bytes=random_bytes,
+            )  # fmt: skip
+        return armor(signed, ACTIVATION_REQUEST)
+
+    def install(
+        self,
+        document: bytes,
+        *,
+        trusted_roots: TrustedRoots | Any,
+        product: str,
+        now: datetime,
+        fingerprint: Mapping[str, bytes],
+    ) -> License:
+        """Verify an activation response for this store's request, device and machine; install it.
+
+        Installing the response already installed is harmless.
+
+        Raises:
+            LicenseError: it does not verify, answers a request this store did
+                not make (or made for another license), names another device or
+                machine, or the license with it does not verify.
+        """
+        roots = TrustedRoots.coerce(trusted_roots)
+        response, binary, _ = open_response(bytes(document), roots)
+        with self._locked():
+            return activation.install(
+                self, response, binary, roots=roots, product=product, now=now,
+                fingerprint=fingerprint,
+            )  # fmt: skip
+
+    def check(
+        self,
+        *,
+        trusted_roots: TrustedRoots | Any,
+        product: str,
+        now: datetime,
+        fingerprint: Mapping[str, bytes],
+        app_version: str | None = None,
+        app_release_date: datetime | None = None,
+    ) -> License:
+        """The application's check: the installed license, with its activation if any.
+
+        Raises:
+            LicenseError: not licensed here (``code`` says why).
+        """
+        if not self._check_directory():
+            raise NotActivatedError("no license is installed on this machine")
+        return activation.check(
+            self, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint,
+            app_version=app_version, app_release_date=app_release_date,
+        )  # fmt: skip
+
+    def deactivate(
+        self, *, now: datetime, random_bytes: Callable[[int], bytes] = os.urandom
+    ) -> bytes:
+        """Remove the activation, rotate the device key, and return an armored receipt.
+
+        The receipt is signed by the old device key and kept in the store until
+        the next deactivation replaces it, so it can be written out again if it
+        gets lost (calling this again without an activation returns it).
+        After this, the old response can never be installed again. Writing
+        the receipt is the commit point: if a later step fails (a full
+        disk), the machine already counts as deactivated and the next call
+        finishes the cleanup and returns the same receipt.
+
+        Raises:
+            StoreError: nothing is activated (and no receipt is pending).
+        """
+        at = to_timestamp(now)
+        # The lock finishes a deactivation cut short: then the receipt is returned again.
+        with self._locked(random_bytes=random_bytes):
+            receipt = activation.deactivate(self, at, random_bytes)
+        return armor(receipt, DEACTIVATION_RECEIPT)
+
+    def pending_receipt(self) -> bytes | None:
+        """The last deactivation receipt (armored), if one was ever made here."""
+        data = activation.last_receipt(self) if self._check_directory() else None
+        return None if data is None else armor(data, DEACTIVATION_RECEIPT)
+
+    def pending_requests(self) -> dict[str, dict[str, Any]]:
+        """Nonces (hex) of requests still waiting for a response."""
+        return pending.load(self) if self._check_directory() else {}
+
+
+__all__ = ["LocalStore"]
