@@ -251,39 +251,6 @@ def format_duration(value: Duration | timedelta) -> str:
     return text
 
 
-def output_problem(path: str, overwrite: bool) -> str | None:
-    """Why writing a file at ``path`` would fail, or None. Call it before doing any work.
-
-    Checks that ``path`` is not a directory, does not exist (unless
-    ``overwrite``), that its directory exists and is writable, and that the
-    name fits the file system's limits (a name that is too long would only
-    fail at the very end, after a ledger or store has changed).
-    """
-    import os
-
-    if path == "-":
-        return None
-    if os.path.isdir(path):
-        return f"{path!r} is a directory"
-    if not overwrite and os.path.lexists(path):
-        return f"{path!r} already exists (use --force to replace it)"
-    directory = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(directory):
-        return f"directory {directory!r} does not exist"
-    if not os.access(directory, os.W_OK | os.X_OK):
-        return f"cannot write in {directory!r}"
-    try:
-        name_max = os.pathconf(directory, "PC_NAME_MAX")
-        path_max = os.pathconf(directory, "PC_PATH_MAX")
-    except (OSError, ValueError, AttributeError):  # not POSIX: leave it to the write
-        return None
-    if len(os.fsencode(os.path.basename(path))) > name_max:
-        return f"file name is longer than {name_max} bytes: {os.path.basename(path)[:40]!r}..."
-    if len(os.fsencode(os.path.abspath(path))) >= path_max:
-        return f"path is longer than {path_max} bytes"
-    return None
-
-
 def run_click(command: object, prog: str, args: list[str] | None = None) -> int:
     """Run a click command and turn every failure into one line and an exit status.
 

@@ -1,0 +1,217 @@
+"""The local store: ``import``, ``request``, ``install``, ``status`` and ``deactivate``.
+
+The activation round trip: import the license file, write a request, carry
+it to the vendor, install the response; ``status`` checks the result as the
+application does, and ``deactivate`` frees the seat with a receipt.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta, timezone
+
+import click
+
+import licverify
+from licverify.cli._common import Settings, at_or_now, options, print_license, refuse
+from licverify.cli._io import _check_output, _write
+from licverify.cliutil import say
+
+#: From this long before an activation expires, 'status' warns on stderr.
+REFRESH_WARNING = timedelta(days=14)
+
+
+def register(group: click.Group, settings: Settings) -> None:
+    """Add this module's commands to ``group``."""
+    _add_import(group, settings)
+    _add_request(group, settings)
+    _add_install(group, settings)
+    _add_status(group, settings)
+    _add_deactivate(group, settings)
+
+
+def _add_import(group: click.Group, settings: Settings) -> None:
+    """Add ``import`` to ``group``."""
+
+    @group.command("import")
+    @click.argument("license_file", metavar="LICENSE")
+    @options(settings, store=True)
+    def import_(license_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
+                app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Verify a license file and install it in the local store."""
+        lic, store = settings.install_file(
+            "import_license", license_file, "LICENSE", trust, product_opt, state_dir, app_opt,
+            machine_id, at, as_json,
+        )  # fmt: skip
+        if as_json:
+            return
+        say(f"Installed license {lic.id} for {lic.customer} in {store.path}")
+        if lic.activation_required:
+            click.echo(
+                f"It needs activation: run '{settings.app} request -o request.txt' and send the file to your vendor."
+            )
+
+
+def _add_request(group: click.Group, settings: Settings) -> None:
+    """Add ``request`` to ``group``."""
+
+    @group.command()
+    @click.option(
+        "-o",
+        "--output",
+        default="-",
+        show_default=True,
+        help="Request file to write ('-' for stdout).",
+    )
+    @click.option(
+        "--user", help="The user the activation is for (e-mail), if the license counts users."
+    )
+    @click.option("--code", help="A user activation code from your vendor, if you were given one.")
+    @click.option(
+        "--label", help="A name for this machine in the vendor's records (default: host name)."
+    )
+    @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+    @options(settings, trust=False, store=True, at=False)
+    def request(output: str, user: str | None, code: str | None, label: str | None, force: bool,
+                product_opt: str | None, state_dir: str | None, app_opt: str | None,
+                machine_id: str | None, as_json: bool) -> None:  # fmt: skip
+        """Make an activation request for the installed license, signed by this device."""
+        import socket
+
+        chosen = settings.chosen_product(product_opt)
+        _check_output(output, force)
+        store = settings.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        name = label or socket.gethostname() or "unnamed"
+        if user is not None:  # the one form the vendor compares (case, NFC, no invisibles)
+            from licverify._fields import normalize_user
+
+            try:
+                user = normalize_user(user)
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--user") from None
+        for value, what in ((user, "--user"), (code, "--code"), (name, "--label")):
+            if value is not None and (
+                not value.strip() or len(value) > 256 or not value.isprintable()
+            ):
+                raise click.BadParameter("use 1 to 256 printable characters", param_hint=what)
+        data = store.request(now=datetime.now(timezone.utc), fingerprint=fingerprint, label=name,
+                             user=user, code=code)  # fmt: skip
+        _write(output, data, force)
+        if output != "-":
+            say(f"Wrote activation request to {output}; send it to your vendor.", err=True)
+
+
+def _add_install(group: click.Group, settings: Settings) -> None:
+    """Add ``install`` to ``group``."""
+
+    @group.command()
+    @click.argument("response_file", metavar="RESPONSE")
+    @options(settings, store=True)
+    def install(response_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
+                app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Verify the vendor's activation response and install it."""
+        lic, _ = settings.install_file(
+            "install", response_file, "RESPONSE", trust, product_opt, state_dir, app_opt,
+            machine_id, at, as_json,
+        )  # fmt: skip
+        if as_json:
+            return
+        activation = lic.activation.activation_id if lic.activation else "?"
+        say(f"Activated: license {lic.id} on this machine (activation {activation}).")
+
+
+def _add_status(group: click.Group, settings: Settings) -> None:
+    """Add ``status`` to ``group``."""
+
+    @group.command()
+    @click.option("--app-version", help="Application version to check against a version gate.")
+    @options(settings, store=True)
+    def status(app_version: str | None, trust: str | None, product_opt: str | None, state_dir: str | None,
+               app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        """Check the installed license and activation as the application does.
+
+        Exit status 0 only when this machine is licensed. When the activation
+        expires (a refresh date or a floating lease), says by when to renew it,
+        and warns on stderr from 14 days before.
+        """
+        roots, chosen = settings.resolve(trust, product_opt)
+        store = settings.store(state_dir, app_opt, chosen)
+        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        when = at_or_now(at)
+        try:
+            lic = store.check(trusted_roots=roots, product=chosen, now=when, fingerprint=fingerprint,
+                              app_version=app_version)  # fmt: skip
+        except licverify.LicenseError as exc:
+            refuse(exc, as_json)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--app-version") from None
+        _show_status(lic, when, as_json, settings.app)
+
+
+def _add_deactivate(group: click.Group, settings: Settings) -> None:
+    """Add ``deactivate`` to ``group``."""
+
+    @group.command()
+    @click.option("-o", "--output", required=True, help="Receipt file to write ('-' for stdout).")
+    @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+    @options(settings, trust=False, store=True, at=False)
+    def deactivate(output: str, force: bool, product_opt: str | None, state_dir: str | None,
+                   app_opt: str | None, machine_id: str | None, as_json: bool) -> None:  # fmt: skip
+        """Remove this machine's activation and write a receipt for the vendor.
+
+        The device key is replaced, so the old response can never be installed
+        again. Run it again to write the same receipt if the file gets lost.
+        """
+        chosen = settings.chosen_product(product_opt)
+        _check_output(output, force)
+        store = settings.store(state_dir, app_opt, chosen)
+        data = store.deactivate(now=datetime.now(timezone.utc))
+        _write(output, data, force)
+        if output != "-":
+            say(f"Deactivated. Send {output} to your vendor to free the seat.", err=True)
+
+
+def _refresh_due(lic: licverify.License) -> datetime | None:
+    """When the installed activation expires (refresh-by, or a floating lease's end), or None."""
+    expires = None if lic.activation is None else lic.activation.lease_expires
+    return None if expires is None else datetime.fromtimestamp(expires, timezone.utc)
+
+
+def _days_left(due: datetime, now: datetime) -> int:
+    """Whole days left before ``due``, rounded up (a part of a day counts as one)."""
+    seconds = int((due - now).total_seconds())
+    return max(0, -(-seconds // 86400))
+
+
+def _time_left(due: datetime, now: datetime) -> str:
+    seconds = max(0, int((due - now).total_seconds()))
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size or unit == "minute":
+            count = max(1, -(-seconds // size))
+            return f"{count} {unit}{'' if count == 1 else 's'}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _show_status(lic: licverify.License, now: datetime, as_json: bool, app: str) -> None:
+    """'status': the license, when its activation must be renewed, and a warning when soon."""
+    due = _refresh_due(lic)
+    if as_json:
+        data = lic.to_json()
+        data["refresh_by"] = None if due is None else f"{due:%Y-%m-%dT%H:%M:%SZ}"
+        data["refresh_due_in_days"] = None if due is None else _days_left(due, now)
+        click.echo(json.dumps(data, indent=2))
+    else:
+        print_license(lic)
+    if due is None:
+        return
+    lease = lic.type == "floating"
+    date = f"{due:%Y-%m-%d %H:%M:%S}Z"
+    if not as_json:
+        say(f"{'Lease ends:' if lease else 'Refresh by:':<12} {date}")
+    # A lease of an hour is renewed all the time: warn only in its last quarter.
+    window = min(REFRESH_WARNING, lic.lease / 4) if lease and lic.lease else REFRESH_WARNING
+    if due - now <= window:
+        what = "this lease ends" if lease else "this activation must be refreshed by"
+        say(f"warning: {what} {date} ({_time_left(due, now)}); "
+            f"run '{app} request' and send it to your vendor", err=True)  # fmt: skip
