@@ -5,7 +5,10 @@ PY     := $(VENV)/bin/python
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test lint fuzz bench vectors keys-example clean
+# Root installs system packages directly; anyone else through sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint fuzz bench vectors keys-example clean postgresql
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +25,19 @@ $(STAMP_TEST): pyproject.toml | $(PY)
 demo: $(STAMP_RUN)
 	$(PY) examples/demo.py
 
-test: $(STAMP_TEST)
+# The suite runs the ledger on SQLite and on a private PostgreSQL server that
+# tests/pgserver.py initialises in a temporary directory, starts on a Unix
+# socket only, and stops and removes when pytest ends.
+test: $(STAMP_TEST) postgresql
 	$(PY) tests/vectors/generate.py --check
-	$(PY) -m pytest -q
+	$(PY) tests/pgserver.py run -- $(PY) -m pytest -q
+
+# PostgreSQL's server binaries, from the system package manager where missing.
+postgresql:
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing PostgreSQL (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
 
 lint: $(STAMP_TEST)
 	$(PY) -m pip install -q 'ruff>=0.6' 'mypy>=1.10'

@@ -22,7 +22,7 @@ from typing import Any
 
 import nacl.signing
 
-from licsign._errors import InvalidInput, NotFound, WorkspaceError
+from licsign._errors import InvalidInputError, NotFoundError, WorkspaceError
 from licsign._files import read_regular_file, restrict_mode, write_atomic
 from licsign._keyfile import (
     PassphraseSource,
@@ -32,8 +32,9 @@ from licsign._keyfile import (
     read_public_key,
     write_key_file,
 )
-from licsign._ledger import Ledger
-from licverify._store import fsync_directory
+from licsign._ledger import Ledger, redact_url
+from licsign._validation import vendor_name
+from licverify._fileio import fsync_directory
 from licverify._time import MAX_TIMESTAMP, from_timestamp, to_timestamp
 from licverify.cliutil import Duration
 from licverify.format import (
@@ -59,7 +60,7 @@ class Workspace:
         WorkspaceError: ``home`` is not an initialized workspace.
     """
 
-    def __init__(self, home: str) -> None:
+    def __init__(self, home: str, ledger: str | None = None) -> None:
         self.home = os.path.abspath(home)
         config_path = os.path.join(self.home, "workspace.json")
         if not os.path.exists(config_path):
@@ -68,12 +69,17 @@ class Workspace:
             )
         try:
             self.config = json.loads(read_regular_file(config_path, 65536, "workspace file"))
-        except (ValueError, InvalidInput) as exc:
+        except (ValueError, InvalidInputError) as exc:
             raise WorkspaceError(f"workspace file is damaged: {exc}") from None
         if self.config.get("format") != WORKSPACE_FORMAT:
             raise WorkspaceError("workspace was made by an incompatible licsign version")
         # Workspaces made before 0700 was enforced are tightened, not refused.
         restrict_mode(self.home, 0o700, "workspace directory")
+        #: Where the ledger lives: ``ledger`` if given, else the workspace file's
+        #: ``ledger`` URL (a shared PostgreSQL ledger), else ``ledger.sqlite3`` here.
+        self.ledger_location = (
+            ledger or self.config.get("ledger") or os.path.join(self.home, "ledger.sqlite3")
+        )
         self._ledger: Ledger | None = None
 
     @property
@@ -85,8 +91,15 @@ class Workspace:
     def ledger(self) -> Ledger:
         """The ledger, opened on first use."""
         if self._ledger is None:
-            self._ledger = Ledger(os.path.join(self.home, "ledger.sqlite3"))
+            self._ledger = Ledger(self.ledger_location)
         return self._ledger
+
+    def migrate_ledger(self) -> list[int]:
+        """Apply the ledger's missing migrations; return their numbers (none: up to date)."""
+        self.close()
+        ledger = Ledger(self.ledger_location, migrate=True)
+        self._ledger = ledger
+        return ledger.applied
 
     def close(self) -> None:
         """Close the ledger."""
@@ -122,10 +135,10 @@ class Workspace:
         ``validity`` in months or years is calendar arithmetic from ``now``.
 
         Raises:
-            InvalidInput: ``new_passphrase`` is shorter than 12 characters or
+            InvalidInputError: ``new_passphrase`` is shorter than 12 characters or
                 not UTF-8; the validity is not positive or ends after 9999.
-            WrongPassphrase: the root passphrase is wrong.
-            NotFound: a product in ``products`` is unknown.
+            WrongPassphraseError: the root passphrase is wrong.
+            NotFoundError: a product in ``products`` is unknown.
         """
         at = to_timestamp(now)
         not_after = _not_after(at, validity)
@@ -141,18 +154,18 @@ class Workspace:
         """The signing key, certificate bytes and key id to issue for ``product`` at ``at``.
 
         Raises:
-            NotFound: no active issuing key is valid now for this product.
+            NotFoundError: no active issuing key is valid now for this product.
         """
         row = self.ledger.issuing_key_for(product, at)
         if row is None:
-            raise NotFound(
+            raise NotFoundError(
                 f"no issuing key is valid now for product {product!r}; "
                 "create one with 'licsign key new-issuing'"
             )
-        key = read_key_file(self.issuing_key_path(row["key_id"]), "issuing", passphrase)
-        if bytes(key.verify_key) != row["public_key"]:
-            raise WorkspaceError(f"issuing key file {row['key_id']} does not match the ledger")
-        return key, row["certificate"], row["key_id"]
+        key = read_key_file(self.issuing_key_path(row.key_id), "issuing", passphrase)
+        if bytes(key.verify_key) != row.public_key or row.certificate is None:
+            raise WorkspaceError(f"issuing key file {row.key_id} does not match the ledger")
+        return key, row.certificate, row.key_id
 
 
 def _certify_new_key(
@@ -198,11 +211,11 @@ def _not_after(at: int, validity: timedelta | Duration) -> int:
     try:
         end = to_timestamp(Duration.of(validity).add_to(from_timestamp(at)))
     except ValueError:
-        raise InvalidInput("issuing key validity reaches past the year 9999") from None
+        raise InvalidInputError("issuing key validity reaches past the year 9999") from None
     if end <= at:
-        raise InvalidInput("issuing key validity must be positive")
+        raise InvalidInputError("issuing key validity must be positive")
     if end > MAX_TIMESTAMP:
-        raise InvalidInput("issuing key validity reaches past the year 9999")
+        raise InvalidInputError("issuing key validity reaches past the year 9999")
     return end
 
 
@@ -221,6 +234,7 @@ def init_workspace(
     issuing_validity: timedelta | Duration = DEFAULT_ISSUING_VALIDITY,
     kdf: dict[str, int] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    ledger: str | None = None,
 ) -> Workspace:
     """Create a workspace: ledger, root key, first issuing key and its certificate.
 
@@ -238,23 +252,19 @@ def init_workspace(
         kdf: Argon2id cost override (``{"ops": n, "memory": bytes}``); the
             key file loader refuses anything below the project's floor.
         progress: called with a short message before each slow step.
+        ledger: a ``postgresql://`` URL of an empty database to hold the
+            ledger (shared by several desks) instead of ``ledger.sqlite3`` in
+            the workspace; recorded in the workspace file without its password.
 
     Raises:
         WorkspaceError: ``home`` already holds a workspace or other files.
-        InvalidInput: a bad vendor name, passphrase or validity.
+        InvalidInputError: a bad vendor name, passphrase or validity.
     """
     at = to_timestamp(now)
     not_after = _not_after(at, issuing_validity)
     home = os.path.abspath(home)
-    target = os.path.realpath(home)
-    if os.path.exists(os.path.join(target, "workspace.json")):
-        raise WorkspaceError(f"{home} is already a licsign workspace")
-    if os.path.lexists(target) and not os.path.isdir(target):
-        raise WorkspaceError(f"{home} exists and is not a directory")
-    if os.path.isdir(target) and os.listdir(target):
-        raise WorkspaceError(f"{home} is not empty; choose a new directory")
-    if not vendor.strip() or len(vendor) > 256 or not vendor.isprintable():
-        raise InvalidInput("vendor name must be 1 to 256 printable characters")
+    target = _new_home(home)
+    vendor_name(vendor)
     check_new_passphrase(passphrase)
     parent = os.path.dirname(target)
     prefix = f".{os.path.basename(target)}.init-"
@@ -265,12 +275,24 @@ def init_workspace(
     except OSError as exc:
         raise WorkspaceError(f"cannot create {home}: {exc.strerror}") from None
     try:
-        _build_workspace(building, passphrase, at, not_after, vendor, kdf, progress)
+        _build_workspace(building, passphrase, (at, not_after), vendor, kdf, progress, ledger)
         _move_into_place(building, target, home)
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
         raise
-    return Workspace(home)
+    return Workspace(home, ledger)
+
+
+def _new_home(home: str) -> str:
+    """Where a new workspace goes (``home``, symbolic links resolved); refuse one in use."""
+    target = os.path.realpath(home)
+    if os.path.exists(os.path.join(target, "workspace.json")):
+        raise WorkspaceError(f"{home} is already a licsign workspace")
+    if os.path.lexists(target) and not os.path.isdir(target):
+        raise WorkspaceError(f"{home} exists and is not a directory")
+    if os.path.isdir(target) and os.listdir(target):
+        raise WorkspaceError(f"{home} is not empty; choose a new directory")
+    return target
 
 
 def _remove_leftovers(parent: str, prefix: str) -> None:
@@ -288,15 +310,18 @@ def _remove_leftovers(parent: str, prefix: str) -> None:
 def _build_workspace(
     directory: str,
     passphrase: bytes,
-    at: int,
-    not_after: int,
+    window: tuple[int, int],
     vendor: str,
     kdf: dict[str, int] | None,
     progress: Callable[[str], None],
+    location: str | None,
 ) -> None:
+    at, not_after = window
     os.mkdir(os.path.join(directory, "keys"), 0o700)
-    ledger = Ledger(os.path.join(directory, "ledger.sqlite3"), create=True)
+    ledger = Ledger(location or os.path.join(directory, "ledger.sqlite3"), create=True)
     try:
+        if ledger.keys():
+            raise WorkspaceError(f"{ledger.location} already holds a licsign ledger")
         progress("creating the root key (Argon2id, 256 MiB)")
         root = new_signing_key()
         write_key_file(
@@ -309,15 +334,22 @@ def _build_workspace(
         ledger.close()
     write_atomic(
         os.path.join(directory, "workspace.json"),
-        (json.dumps({"format": WORKSPACE_FORMAT, "vendor": vendor}, indent=2) + "\n").encode(),
+        (json.dumps(_workspace_config(vendor, location), indent=2) + "\n").encode(),
         mode=0o600,
     )
-    ws = Workspace(directory)
+    ws = Workspace(directory, location)
     try:
         progress("creating the first issuing key and its certificate")
         _certify_new_key(ws, root, passphrase, at, not_after, None, kdf)
     finally:
         ws.close()  # before the rename: SQLite must not keep files open under the old name
+
+
+def _workspace_config(vendor: str, location: str | None) -> dict[str, str]:
+    config = {"format": WORKSPACE_FORMAT, "vendor": vendor}
+    if location is not None:
+        config["ledger"] = redact_url(location)  # passwords belong in ~/.pgpass, not here
+    return config
 
 
 def _move_into_place(building: str, target: str, home: str) -> None:

@@ -1,25 +1,67 @@
-"""The ledger: migrations, append-only hash-chained history, key selection."""
+"""The ledger on both engines: migrations, units of work, hash-chained history, keys."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from licsign import AlreadyExists, Ledger, NotFound, WorkspaceError
-from licsign._ledger import SCHEMA_VERSION
+from licsign import AlreadyExistsError, Ledger, NotFoundError, WorkspaceError
+from licsign._ledger import SCHEMA_VERSION, LedgerError, migrations
+from licsign._ledger import engine as engines
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> Ledger:
-    db = Ledger(str(tmp_path / "ledger.sqlite3"), create=True)
+def ledger(ledger_location: str) -> Ledger:
+    db = Ledger(ledger_location, create=True)
     db.add_product(100, "acme-cad", "Acme CAD", ["export"])
     db.add_customer(101, "globex", "Globex", "it@globex.example")
     return db
 
 
-def test_schema_version_and_pragmas(ledger: Ledger, tmp_path: Path) -> None:
+def raw_sql(location: str) -> Callable[[str], Any]:
+    """Run SQL on the database directly, as someone with file or server access could."""
+    if engines.is_postgres_url(location):
+        import psycopg
+
+        pg = psycopg.connect(location, autocommit=True)
+        return lambda sql: pg.execute(sql)
+    db = sqlite3.connect(location, isolation_level=None)
+    return lambda sql: db.execute(sql)
+
+
+def database_error(location: str) -> type[Exception]:
+    if engines.is_postgres_url(location):
+        import psycopg
+
+        return psycopg.Error
+    return sqlite3.DatabaseError
+
+
+def partly_migrated(location: str, version: int) -> None:
+    """A ledger written by an older licsign: only the first ``version`` migrations."""
+    if not engines.is_postgres_url(location):
+        Path(location).touch()
+    db = engines.connect(location)
+    db.begin_write()
+    for number in range(version):
+        for statement in migrations.MIGRATIONS[number]:
+            for sql in migrations.render(statement, db.dialect):
+                db.run(sql)
+    db.set_schema_version(version)
+    db.commit()
+    db.close()
+
+
+def test_schema_version(ledger: Ledger, engine: str) -> None:
+    assert ledger.schema_version() == SCHEMA_VERSION and ledger.dialect == engine
+
+
+def test_sqlite_pragmas(tmp_path: Path) -> None:
+    Ledger(str(tmp_path / "ledger.sqlite3"), create=True).close()
     raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -31,72 +73,136 @@ def test_missing_ledger_is_not_created_by_accident(tmp_path: Path) -> None:
     assert not (tmp_path / "none.sqlite3").exists()
 
 
-def test_newer_schema_is_refused(ledger: Ledger, tmp_path: Path) -> None:
+def test_an_empty_database_is_not_a_ledger(ledger_location: str) -> None:
+    if not engines.is_postgres_url(ledger_location):
+        Path(ledger_location).touch()
+    with pytest.raises(LedgerError, match="holds no licsign ledger; run 'licsign init'"):
+        Ledger(ledger_location)
+
+
+def test_newer_schema_is_refused(ledger: Ledger, ledger_location: str) -> None:
     ledger.close()
-    raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    raw.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
-    raw.commit()
-    raw.close()
-    with pytest.raises(WorkspaceError, match="newer licsign"):
-        Ledger(str(tmp_path / "ledger.sqlite3"))
+    db = engines.connect(ledger_location)
+    db.begin_write()
+    db.set_schema_version(SCHEMA_VERSION + 1)
+    db.commit()
+    db.close()
+    for migrate in (False, True):
+        with pytest.raises(WorkspaceError, match="newer licsign"):
+            Ledger(ledger_location, migrate=migrate)
+
+
+def test_opening_an_older_ledger_changes_nothing_until_migrate(ledger_location: str) -> None:
+    partly_migrated(ledger_location, 2)
+    with pytest.raises(LedgerError, match="schema is version 2.*'licsign ledger migrate'"):
+        Ledger(ledger_location)
+    db = engines.connect(ledger_location)
+    assert db.schema_version() == 2
+    db.close()
+    first = Ledger(ledger_location, migrate=True)
+    assert first.applied == [3] and first.schema_version() == SCHEMA_VERSION
+    again = Ledger(ledger_location, migrate=True)
+    assert again.applied == []
+    # The migrated schema works: the columns migration 3 added are used here.
+    again.add_product(1, "p", "P", [], min_components=3, required_components=["disk"])
+    assert again.product("p").required_components == ("disk", "machine-id")
 
 
 def test_garbage_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     path.write_bytes(b"not a database" * 100)
-    with pytest.raises(WorkspaceError, match="cannot be opened"):
+    with pytest.raises(WorkspaceError, match="cannot be opened|ledger error"):
         Ledger(str(path))
 
 
+def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
+    url = f"postgresql://nobody:secret@/none?host={tmp_path}"
+    with pytest.raises(LedgerError) as caught:
+        Ledger(url)
+    message = str(caught.value)
+    assert "cannot be opened" in message and "\n" not in message and "secret" not in message
+
+
 def test_duplicates_and_unknowns(ledger: Ledger) -> None:
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExistsError):
         ledger.add_product(102, "acme-cad", "again", [])
-    with pytest.raises(AlreadyExists):
+    with pytest.raises(AlreadyExistsError):
         ledger.add_customer(102, "globex", "again", None)
-    with pytest.raises(NotFound, match="known: acme-cad"):
+    with pytest.raises(NotFoundError, match="known: acme-cad"):
         ledger.product("nope")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         ledger.customer("nope")
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFoundError):
         ledger.license("L-NONE")
+    assert ledger.verify_events() == 2
 
 
-def test_history_chain_verifies_and_detects_edits(ledger: Ledger, tmp_path: Path) -> None:
+def test_history_is_append_only_and_the_chain_detects_edits(
+    ledger: Ledger, ledger_location: str
+) -> None:
     assert ledger.verify_events() == 2
     ledger.close()
-    raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        raw.execute("UPDATE events SET subject = 'evil' WHERE seq = 1")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        raw.execute("DELETE FROM events WHERE seq = 2")
+    run = raw_sql(ledger_location)
+    for sql in (
+        "UPDATE events SET subject = 'evil' WHERE seq = 1",
+        "DELETE FROM events WHERE seq = 2",
+    ):
+        with pytest.raises(database_error(ledger_location), match="append-only"):
+            run(sql)
     # Someone with direct access can drop the trigger; the hash chain still tells.
-    raw.execute("DROP TRIGGER events_append_only_update")
-    raw.execute("UPDATE events SET data = '{\"name\":\"Evil\"}' WHERE seq = 1")
-    raw.commit()
-    raw.close()
+    run(
+        "DROP TRIGGER events_append_only_update"
+        + (" ON events" if "://" in ledger_location else "")
+    )
+    run('UPDATE events SET data = \'{"name":"Evil"}\' WHERE seq = 1')
     with pytest.raises(WorkspaceError, match="broken at event 1"):
-        Ledger(str(tmp_path / "ledger.sqlite3")).verify_events()
+        Ledger(ledger_location).verify_events()
 
 
-def test_deleted_event_breaks_the_chain(ledger: Ledger, tmp_path: Path) -> None:
-    ledger.add_customer(103, "initech", "Initech", None)
-    ledger.close()
-    raw = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    raw.execute("DROP TRIGGER events_append_only_delete")
-    raw.execute("DELETE FROM events WHERE seq = 2")
-    raw.commit()
-    raw.close()
-    with pytest.raises(WorkspaceError, match="broken"):
-        Ledger(str(tmp_path / "ledger.sqlite3")).verify_events()
+def test_postgres_truncate_is_refused(postgres_url: str) -> None:
+    db = Ledger(postgres_url, create=True)
+    with pytest.raises(database_error(postgres_url), match="append-only"):
+        raw_sql(postgres_url)("TRUNCATE events")
+    db.close()
 
 
-def test_failed_transaction_leaves_nothing(ledger: Ledger) -> None:
+def test_failed_unit_of_work_leaves_nothing(ledger: Ledger) -> None:
     before = ledger.verify_events()
-    with pytest.raises(RuntimeError):
-        with ledger.transaction():
-            ledger.append_event(200, "test", "x", {})
-            raise RuntimeError("crash in the middle")
+    with pytest.raises(RuntimeError), ledger.transaction():
+        ledger.append_event(200, "test", "x", {})
+        ledger.add_customer(201, "initech", "Initech", None)
+        raise RuntimeError("crash in the middle")
     assert ledger.verify_events() == before
+    with pytest.raises(NotFoundError):
+        ledger.customer("initech")
+
+
+def test_units_of_work_nest(ledger: Ledger) -> None:
+    """An inner unit that fails undoes only itself when the caller handles it."""
+    with ledger.transaction():
+        ledger.add_customer(300, "initech", "Initech", None)
+        with pytest.raises(AlreadyExistsError), ledger.transaction():
+            ledger.add_customer(301, "hooli", "Hooli", None)
+            ledger.add_customer(301, "globex", "dup", None)
+        assert ledger.in_transaction
+    assert not ledger.in_transaction
+    assert ledger.customer("initech").name == "Initech"
+    with pytest.raises(NotFoundError):
+        ledger.customer("hooli")
+    assert ledger.verify_events() == 3
+
+
+def test_an_outer_failure_undoes_the_inner_units(ledger: Ledger) -> None:
+    with pytest.raises(RuntimeError), ledger.transaction():
+        for n in range(5):
+            ledger.add_customer(400, f"c{n}", f"C{n}", None)
+        raise RuntimeError("the fifth license of the order failed")
+    assert [c.id for c in ledger.customers()] == ["globex"]
+
+
+def test_changes_outside_a_unit_of_work_are_refused(ledger: Ledger) -> None:
+    with pytest.raises(LedgerError, match="outside a unit of work"):
+        ledger.append_event(500, "test", "x", {})
 
 
 def test_newest_issuing_key_wins_within_the_same_second(ledger: Ledger) -> None:
@@ -105,9 +211,24 @@ def test_newest_issuing_key_wins_within_the_same_second(ledger: Ledger) -> None:
         ledger.add_key(300, "00" * 16, "issuing", b"\x02" * 32, b"c", 0, 10**9, None)
         ledger.add_key(300, "bb" * 16, "issuing", b"\x03" * 32, b"c", 0, 10**9, ["other"])
     row = ledger.issuing_key_for("acme-cad", 500)
-    assert row is not None and row["key_id"] == "00" * 16
+    assert row is not None and row.key_id == "00" * 16
     other = ledger.issuing_key_for("other", 500)
-    assert other is not None and other["key_id"] == "bb" * 16
+    assert other is not None and other.key_id == "bb" * 16 and other.products == ("other",)
     # not_after is exclusive, as the verifier reads a certificate's exp.
     assert ledger.issuing_key_for("acme-cad", 10**9 - 1) is not None
     assert ledger.issuing_key_for("acme-cad", 10**9) is None
+
+
+def test_times_past_2038_fit(ledger: Ledger) -> None:
+    """PostgreSQL's INTEGER is 32-bit: timestamps are BIGINT there."""
+    with ledger.transaction():
+        ledger.add_key(2**40, "cc" * 16, "issuing", b"\x04" * 32, b"c", 0, 2**40 + 10, None)
+    key = ledger.issuing_key_for("acme-cad", 2**40)
+    assert key is not None and key.not_after == 2**40 + 10
+
+
+def test_records_are_frozen(ledger: Ledger) -> None:
+    product = ledger.product("acme-cad")
+    with pytest.raises(AttributeError):
+        product.name = "changed"  # type: ignore[misc]
+    assert product.features == ("export",)

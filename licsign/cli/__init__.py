@@ -7,7 +7,10 @@ import sys
 import click
 
 from licsign.cli import activation, catalog, inspect_cmd, keys, licenses, workspace
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV, Context
+from licsign.cli._context import HOME_ENV, LEDGER_ENV, PASSPHRASE_ENV, Context
+
+#: The command and the environment variables it reads (public: tests and wrappers use them).
+__all__ = ["HOME_ENV", "LEDGER_ENV", "PASSPHRASE_ENV", "cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -22,16 +25,25 @@ from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV, Context
     type=click.Path(dir_okay=False),
     help=f"Read the key passphrase from the first line of this file. [else env {PASSPHRASE_ENV}, else a prompt]",
 )
+@click.option(
+    "--ledger",
+    "ledger_url",
+    envvar=LEDGER_ENV,
+    metavar="URL",
+    help=f"A shared PostgreSQL ledger (postgresql://USER@HOST/DB; passwords from ~/.pgpass or PGPASSWORD) instead of the workspace's own. [env {LEDGER_ENV}]",
+)
 @click.version_option("0.1.0", prog_name="licsign")
 @click.pass_context
-def cli(ctx: click.Context, home: str | None, passphrase_file: str | None) -> None:
+def cli(
+    ctx: click.Context, home: str | None, passphrase_file: str | None, ledger_url: str | None
+) -> None:
     """Issue signed licenses offline and keep a ledger of them.
 
     Start with 'licsign init', add a product and a customer, then 'licsign issue'.
     Answer activation requests with 'licsign activate REQUEST -o RESPONSE'.
     Exit status: 0 ok, 1 refused or invalid, 2 usage or input error.
     """
-    ctx.obj = Context(home, passphrase_file)
+    ctx.obj = Context(home, passphrase_file, ledger_url)
     ctx.call_on_close(ctx.obj.close)
 
 

@@ -5,20 +5,23 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 
-from licsign._errors import InvalidInput, LicsignError
+from licsign._errors import InvalidInputError, LicsignError
 from licsign._files import read_regular_file, write_atomic
+from licsign._validation import InvalidFieldError
 from licverify.cliutil import escape_text, say
 
 __all__ = ["Context", "LicsignError", "pass_context", "say"]
 
 PASSPHRASE_ENV = "LICSIGN_PASSPHRASE"
 HOME_ENV = "LICSIGN_HOME"
+LEDGER_ENV = "LICSIGN_LEDGER"
 
 
 def default_home() -> str:
@@ -31,8 +34,11 @@ def default_home() -> str:
 class Context:
     """Options from the group, and lazily opened resources."""
 
-    def __init__(self, home: str | None, passphrase_file: str | None) -> None:
+    def __init__(
+        self, home: str | None, passphrase_file: str | None, ledger: str | None = None
+    ) -> None:
         self.home = home or default_home()
+        self.ledger = ledger or None
         self.passphrase_file = passphrase_file
         self._workspace: Any = None
         self._passphrase: bytes | None = None
@@ -42,7 +48,7 @@ class Context:
         if self._workspace is None:
             from licsign._workspace import Workspace
 
-            self._workspace = Workspace(self.home)
+            self._workspace = Workspace(self.home, self.ledger)
         return self._workspace
 
     def passphrase(self, confirm: bool = False) -> bytes:
@@ -70,16 +76,16 @@ class Context:
                 value = b"\xff"  # a lone surrogate: not text either
             origin = "the terminal"
         else:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"no passphrase: use --passphrase-file FILE or set {PASSPHRASE_ENV} "
                 "(or run in a terminal to be prompted)"
             )
         if not value:
-            raise InvalidInput("the passphrase is empty")
+            raise InvalidInputError("the passphrase is empty")
         try:
             value.decode("utf-8")
         except UnicodeDecodeError:
-            raise InvalidInput(
+            raise InvalidInputError(
                 f"the passphrase from {origin} is not valid UTF-8 text; "
                 "write it again in a UTF-8 editor or terminal"
             ) from None
@@ -155,3 +161,19 @@ def table(rows: list[list[str]], headers: list[str]) -> None:
     widths = [max(len(x) for x in col) for col in zip(*cells, strict=True)]
     for line in cells:
         click.echo("  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip())
+
+
+@contextmanager
+def field_errors(**options: str) -> Iterator[None]:
+    """Report a refused field as a usage error naming the option or argument it came from.
+
+    ``options`` maps a field (``InvalidFieldError.field``) to the option that
+    gave it; other fields are reported as the service worded them. Both exit
+    with status 2.
+    """
+    try:
+        yield
+    except InvalidFieldError as exc:
+        if exc.field not in options:
+            raise
+        raise click.BadParameter(str(exc), param_hint=options[exc.field]) from None

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import click
 
-from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context
+from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context, say
 from licverify.cliutil import parse_duration
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
     cli.add_command(init)
+    cli.add_command(ledger)
 
 
 @click.command()
@@ -36,23 +37,52 @@ def init(ctx: Context, vendor: str, issuing_validity: str, as_json: bool) -> Non
     and the ledger 0600; an interrupted init leaves nothing behind. Keep the
     workspace on a secured machine and back it up.
     """
-    from licsign._workspace import init_workspace
+    from licsign import init_workspace
+    from licsign import keys as list_keys
 
     validity = parse_option(parse_duration, issuing_validity, "--issuing-validity")
     passphrase = ctx.passphrase(confirm=True)
     ws = init_workspace(
         ctx.home, passphrase, now=now_utc(), vendor=vendor, issuing_validity=validity,
-        progress=lambda message: click.echo(f"... {message}", err=True),
+        progress=lambda message: click.echo(f"... {message}", err=True), ledger=ctx.ledger,
     )  # fmt: skip
     root = ws.root_public_key()
-    keys = ws.ledger.keys()
+    keys = list_keys(ws, now=now_utc())
     ws.close()
     if as_json:
         emit_json({"home": ws.home, "vendor": vendor, "root_public_key": root.hex(),
-                   "keys": [{"key_id": k["key_id"], "role": k["role"]} for k in keys]})  # fmt: skip
+                   "keys": [{"key_id": k.key_id, "role": k.role} for k in keys]})  # fmt: skip
         return
     click.echo(f"Workspace created in {ws.home}")
     click.echo(f"Root public key: {root.hex()}")
     click.echo(
         "Next: licsign key export-public -o root.pem   (the trust root your application embeds)"
     )
+
+
+@click.group()
+def ledger() -> None:
+    """Maintain the ledger database (SQLite file or shared PostgreSQL)."""
+
+
+@ledger.command("migrate")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@pass_context
+def migrate(ctx: Context, as_json: bool) -> None:
+    """Bring the ledger's schema up to this licsign's version.
+
+    Other commands refuse a ledger at an older schema and never change it;
+    back the ledger up, then run this once (it is safe to run twice, or from
+    two desks at once).
+    """
+    from licsign import migrate_ledger
+
+    info = migrate_ledger(ctx.workspace())
+    if as_json:
+        emit_json(info.to_json())
+        return
+    if info.applied:
+        done = ", ".join(map(str, info.applied))
+        say(f"Ledger {info.location} migrated to schema {info.schema_version} (applied {done})")
+    else:
+        say(f"Ledger {info.location} is up to date (schema {info.schema_version})")

@@ -1,0 +1,192 @@
+"""The ledger's schema, as numbered migrations run on SQLite and PostgreSQL alike.
+
+Each migration is a list of statements written once in SQLite's dialect;
+``render`` adapts types for PostgreSQL (BIGINT timestamps, BYTEA blobs, an
+explicit ``rowid`` where SQLite has an implicit one). Where the engines truly
+differ (the append-only triggers) a statement gives both forms.
+
+Migrations run only from ``licsign init`` and ``licsign ledger migrate``
+(``Ledger(..., migrate=True)``); opening a ledger never changes its schema.
+"""
+
+from __future__ import annotations
+
+import re
+
+from licsign._ledger.engine import Database, LedgerError
+
+Statement = str | dict[str, list[str]]
+
+_APPEND_ONLY = {
+    "sqlite": [
+        "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events"
+        " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+        "CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events"
+        " BEGIN SELECT RAISE(ABORT, 'events are append-only'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION events_append_only() RETURNS trigger LANGUAGE plpgsql AS"
+        " $$ BEGIN RAISE EXCEPTION 'events are append-only'; END $$",
+        "CREATE TRIGGER events_append_only_update BEFORE UPDATE OR DELETE ON events"
+        " FOR EACH ROW EXECUTE FUNCTION events_append_only()",
+        "CREATE TRIGGER events_append_only_truncate BEFORE TRUNCATE ON events"
+        " FOR EACH STATEMENT EXECUTE FUNCTION events_append_only()",
+    ],
+}
+
+MIGRATIONS: list[list[Statement]] = [
+    # 1: keys, products, customers, licenses and the hash-chained events.
+    [
+        """CREATE TABLE keys (
+            {rowid}
+            key_id      TEXT PRIMARY KEY,
+            role        TEXT NOT NULL CHECK (role IN ('root', 'issuing')),
+            public_key  BLOB NOT NULL,
+            certificate BLOB,
+            not_before  INTEGER,
+            not_after   INTEGER,
+            products    TEXT,
+            created_at  INTEGER NOT NULL,
+            status      TEXT NOT NULL DEFAULT 'active'
+        )""",
+        """CREATE TABLE products (
+            id          TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            features    TEXT NOT NULL DEFAULT '[]',
+            created_at  INTEGER NOT NULL
+        )""",
+        """CREATE TABLE customers (
+            id          TEXT PRIMARY KEY,
+            name        TEXT NOT NULL,
+            email       TEXT,
+            created_at  INTEGER NOT NULL
+        )""",
+        """CREATE TABLE licenses (
+            id          TEXT NOT NULL,
+            version     INTEGER NOT NULL,
+            product_id  TEXT NOT NULL REFERENCES products(id),
+            customer_id TEXT NOT NULL REFERENCES customers(id),
+            type        TEXT NOT NULL,
+            issued_at   INTEGER NOT NULL,
+            expires     INTEGER,
+            terms       TEXT NOT NULL,
+            document    BLOB NOT NULL,
+            digest      TEXT NOT NULL UNIQUE,
+            key_id      TEXT NOT NULL REFERENCES keys(key_id),
+            status      TEXT NOT NULL DEFAULT 'active',
+            PRIMARY KEY (id, version)
+        )""",
+        "CREATE INDEX licenses_by_customer ON licenses(customer_id)",
+        """CREATE TABLE events (
+            seq         INTEGER PRIMARY KEY,
+            at          INTEGER NOT NULL,
+            kind        TEXT NOT NULL,
+            subject     TEXT NOT NULL,
+            data        TEXT NOT NULL,
+            prev_hash   BLOB NOT NULL,
+            hash        BLOB NOT NULL
+        )""",
+        _APPEND_ONLY,
+    ],
+    # 2: devices and activations (air-gapped activation exchange).
+    [
+        """CREATE TABLE devices (
+            license_id  TEXT NOT NULL,
+            id          TEXT NOT NULL,
+            device_key  BLOB NOT NULL,
+            fingerprint TEXT NOT NULL,
+            label       TEXT NOT NULL,
+            "user"      TEXT,
+            first_seen  INTEGER NOT NULL,
+            last_seen   INTEGER NOT NULL,
+            PRIMARY KEY (license_id, id)
+        )""",
+        """CREATE TABLE activations (
+            {rowid}
+            id            TEXT PRIMARY KEY,
+            license_id    TEXT NOT NULL,
+            device_id     TEXT NOT NULL,
+            "user"        TEXT,
+            request_nonce BLOB NOT NULL,
+            license_digest BLOB NOT NULL,
+            created_at    INTEGER NOT NULL,
+            renewed_at    INTEGER NOT NULL,
+            lease_expires INTEGER,
+            ended_at      INTEGER,
+            end_reason    TEXT CHECK (end_reason IN ('deactivated', 'reset'))
+        )""",
+        "CREATE UNIQUE INDEX one_open_activation_per_device"
+        " ON activations(license_id, device_id) WHERE ended_at IS NULL",
+        "CREATE INDEX activations_by_license ON activations(license_id, ended_at)",
+        """CREATE TABLE receipts (
+            nonce         BLOB PRIMARY KEY,
+            activation_id TEXT NOT NULL REFERENCES activations(id),
+            received_at   INTEGER NOT NULL
+        )""",
+    ],
+    # 3: every signed term binds (issue 6). The fingerprint an activation was
+    # first granted for (renewals must match it), the refresh deadline, whether
+    # an ended activation counts as a transfer (a returned lease does not), and
+    # each product's fingerprint policy.
+    [
+        "ALTER TABLE activations ADD COLUMN fingerprint TEXT",
+        "ALTER TABLE activations ADD COLUMN refresh_by INTEGER",
+        "ALTER TABLE activations ADD COLUMN counts_transfer INTEGER NOT NULL DEFAULT 1",
+        "ALTER TABLE products ADD COLUMN min_components INTEGER NOT NULL DEFAULT 2",
+        "ALTER TABLE products ADD COLUMN required_components TEXT NOT NULL"
+        " DEFAULT '[\"machine-id\"]'",
+    ],
+]
+
+#: The schema version this licsign writes and reads.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def render(statement: Statement, dialect: str) -> list[str]:
+    """The SQL text of one migration statement for ``dialect``."""
+    if isinstance(statement, dict):
+        return statement[dialect]
+    if dialect == "sqlite":
+        return [statement.replace("{rowid}", "")]
+    text = statement.replace("{rowid}", "rowid BIGSERIAL,")
+    return [re.sub(r"\bBLOB\b", "BYTEA", re.sub(r"\bINTEGER\b", "BIGINT", text))]
+
+
+def check_version(db: Database, location: str) -> None:
+    """Refuse a ledger whose schema is not exactly this licsign's (never changes it)."""
+    current = db.schema_version()
+    if current > SCHEMA_VERSION:
+        raise LedgerError("the ledger was written by a newer licsign; upgrade licsign")
+    if current == 0:
+        raise LedgerError(f"{location} holds no licsign ledger; run 'licsign init' first")
+    if current < SCHEMA_VERSION:
+        raise LedgerError(
+            f"the ledger's schema is version {current}, this licsign needs {SCHEMA_VERSION}:"
+            " back it up, then run 'licsign ledger migrate'"
+        )
+
+
+def migrate(db: Database) -> list[int]:
+    """Apply the missing migrations, each in its own write transaction; return their numbers.
+
+    Concurrent migrations are safe: each re-reads the version under the write lock.
+    """
+    applied: list[int] = []
+    while True:
+        db.begin_write()
+        try:
+            current = db.schema_version()
+            if current > SCHEMA_VERSION:
+                raise LedgerError("the ledger was written by a newer licsign; upgrade licsign")
+            if current == SCHEMA_VERSION:
+                db.rollback()
+                return applied
+            for statement in MIGRATIONS[current]:
+                for sql in render(statement, db.dialect):
+                    db.run(sql)
+            db.set_schema_version(current + 1)
+        except BaseException:
+            db.rollback()
+            raise
+        db.commit()
+        applied.append(current + 1)

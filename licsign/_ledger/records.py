@@ -1,0 +1,207 @@
+"""Typed, immutable records of the ledger's rows (what its reads return).
+
+Rows come back from either engine as dicts; ``from_row`` keeps only the
+columns a record declares (PostgreSQL tables carry an explicit ``rowid``) and
+decodes the JSON columns once, here.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+R = TypeVar("R")
+
+
+def _columns(cls: type[R], row: dict[str, Any]) -> dict[str, Any]:
+    return {f.name: row[f.name] for f in fields(cls) if f.name in row}  # type: ignore[arg-type]
+
+
+def _json_list(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(json.loads(text))
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """A root or issuing key the ledger knows."""
+
+    key_id: str
+    role: str
+    public_key: bytes
+    certificate: bytes | None
+    not_before: int | None
+    not_after: int | None
+    products: tuple[str, ...] | None
+    created_at: int
+    status: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> KeyRecord:
+        """Build from a ``keys`` row."""
+        values = _columns(cls, row)
+        values["public_key"] = bytes(values["public_key"])
+        if values["certificate"] is not None:
+            values["certificate"] = bytes(values["certificate"])
+        values["products"] = _json_list(values["products"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductRecord:
+    """A product, its features and its fingerprint policy."""
+
+    id: str
+    name: str
+    features: tuple[str, ...]
+    created_at: int
+    min_components: int
+    required_components: tuple[str, ...]
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ProductRecord:
+        """Build from a ``products`` row."""
+        values = _columns(cls, row)
+        values["features"] = _json_list(values["features"])
+        values["required_components"] = _json_list(values["required_components"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerRecord:
+    """A customer."""
+
+    id: str
+    name: str
+    email: str | None
+    created_at: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> CustomerRecord:
+        """Build from a ``customers`` row."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseRecord:
+    """One version of an issued license, with its signed document."""
+
+    id: str
+    version: int
+    product_id: str
+    customer_id: str
+    type: str
+    issued_at: int
+    expires: int | None
+    terms: dict[str, Any]
+    document: bytes
+    digest: str
+    key_id: str
+    status: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> LicenseRecord:
+        """Build from a ``licenses`` row."""
+        values = _columns(cls, row)
+        values["terms"] = json.loads(values["terms"])
+        values["document"] = bytes(values["document"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRecord:
+    """A device that activated a license (kept across its activations)."""
+
+    license_id: str
+    id: str
+    device_key: bytes
+    fingerprint: str
+    label: str
+    user: str | None
+    first_seen: int
+    last_seen: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> DeviceRecord:
+        """Build from a ``devices`` row."""
+        values = _columns(cls, row)
+        values["device_key"] = bytes(values["device_key"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivationRecord:
+    """One seat a device held or holds: created, renewed, ended."""
+
+    id: str
+    license_id: str
+    device_id: str
+    user: str | None
+    request_nonce: bytes
+    license_digest: bytes
+    created_at: int
+    renewed_at: int
+    lease_expires: int | None
+    ended_at: int | None
+    end_reason: str | None
+    fingerprint: str | None
+    refresh_by: int | None
+    counts_transfer: bool
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ActivationRecord:
+        """Build from an ``activations`` row."""
+        values = _columns(cls, row)
+        values["request_nonce"] = bytes(values["request_nonce"])
+        values["license_digest"] = bytes(values["license_digest"])
+        values["counts_transfer"] = bool(values["counts_transfer"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class Seat:
+    """An open activation with its device's label and first fingerprint."""
+
+    activation: ActivationRecord
+    label: str
+    first_fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptRecord:
+    """An accepted deactivation receipt (each nonce is accepted once)."""
+
+    nonce: bytes
+    activation_id: str
+    received_at: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ReceiptRecord:
+        """Build from a ``receipts`` row."""
+        values = _columns(cls, row)
+        values["nonce"] = bytes(values["nonce"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One entry of the hash-chained history."""
+
+    seq: int
+    at: int
+    kind: str
+    subject: str
+    data: dict[str, Any]
+    prev_hash: bytes
+    hash: bytes
+    #: The event's body exactly as hashed (canonical JSON text).
+    body: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> EventRecord:
+        """Build from an ``events`` row."""
+        return cls(
+            seq=int(row["seq"]), at=int(row["at"]), kind=row["kind"], subject=row["subject"],
+            data=json.loads(row["data"]), prev_hash=bytes(row["prev_hash"]),
+            hash=bytes(row["hash"]), body=row["data"],
+        )  # fmt: skip

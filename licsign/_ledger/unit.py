@@ -1,0 +1,45 @@
+"""The ledger's unit of work: one write transaction, nestable by savepoints."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from licsign._ledger.engine import Database
+
+
+class UnitOfWork:
+    """Base of every ledger mixin: the connection and ``transaction()``."""
+
+    _db: Database
+    _depth: int = 0
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One unit of work: all of it or none of it.
+
+        The outermost call begins a write transaction (holding the ledger's
+        write lock) and commits at the end; a nested call is a savepoint, so
+        an exception it lets out undoes only its part if the caller catches
+        it, and the whole unit otherwise.
+        """
+        depth = self._depth
+        self._db.begin_write() if depth == 0 else self._db.run(f"SAVEPOINT unit_{depth}")
+        self._depth = depth + 1
+        try:
+            yield
+        except BaseException:
+            self._depth = depth
+            if depth == 0:
+                self._db.rollback()
+            else:
+                self._db.run(f"ROLLBACK TO SAVEPOINT unit_{depth}")
+                self._db.run(f"RELEASE SAVEPOINT unit_{depth}")
+            raise
+        self._depth = depth
+        self._db.commit() if depth == 0 else self._db.run(f"RELEASE SAVEPOINT unit_{depth}")
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a unit of work is open on this connection."""
+        return self._depth > 0
