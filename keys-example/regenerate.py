@@ -9,8 +9,8 @@ is published in this file, so the keys protect nothing: never ship the root
 public key below in a real application. Keys are random, so every run
 changes every file.
 
-It uses the licsign and licverify APIs (plus ``licsign._activation``, which
-is what ``licsign activate`` and ``licsign deactivate`` call), with the real
+It uses only the public licsign and licverify APIs (``licsign.activate`` and
+``licsign.deactivate`` are what ``licsign activate`` and ``licsign deactivate`` call), with the real
 Argon2id cost (256 MiB, about a second per key use), exactly as a vendor would.
 """
 
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import licsign
 import licverify
-from licsign._activation import activate, deactivate
+from licsign import activate, deactivate
 from licverify._fingerprint import _salt
 from licverify import format as F
 
@@ -266,8 +266,8 @@ needs `--trust` to check its chain.
    writes them armored;
 4. simulates one machine (machine id "{MACHINE_ID}") in a temporary
    `licverify.LocalStore`: import `node-locked.lic`, request, activate in
-   the ledger (`licsign._activation.activate`), install, check; then
-   deactivate and accept the receipt (`licsign._activation.deactivate`),
+   the ledger (`licsign.activate`), install, check; then
+   deactivate and accept the receipt (`licsign.deactivate`),
    and writes the request, response and receipt to `activation/`;
 5. writes the root public key in the three forms above and the tampered copy;
 6. verifies every license with `licverify.verify_license`, and the

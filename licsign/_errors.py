@@ -21,25 +21,39 @@ class KeyFileError(LicsignError):
     code = "key-file"
 
 
-class WrongPassphrase(KeyFileError):
+class WrongPassphraseError(KeyFileError):
     """The passphrase does not open the key file."""
 
     code = "wrong-passphrase"
 
 
-class NotFound(LicsignError):
+class NotFoundError(LicsignError):
     """A product, customer, license or key does not exist in the ledger."""
 
     code = "not-found"
 
 
-class AlreadyExists(LicsignError):
+class AlreadyExistsError(LicsignError):
     """A product, customer or file with that name already exists."""
 
     code = "already-exists"
 
 
-class InvalidInput(LicsignError):
+class InvalidInputError(LicsignError):
     """An argument or input file is not acceptable."""
 
     code = "invalid-input"
+
+
+class RefusedError(LicsignError):
+    """The ledger refuses the request: a limit is reached or a rule forbids it."""
+
+    code = "refused"
+
+
+# Old names, kept for one release (0.x); removed in the next.
+WrongPassphrase = WrongPassphraseError
+NotFound = NotFoundError
+AlreadyExists = AlreadyExistsError
+InvalidInput = InvalidInputError
+Refused = RefusedError

@@ -23,7 +23,7 @@ from nacl.bindings import (
 )
 from nacl.exceptions import CryptoError
 
-from licsign._errors import InvalidInput, KeyFileError, WrongPassphrase
+from licsign._errors import InvalidInputError, KeyFileError, WrongPassphraseError
 from licsign._files import read_regular_file, write_atomic
 
 FORMAT = "licsign-key-v1"
@@ -54,16 +54,16 @@ def check_new_passphrase(passphrase: bytes) -> None:
     The message never shows the passphrase or any of its bytes.
 
     Raises:
-        InvalidInput: the passphrase is empty, not valid UTF-8 text, or too short.
+        InvalidInputError: the passphrase is empty, not valid UTF-8 text, or too short.
     """
     if not passphrase:
-        raise InvalidInput("the passphrase must not be empty")
+        raise InvalidInputError("the passphrase must not be empty")
     try:
         length = len(passphrase.decode("utf-8"))
     except UnicodeDecodeError:
-        raise InvalidInput("the passphrase is not valid UTF-8 text") from None
+        raise InvalidInputError("the passphrase is not valid UTF-8 text") from None
     if length < MIN_PASSPHRASE_CHARS:
-        raise InvalidInput(
+        raise InvalidInputError(
             f"the passphrase for a new key must be at least {MIN_PASSPHRASE_CHARS} characters"
             " (a few words are easy to remember)"
         )
@@ -89,8 +89,8 @@ def write_key_file(
     """Encrypt ``signing_key`` under ``passphrase`` and write it to ``path`` (0600, atomic).
 
     Raises:
-        InvalidInput: the passphrase is empty, not UTF-8 or shorter than 12 characters.
-        AlreadyExists: ``path`` exists.
+        InvalidInputError: the passphrase is empty, not UTF-8 or shorter than 12 characters.
+        AlreadyExistsError: ``path`` exists.
     """
     check_new_passphrase(passphrase)
     ops = KDF_OPS if kdf_ops is None else kdf_ops
@@ -118,7 +118,7 @@ def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.si
 
     Raises:
         KeyFileError: unsafe permissions, damaged file, wrong role, weak parameters.
-        WrongPassphrase: the passphrase does not open it.
+        WrongPassphraseError: the passphrase does not open it.
     """
     try:
         info = os.stat(path)
@@ -130,7 +130,7 @@ def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.si
         )
     try:
         raw = read_regular_file(path, MAX_KEY_FILE, "key file")
-    except InvalidInput as exc:
+    except InvalidInputError as exc:
         raise KeyFileError(str(exc)) from None
     try:
         body = json.loads(raw)
@@ -157,7 +157,9 @@ def read_key_file(path: str, role: str, passphrase: PassphraseSource) -> nacl.si
     try:
         seed = crypto_aead_xchacha20poly1305_ietf_decrypt(sealed, _aad(header), nonce, key)
     except CryptoError:
-        raise WrongPassphrase(f"wrong passphrase for {path!r} (or the file was altered)") from None
+        raise WrongPassphraseError(
+            f"wrong passphrase for {path!r} (or the file was altered)"
+        ) from None
     signing_key = nacl.signing.SigningKey(seed)
     if bytes(signing_key.verify_key) != public:
         raise KeyFileError(f"key file {path!r} is inconsistent")

@@ -1,4 +1,4 @@
-"""The vendor's side of the activation exchange: grant, deactivate, reset (docs/issuer.md).
+"""Activation services: grant, deactivate, reset a device (docs/issuer.md).
 
 Every limit is checked and the decision recorded inside one
 ``BEGIN IMMEDIATE`` transaction, so concurrent activations cannot race past a
@@ -23,15 +23,16 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from licsign._errors import InvalidInput, LicsignError, NotFound
-from licsign._issue import new_license_id
+from licsign._errors import InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource
-from licsign._ledger import Ledger
+from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, ProductRecord, Seat
+from licsign._services.issuing import new_license_id
+from licsign._validation import MIN_COMPONENTS
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
 from licverify._fingerprint import COMPONENTS, MACHINE_ID, fingerprint_matches
@@ -49,45 +50,57 @@ from licverify.format import (
 )
 
 
-class Refused(LicsignError):
-    """The ledger refuses the request: a limit is reached or a rule forbids it."""
-
-    code = "refused"
-
-
+@dataclass(frozen=True)
 class Granted:
     """A granted activation: the armored response and what the ledger recorded."""
 
-    def __init__(
-        self,
-        response: bytes,
-        activation_id: str,
-        device_id: str,
-        reused: bool,
-        expires: int | None = None,
-    ) -> None:
-        self.response, self.activation_id, self.device_id, self.reused = (
-            response,
-            activation_id,
-            device_id,
-            reused,
-        )
-        #: When the response stops working (lease end or refresh deadline), or None.
-        self.expires = expires
+    response: bytes
+    activation_id: str
+    device_id: str
+    #: True when the device already held this seat (a renewal, no new seat taken).
+    reused: bool
+    #: When the response stops working (lease end or refresh deadline), or None.
+    expires: int | None = None
 
 
-def _license_terms(row: sqlite3.Row) -> LicenseTerms:
-    return decode_license_payload(parse_unverified(row["document"]).payload)
+@dataclass(frozen=True)
+class SeatFreed:
+    """A seat freed by a receipt (``deactivate``) or by the vendor (``reset_device``)."""
+
+    license_id: str
+    activation_id: str
+    device_id: str
+    #: Transfers the license has used, this one included if it counted.
+    transfers_used: int
+    #: Whether this counted as a transfer (a floating seat never does).
+    transfer: bool
+    #: Reset only: until when the old machine keeps working offline (its
+    #: response's expiry), or None when nothing stops it.
+    works_offline_until: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``--json`` prints it."""
+        out: dict[str, Any] = {
+            "license": self.license_id, "activation": self.activation_id,
+            "device": self.device_id, "transfers_used": self.transfers_used,
+            "transfer": self.transfer,
+        }  # fmt: skip
+        return out
 
 
-def _holds_seat(row: sqlite3.Row, at: int) -> bool:
+def _license_terms(row: LicenseRecord) -> LicenseTerms:
+    return decode_license_payload(parse_unverified(row.document).payload)
+
+
+def holds_seat(row: ActivationRecord, at: int) -> bool:
     """A floating activation gives its seat back by itself when its lease ends."""
-    return row["lease_expires"] is None or row["lease_expires"] > at
+    return row.lease_expires is None or row.lease_expires > at
 
 
-def _holders(rows: list[sqlite3.Row]) -> str:
+def _holders(rows: list[Seat]) -> str:
     names = [
-        f"{r['label']} ({r['device_id'][:8]}{', ' + r['user'] if r['user'] else ''})" for r in rows
+        f"{r.label} ({r.activation.device_id[:8]}{', ' + r.activation.user if r.activation.user else ''})"
+        for r in rows
     ]
     return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
 
@@ -101,47 +114,47 @@ def _normalized_user(user: str | None) -> str | None:
     try:
         return normalize_user(user)
     except ValueError as exc:
-        raise Refused(f"the request's user is not acceptable: {exc}") from None
+        raise RefusedError(f"the request's user is not acceptable: {exc}") from None
 
 
 def _check_request(
     ws: Workspace, request: ActivationRequest, user: str | None, at: int
 ) -> LicenseTerms:
     row = ws.ledger.license(request.license_id)
-    if row["product_id"] != request.product:
-        raise Refused(
-            f"license {row['id']} is for product {row['product_id']!r}, not {request.product!r}"
+    if row.product_id != request.product:
+        raise RefusedError(
+            f"license {row.id} is for product {row.product_id!r}, not {request.product!r}"
         )
-    if row["status"] != "active":
-        raise Refused(f"license {row['id']} is {row['status']}")
-    if bytes.fromhex(row["digest"]) != request.license_digest:
-        raise Refused(
-            f"the request names a different document than license {row['id']} version "
-            f"{row['version']}; install the current license file and make a new request"
+    if row.status != "active":
+        raise RefusedError(f"license {row.id} is {row.status}")
+    if bytes.fromhex(row.digest) != request.license_digest:
+        raise RefusedError(
+            f"the request names a different document than license {row.id} version "
+            f"{row.version}; install the current license file and make a new request"
         )
     terms = _license_terms(row)
     if terms.expires is not None and at >= terms.expires + terms.grace_seconds:
-        raise Refused(f"license {row['id']} expired on {iso(terms.expires)}")
+        raise RefusedError(f"license {row.id} expired on {iso(terms.expires)}")
     # Allowed users are stored normalized at issue (licsign._issue), like ``user`` here.
     if terms.allowed_users and user not in terms.allowed_users:
         who = "no user" if user is None else f"user {user!r}"
-        raise Refused(
-            f"license {row['id']} does not allow {who} (allowed: {', '.join(terms.allowed_users)})"
+        raise RefusedError(
+            f"license {row.id} does not allow {who} (allowed: {', '.join(terms.allowed_users)})"
         )
     limits = terms.limits
     if user is None and (limits.max_users is not None or limits.max_devices_per_user is not None):
-        raise Refused(f"license {row['id']} counts users; make the request with --user")
+        raise RefusedError(f"license {row.id} counts users; make the request with --user")
     return terms
 
 
-def check_fingerprint_policy(product: sqlite3.Row, fingerprint: Mapping[str, bytes]) -> None:
+def check_fingerprint_policy(product: ProductRecord, fingerprint: Mapping[str, bytes]) -> None:
     """Refuse a fingerprint that is too thin to tell machines apart (issue 6 item 2).
 
     The client chooses what it sends: a request with only the CPU model would
     make every machine with that CPU the same machine.
     """
-    required = set(json.loads(product["required_components"])) | {MACHINE_ID}
-    minimum = max(2, int(product["min_components"]))
+    required = set(product.required_components) | {MACHINE_ID}
+    minimum = max(MIN_COMPONENTS, product.min_components)
     missing = sorted(required - set(fingerprint))
     # Only components licverify computes (or the product names) count: any
     # other name is whatever the sender chose to put there.
@@ -149,48 +162,48 @@ def check_fingerprint_policy(product: sqlite3.Row, fingerprint: Mapping[str, byt
     if not missing and len(counted) >= minimum:
         return
     have = ", ".join(counted) or "none"
-    raise Refused(
+    raise RefusedError(
         f"the request's fingerprint has {len(counted)} known component(s) ({have}); product "
-        f"{product['id']} needs at least {minimum} including {', '.join(sorted(required))}"
+        f"{product.id} needs at least {minimum} including {', '.join(sorted(required))}"
         + (f" (missing: {', '.join(missing)})" if missing else "")
         + "; make the request on the machine itself (containers: --machine-id)"
     )
 
 
-def _check_same_machine(row: sqlite3.Row, request: ActivationRequest, terms: LicenseTerms) -> None:
+def _check_same_machine(seat: Seat, request: ActivationRequest, terms: LicenseTerms) -> None:
     """A device key stays on the machine it was first activated on (issue 6 item 1)."""
-    recorded = json.loads(row["fingerprint"] or row["first_fingerprint"])
+    recorded = json.loads(seat.activation.fingerprint or seat.first_fingerprint)
     first = {name: bytes.fromhex(value) for name, value in recorded.items()}
     # device_match tolerates a replaced disk or NIC; the machine id must not change.
     same_os = first.get(MACHINE_ID) == request.fingerprint.get(MACHINE_ID)
     if same_os and fingerprint_matches(first, request.fingerprint, terms.device_match):
         return
-    raise Refused(
+    raise RefusedError(
         f"device key {request.device_id[:12]} was activated on another machine (its fingerprint "
-        f"does not match the one recorded at activation {row['id']}); deactivate it there, or "
+        f"does not match the one recorded at activation {seat.activation.id}); deactivate it there, or "
         f"reset it with 'licsign device reset {terms.id} {request.device_id[:12]}' "
         "(counts as a transfer)"
     )
 
 
-def _check_limits(terms: LicenseTerms, holders: list[sqlite3.Row], user: str | None) -> None:
+def _check_limits(terms: LicenseTerms, holders: list[Seat], user: str | None) -> None:
     """Refuse a new seat past any limit, naming the limit and who holds the seats."""
     limits = terms.limits
     if limits.max_devices is not None and len(holders) >= limits.max_devices:
-        raise Refused(
+        raise RefusedError(
             f"license {terms.id} is activated on {len(holders)} of {limits.max_devices} "
             f"devices: {_holders(holders)}; deactivate one or ask the vendor to reset it"
         )
-    users = {r["user"] for r in holders if r["user"] is not None}
+    users = {r.activation.user for r in holders if r.activation.user is not None}
     if limits.max_users is not None and user not in users and len(users) >= limits.max_users:
-        raise Refused(
+        raise RefusedError(
             f"license {terms.id} has {len(users)} of {limits.max_users} users: "
             f"{', '.join(sorted(users))}"
         )
-    per_user = [r for r in holders if user is not None and r["user"] == user]
+    per_user = [r for r in holders if user is not None and r.activation.user == user]
     cap = limits.max_devices_per_user
     if cap is not None and len(per_user) >= cap:
-        raise Refused(
+        raise RefusedError(
             f"user {user} has {len(per_user)} of {cap} devices on license "
             f"{terms.id}: {_holders(per_user)}"
         )
@@ -212,28 +225,28 @@ def _take_seat(
     at: int,
     new_id: Callable[[], str],
 ) -> tuple[str, bool]:
-    """This device's activation id, and whether it already existed; Refused past a limit.
+    """This device's activation id, and whether it already existed; RefusedError past a limit.
 
     The product's fingerprint policy applies when a device takes a new seat;
     a renewal is held to the fingerprint recorded when its seat was taken.
     Call inside the ledger's transaction.
     """
     open_rows = ledger.open_activations(terms.id)
-    mine = next((r for r in open_rows if r["device_id"] == request.device_id), None)
-    holders = [r for r in open_rows if r is not mine and _holds_seat(r, at)]
+    mine = next((r for r in open_rows if r.activation.device_id == request.device_id), None)
+    holders = [r for r in open_rows if r is not mine and holds_seat(r.activation, at)]
     if mine is not None:
         _check_same_machine(mine, request, terms)
-        if _holds_seat(mine, at):
-            if mine["user"] != user:
+        if holds_seat(mine.activation, at):
+            if mine.activation.user != user:
                 # Switching users could slip past the user limits; make it explicit.
-                raise Refused(
+                raise RefusedError(
                     f"device {request.device_id[:12]} holds a seat for user "
-                    f"{mine['user'] or '(none)'}; deactivate it before activating it for another user"
+                    f"{mine.activation.user or '(none)'}; deactivate it before activating it for another user"
                 )
         else:  # its lease ended: the seat may be taken, and it may come back for another user
             _check_limits(terms, holders, user)
-            ledger.set_activation_user(mine["id"], user)
-        return str(mine["id"]), True
+            ledger.set_activation_user(mine.activation.id, user)
+        return mine.activation.id, True
     check_fingerprint_policy(ledger.product(terms.product), request.fingerprint)
     _check_limits(terms, holders, user)
     activation_id = new_id()
@@ -261,8 +274,8 @@ def activate(
 
     Raises:
         LicenseError: the request file does not verify.
-        NotFound: the license is not in this ledger.
-        Refused: a limit or rule forbids it (the message names it and who holds the seats).
+        NotFoundError: the license is not in this ledger.
+        RefusedError: a limit or rule forbids it (the message names it and who holds the seats).
     """
     at = to_timestamp(now)
     request = verify_request(request_document)
@@ -299,37 +312,37 @@ def activate(
     return Granted(armored, activation_id, request.device_id, reused, expires)
 
 
-def _end_activation(ws: Workspace, activation: sqlite3.Row, at: int, reason: str,
+def _end_activation(ws: Workspace, activation: ActivationRecord, at: int, reason: str,
                     force: bool) -> tuple[int, bool]:  # fmt: skip
     """End an activation; returns the transfers used and whether this one counted.
 
     A floating seat is not a transfer: it comes back by itself when its lease
     ends, so returning it early (or resetting it) never counts or is refused.
     """
-    terms = _license_terms(ws.ledger.license(activation["license_id"]))
+    terms = _license_terms(ws.ledger.license(activation.license_id))
     counts = terms.type != "floating"
     limit = terms.limits.max_transfers
-    used = ws.ledger.transfers_used(activation["license_id"])
+    used = ws.ledger.transfers_used(activation.license_id)
     if counts and limit is not None and used >= limit and not force:
-        raise Refused(
-            f"license {activation['license_id']} has used {used} of {limit} transfers; "
+        raise RefusedError(
+            f"license {activation.license_id} has used {used} of {limit} transfers; "
             "the vendor can override with --force"
         )
-    ws.ledger.end_activation(activation["id"], at, reason, counts)
+    ws.ledger.end_activation(activation.id, at, reason, counts)
     return used + int(counts), counts
 
 
 def deactivate(
     ws: Workspace, receipt_document: bytes, *, now: datetime, force: bool = False
-) -> dict[str, Any]:
+) -> SeatFreed:
     """Accept a deactivation receipt (once): free the seat and count a transfer.
 
     Returning a floating lease frees the seat and is not a transfer.
 
     Raises:
         LicenseError: the receipt does not verify.
-        NotFound: unknown activation.
-        Refused: the receipt was used already, names another device, or the
+        NotFoundError: unknown activation.
+        RefusedError: the receipt was used already, names another device, or the
             transfer limit is reached (unless ``force``).
     """
     at = to_timestamp(now)
@@ -338,98 +351,68 @@ def deactivate(
     ledger = ws.ledger
     with ledger.transaction():
         activation = ledger.activation(receipt.activation_id)
-        if activation is None or activation["license_id"] != receipt.license_id:
-            raise NotFound(f"no activation {receipt.activation_id} of license {receipt.license_id}")
-        if activation["device_id"] != device_id:
-            raise Refused("the receipt is signed by another device than the one activated")
-        if activation["license_digest"] != receipt.license_digest:
-            raise Refused("the receipt names another license document than the one activated")
+        if activation is None or activation.license_id != receipt.license_id:
+            raise NotFoundError(
+                f"no activation {receipt.activation_id} of license {receipt.license_id}"
+            )
+        if activation.device_id != device_id:
+            raise RefusedError("the receipt is signed by another device than the one activated")
+        if activation.license_digest != receipt.license_digest:
+            raise RefusedError("the receipt names another license document than the one activated")
         if ledger.receipt_seen(receipt.nonce):
-            raise Refused("this receipt was already accepted")
-        if activation["ended_at"] is not None:
-            raise Refused(
-                f"activation {activation['id']} already ended ({activation['end_reason']} "
-                f"{iso(activation['ended_at'])})"
+            raise RefusedError("this receipt was already accepted")
+        if activation.ended_at is not None:
+            raise RefusedError(
+                f"activation {activation.id} already ended ({activation.end_reason} "
+                f"{iso(activation.ended_at)})"
             )
         used, counted = _end_activation(ws, activation, at, "deactivated", force)
-        ledger.add_receipt(receipt.nonce, activation["id"], at)
+        ledger.add_receipt(receipt.nonce, activation.id, at)
         ledger.append_event(
             at, "activation.deactivated", receipt.license_id,
-            {"activation": activation["id"], "device": device_id, "transfers_used": used,
+            {"activation": activation.id, "device": device_id, "transfers_used": used,
              "transfer": counted, "forced": force},
         )  # fmt: skip
-    return {"license": receipt.license_id, "activation": activation["id"], "device": device_id,
-            "transfers_used": used, "transfer": counted}  # fmt: skip
+    return SeatFreed(receipt.license_id, activation.id, device_id, used, counted)
 
 
 def reset_device(
     ws: Workspace, license_id: str, device: str, *, now: datetime, force: bool = False
-) -> dict[str, Any]:
+) -> SeatFreed:
     """Free a lost machine's seat without a receipt (counted as a transfer, recorded).
 
     ``device`` is a device id or a unique prefix of at least 4 characters.
-    The result says until when the old machine may keep working offline:
-    ``refresh_by`` (its response's expiry), or None when nothing ever stops it.
+    The result says until when the old machine may keep working offline
+    (``works_offline_until``: its response's expiry), or None when nothing stops it.
 
     Raises:
-        NotFound: no open activation for that device.
-        InvalidInput: the prefix is too short or ambiguous.
-        Refused: the transfer limit is reached (unless ``force``).
+        NotFoundError: no open activation for that device.
+        InvalidInputError: the prefix is too short or ambiguous.
+        RefusedError: the transfer limit is reached (unless ``force``).
     """
     at = to_timestamp(now)
     if len(device) < 4:
-        raise InvalidInput("give at least 4 characters of the device id")
+        raise InvalidInputError("give at least 4 characters of the device id")
     ledger = ws.ledger
     ledger.license(license_id)
     with ledger.transaction():
         rows = [
             r
             for r in ledger.open_activations(license_id)
-            if r["device_id"].startswith(device.lower())
+            if r.activation.device_id.startswith(device.lower())
         ]
         if not rows:
-            raise NotFound(f"no active device {device!r} on license {license_id}")
+            raise NotFoundError(f"no active device {device!r} on license {license_id}")
         if len(rows) > 1:
-            raise InvalidInput(f"device id {device!r} is ambiguous on license {license_id}")
-        used, counted = _end_activation(ws, rows[0], at, "reset", force)
+            raise InvalidInputError(f"device id {device!r} is ambiguous on license {license_id}")
+        seat = rows[0].activation
+        used, counted = _end_activation(ws, seat, at, "reset", force)
         ledger.append_event(
             at, "device.reset", license_id,
-            {"activation": rows[0]["id"], "device": rows[0]["device_id"], "forced": force,
+            {"activation": seat.id, "device": seat.device_id, "forced": force,
              "transfers_used": used, "transfer": counted},
         )  # fmt: skip
-    ends = [t for t in (rows[0]["lease_expires"], rows[0]["refresh_by"]) if t is not None]
-    return {"license": license_id, "activation": rows[0]["id"], "device": rows[0]["device_id"],
-            "transfers_used": used, "transfer": counted,
-            "works_offline_until": iso(min(ends)) if ends else None}  # fmt: skip
-
-
-def _device_status(activation: sqlite3.Row | None, at: int) -> str:
-    if activation is None:
-        return "none"
-    if activation["ended_at"] is not None:
-        return str(activation["end_reason"])
-    if not _holds_seat(activation, at):
-        return "lease-ended"
-    if activation["refresh_by"] is not None and activation["refresh_by"] <= at:
-        return "refresh-overdue"
-    return "active"
-
-
-def devices(ws: Workspace, license_id: str, now: datetime | None = None) -> list[dict[str, Any]]:
-    """Every device that ever activated ``license_id``, with its latest activation.
-
-    ``now`` decides whether a lease has ended or a refresh is overdue (without
-    it, neither is judged).
-    """
-    ws.ledger.license(license_id)
-    at = 0 if now is None else to_timestamp(now)
-    out = []
-    for d, a in ws.ledger.devices_of(license_id):
-        out.append({
-            "device": d["id"], "label": d["label"], "user": d["user"],
-            "first_seen": iso(d["first_seen"]), "last_seen": iso(d["last_seen"]),
-            "activation": a["id"] if a else None, "status": _device_status(a, at),
-            "lease_expires": iso(a["lease_expires"]) if a else None,
-            "refresh_by": iso(a["refresh_by"]) if a else None,
-        })  # fmt: skip
-    return out
+    ends = [t for t in (seat.lease_expires, seat.refresh_by) if t is not None]
+    return SeatFreed(
+        license_id, seat.id, seat.device_id, used, counted, min(ends) if ends else None
+    )

@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from licsign._errors import InvalidInput
+from licsign import _validation as check
+from licsign._errors import InvalidInputError
 from licsign._keyfile import PassphraseSource
+from licsign._ledger import LicenseRecord
 from licsign._workspace import Workspace
 from licverify import LicenseError
-from licverify._fields import normalize_users
-from licverify._license import MAX_REFRESH, MIN_REFRESH
 from licverify._time import from_timestamp, to_timestamp
 from licverify.cliutil import Duration
 from licverify.format import (
     LICENSE,
-    LICENSE_TYPES,
     Counter,
     LicenseTerms,
     Limits,
@@ -36,7 +35,16 @@ DEFAULT_LEASE = timedelta(hours=1)
 
 
 class IssueRequest:
-    """What a vendor asks for. Every field maps to one license term (docs/format.md §7)."""
+    """What a vendor asks for. Every field maps to one license term (docs/format.md §7).
+
+    Checked when built (``licsign._validation``, on the verifier's rules): what
+    does not depend on the ledger or the time of issue is refused here.
+
+    Raises:
+        InvalidInputError: an unknown type, a bad feature, counter, version,
+            device match, limit or user, or terms that contradict each other
+            (an ``InvalidFieldError`` naming the field).
+    """
 
     def __init__(
         self,
@@ -64,7 +72,7 @@ class IssueRequest:
         metadata: Mapping[str, Any] | None = None,
         refresh: timedelta | Duration | None = None,
     ) -> None:
-        self.product, self.customer, self.type = product, customer, type
+        self.product, self.customer, self.type = product, customer, check.license_type(type)
         self.expires, self.duration, self.not_before, self.grace = (
             expires,
             duration,
@@ -72,35 +80,48 @@ class IssueRequest:
             grace,
         )
         self.features = dict(features or {})
-        self.max_version, self.maintenance_end = max_version, maintenance_end
-        self.limits = Limits(max_devices, max_users, max_devices_per_user, max_transfers)
-        self.users = list(users or [])
+        check.features(self.features)
+        self.max_version = None if max_version is None else check.version(max_version)
+        self.maintenance_end = maintenance_end
+        self.limits = Limits(
+            check.limit(max_devices, "max devices"), check.limit(max_users, "max users"),
+            check.limit(max_devices_per_user, "max devices per user"),
+            check.limit(max_transfers, "max transfers"),
+        )  # fmt: skip
+        # Stored in one form (case, NFC, no invisible characters): format §7.
+        self.users = list(check.users(users or []))
         self.devices = list(devices or [])
-        self.device_match = device_match
+        self.device_match = check.device_match(device_match)
         self.activation_required = activation_required
         self.counters = dict(counters or {})
+        for name, (limit, overage) in self.counters.items():
+            check.counter(name, limit, overage)
         self.lease = lease
         self.metadata = dict(metadata or {})
         self.refresh = refresh
+        check.combination(
+            self.type, expires=expires is not None, duration=duration is not None,
+            lease=lease is not None, counters=bool(self.counters),
+        )  # fmt: skip
 
 
+@dataclass(frozen=True)
 class IssuedLicense:
-    """Result of issuing: the id, the binary document and its armored text.
+    """Result of issuing: the id, the binary document, its armored text and the terms.
 
     ``activation_implied_by`` names the terms that made the license require
     activation although the request did not ask for it (empty otherwise).
     """
 
-    def __init__(
-        self,
-        license_id: str,
-        document: bytes,
-        armored: bytes,
-        terms: LicenseTerms,
-        activation_implied_by: tuple[str, ...] = (),
-    ) -> None:
-        self.id, self.document, self.armored, self.terms = license_id, document, armored, terms
-        self.activation_implied_by = activation_implied_by
+    id: str
+    document: bytes
+    armored: bytes
+    terms: LicenseTerms
+    activation_implied_by: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """The issued terms, as ``licsign issue --json`` prints them."""
+        return terms_to_json(self.terms)
 
 
 def activation_implied_by(req: IssueRequest) -> tuple[str, ...]:
@@ -132,35 +153,18 @@ def new_license_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
 
 
 def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> LicenseTerms:
-    if req.type not in LICENSE_TYPES:
-        raise InvalidInput(
-            f"unknown license type {req.type!r} (one of: {', '.join(LICENSE_TYPES)})"
-        )
+    """The terms of ``req`` issued at ``at``: what needs the ledger and the clock is checked here."""
     product = ws.ledger.product(req.product)
     ws.ledger.customer(req.customer)
-    declared = json.loads(product["features"])
-    unknown = sorted(set(req.features) - set(declared))
-    if declared and unknown:
-        raise InvalidInput(
-            f"product {req.product!r} has no feature {unknown[0]!r} (known: {', '.join(declared)})"
-        )
+    check.product_features(req.features, product.features, req.product)
     start = at if req.not_before is None else to_timestamp(req.not_before, "not before")
     expires = _expiry(req, start)
+    check.grace(bool(req.grace), expires)
     lease = req.lease
     if req.type == "floating" and lease is None:
         lease = DEFAULT_LEASE
-    if lease is not None and req.type != "floating":
-        raise InvalidInput("a lease duration applies only to floating licenses")
-    if req.type == "consumption" and not req.counters:
-        raise InvalidInput("a consumption license needs at least one --counter NAME=LIMIT")
-    if req.grace and expires is None:
-        raise InvalidInput("a grace period needs an expiry")
-    try:  # stored in one form (case, NFC, no invisible characters): format §7
-        users = normalize_users(req.users)
-    except ValueError as exc:
-        raise InvalidInput(f"--user: {exc}") from None
     return LicenseTerms(
-        id=license_id,
+        id=check.license_id(license_id),
         version=1,
         issuer=ws.vendor,
         customer=req.customer,
@@ -176,7 +180,7 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
         if req.maintenance_end is None
         else to_timestamp(req.maintenance_end, "maintenance end"),
         limits=req.limits,
-        allowed_users=users,
+        allowed_users=tuple(req.users),
         allowed_devices=tuple(req.devices),
         device_match=req.device_match,
         activation_required=req.activation_required or bool(activation_implied_by(req)),
@@ -184,14 +188,12 @@ def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> 
         lease_seconds=None if lease is None else _span(lease, at),
         metadata=req.metadata,
         extensions={},
-        refresh_seconds=_refresh_seconds(req.refresh, at),
+        refresh_seconds=None if req.refresh is None else check.refresh(_span(req.refresh, at)),
     )
 
 
 def _expiry(req: IssueRequest, start: int) -> int | None:
     """The expiry the request asks for (a date, or a duration from ``start``), checked."""
-    if req.expires is not None and req.duration is not None:
-        raise InvalidInput("give either an expiry date or a duration, not both")
     expires = None
     if req.expires is not None:
         expires = to_timestamp(req.expires, "expires")
@@ -199,23 +201,8 @@ def _expiry(req: IssueRequest, start: int) -> int | None:
         expires = start + _span(req.duration, start)  # calendar months from the start
     elif req.type == "trial":
         expires = start + int(DEFAULT_TRIAL.total_seconds())
-    if expires is None and req.type in ("time-limited", "subscription"):
-        raise InvalidInput(f"a {req.type} license needs --expires or --duration")
-    if expires is not None and req.type == "perpetual":
-        raise InvalidInput("a perpetual license cannot have an expiry; use type time-limited")
-    if expires is not None and expires <= start:
-        raise InvalidInput("the expiry must be after the start of validity")
+    check.expiry(req.type, start, expires)
     return expires
-
-
-def _refresh_seconds(refresh: Any, at: int) -> int | None:
-    """The refresh period in seconds, refused with the option's units when out of bounds."""
-    if refresh is None:
-        return None
-    seconds = _span(refresh, at)
-    if not MIN_REFRESH <= seconds <= MAX_REFRESH:
-        raise InvalidInput("--refresh must be from 1h to 10y (e.g. 30d, 3mo, 1y)")
-    return seconds
 
 
 def _span(period: Any, start: int) -> int:
@@ -225,7 +212,7 @@ def _span(period: Any, start: int) -> int:
     try:
         return int(period.seconds_from(from_timestamp(start)))
     except ValueError as exc:  # past the year 9999
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInputError(str(exc)) from None
 
 
 def issue_license(
@@ -240,12 +227,26 @@ def issue_license(
 
     The ledger row (with the document) is committed before the caller writes
     any file, so a crash can leave a recorded license without a file (export
-    it again with ``licsign show --document``) but never a file without a row.
+    it again with ``licsign show ID --export FILE``) but never a file without
+    a row. The record is one unit of work; inside a caller's
+    ``ws.ledger.transaction()`` it is part of the caller's (several licenses
+    issued all or none). The passphrase is asked for only once every check
+    that needs no key has passed.
+
+    Args:
+        ws: the workspace.
+        request: the terms asked for (checked when it was built).
+        passphrase: yields the issuing key's passphrase when the key is opened.
+        now: the time of issue (validity starts here unless ``not_before``).
+        random_bytes: randomness for the license id.
+
+    Returns:
+        The issued license (``to_json()`` is what ``licsign issue --json`` prints).
 
     Raises:
-        NotFound: unknown product or customer, or no usable issuing key.
-        InvalidInput: contradictory or out-of-range terms.
-        WrongPassphrase: the issuing key's passphrase is wrong.
+        NotFoundError: unknown product or customer, or no usable issuing key.
+        InvalidInputError: contradictory or out-of-range terms.
+        WrongPassphraseError: the issuing key's passphrase is wrong.
     """
     at = to_timestamp(now)
     license_id = new_license_id(random_bytes)
@@ -255,28 +256,19 @@ def issue_license(
     try:
         payload = encode_license_payload(terms)
     except LicenseError as exc:
-        raise InvalidInput(str(exc)) from None
+        raise InvalidInputError(str(exc)) from None
     key, certificate, kid = ws.issuing_signer(request.product, at, passphrase)
     document = encode_sign1(
         LICENSE, bytes.fromhex(kid), payload, lambda m: key.sign(m).signature, certificate
     )
+    record = LicenseRecord(
+        id=license_id, version=terms.version, product_id=terms.product,
+        customer_id=terms.customer, type=terms.type, issued_at=at, expires=terms.expires,
+        terms=terms_to_json(terms), document=document,
+        digest=hashlib.sha256(document).hexdigest(), key_id=kid, status="active",
+    )  # fmt: skip
     with ws.ledger.transaction():
-        ws.ledger.add_license(
-            at,
-            {
-                "id": license_id,
-                "version": terms.version,
-                "product_id": terms.product,
-                "customer_id": terms.customer,
-                "type": terms.type,
-                "issued_at": at,
-                "expires": terms.expires,
-                "terms": json.dumps(terms_to_json(terms), sort_keys=True),
-                "document": document,
-                "digest": hashlib.sha256(document).hexdigest(),
-                "key_id": kid,
-            },
-        )
+        ws.ledger.add_license(at, record)
     return IssuedLicense(
         license_id, document, armor(document, LICENSE), terms,
         () if request.activation_required else activation_implied_by(request),

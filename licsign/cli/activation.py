@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -18,6 +18,9 @@ from licsign.cli._context import (
 )
 from licverify._time import iso
 from licverify.format import MAX_DOCUMENT_SIZE
+
+if TYPE_CHECKING:
+    from licsign._services.reports import DeviceReport
 
 
 def register(cli: click.Group) -> None:
@@ -50,7 +53,7 @@ def activate(ctx: Context, request_file: str, output: str, force: bool, as_json:
     response to carry back. A device that already holds a seat gets a fresh
     response for the same seat.
     """
-    from licsign._activation import activate as grant
+    from licsign._services.activation import activate as grant
 
     if output == "-" and as_json:
         raise click.UsageError("--json and -o - would both write to stdout; give -o FILE")
@@ -84,14 +87,14 @@ def activate(ctx: Context, request_file: str, output: str, force: bool, as_json:
 @pass_context
 def deactivate(ctx: Context, receipt_file: str, force: bool, as_json: bool) -> None:
     """Accept a deactivation receipt: free the seat and count a transfer (each receipt once)."""
-    from licsign._activation import deactivate as accept
+    from licsign._services.activation import deactivate as accept
 
     info = accept(ctx.workspace(), _read(receipt_file, "receipt"), now=now_utc(), force=force)
     if as_json:
-        emit_json(info)
+        emit_json(info.to_json())
         return
-    counted = f"transfers used: {info['transfers_used']}" if info["transfer"] else "not a transfer"
-    say(f"Freed the seat of device {info['device'][:12]} on license {info['license']} ({counted})")
+    counted = f"transfers used: {info.transfers_used}" if info.transfer else "not a transfer"
+    say(f"Freed the seat of device {info.device_id[:12]} on license {info.license_id} ({counted})")
 
 
 @click.group()
@@ -105,31 +108,30 @@ def device() -> None:
 @pass_context
 def device_list(ctx: Context, license_id: str, as_json: bool) -> None:
     """List the devices of a license, with their status and last activity."""
-    from licsign._activation import devices
+    from licsign._services.reports import devices
 
     rows = devices(ctx.workspace(), license_id, now_utc())
     if as_json:
-        emit_json(rows)
+        emit_json([r.to_json() for r in rows])
         return
     if not rows:
         say(f"No device has activated {license_id} yet.", err=True)
         return
     table(
         [
-            [r["device"][:12], r["label"], r["user"] or "-", r["status"], r["last_seen"],
-             _until(r)]
+            [r.device_id[:12], r.label, r.user or "-", r.status, str(iso(r.last_seen)), _until(r)]
             for r in rows
         ],
         ["DEVICE", "LABEL", "USER", "STATUS", "LAST SEEN", "WORKS UNTIL"],
     )  # fmt: skip
 
 
-def _until(row: dict[str, Any]) -> str:
+def _until(row: DeviceReport) -> str:
     """When the device's response stops working offline: lease end or refresh date."""
-    if row["status"] not in ("active", "lease-ended", "refresh-overdue", "reset"):
+    if row.status not in ("active", "lease-ended", "refresh-overdue", "reset"):
         return "-"
-    ends = [t for t in (row["lease_expires"], row["refresh_by"]) if t is not None]
-    return min(ends) if ends else "no end"
+    ends = [t for t in (row.lease_expires, row.refresh_by) if t is not None]
+    return str(iso(min(ends))) if ends else "no end"
 
 
 @device.command("reset")
@@ -145,25 +147,23 @@ def device_reset(ctx: Context, license_id: str, device_id: str, force: bool, as_
 
     DEVICE is the device id from 'licsign device list' (4 or more leading characters).
     """
-    from licsign._activation import reset_device
+    from licsign._services.activation import reset_device
 
     info = reset_device(ctx.workspace(), license_id, device_id, now=now_utc(), force=force)
+    until = iso(info.works_offline_until)
     if as_json:
-        emit_json(info)
+        emit_json({**info.to_json(), "works_offline_until": until})
         return
     counted = (
-        f"counted as a transfer (transfers used: {info['transfers_used']})"
-        if info["transfer"]
+        f"counted as a transfer (transfers used: {info.transfers_used})"
+        if info.transfer
         else "not a transfer (floating seat)"
     )
-    say(f"Reset device {info['device'][:12]} on license {license_id}; {counted}.")
-    if info["works_offline_until"] is None:
+    say(f"Reset device {info.device_id[:12]} on license {license_id}; {counted}.")
+    if until is None:
         say(
             "Note: the old machine keeps its activation offline: this license has no --refresh "
             "or lease, so nothing makes it stop there."
         )
     else:
-        say(
-            f"The old machine's activation stops working on {info['works_offline_until']} "
-            "unless it takes a seat again."
-        )
+        say(f"The old machine's activation stops working on {until} unless it takes a seat again.")

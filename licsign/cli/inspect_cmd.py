@@ -6,6 +6,7 @@ import os
 
 import click
 
+from licsign import trusted_roots
 from licsign.cli._context import Context, emit_json, parse_option, pass_context
 from licverify.cliutil import parse_when
 
@@ -51,7 +52,7 @@ def inspect(
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--trust") from None
     elif os.path.exists(os.path.join(ctx.home, "workspace.json")):
-        roots = [ctx.workspace().root_public_key()]
+        roots = trusted_roots(ctx.workspace())
     report = inspect_document(data, trusted_roots=roots, product=product, now=when)
     if as_json:
         emit_json(report.to_json())
