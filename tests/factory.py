@@ -8,7 +8,8 @@ mutate-and-resign tests need.
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import nacl.signing
 
@@ -111,7 +112,7 @@ class UnsafeFactory:
         )
 
     def license(self, terms: F.LicenseTerms | None = None, *, payload: bytes | None = None,
-                kind: F.Kind = F.LICENSE, kid: bytes | None = None, certificate: bytes | None | str = "default",
+                kind: F.Kind = F.LICENSE, kid: bytes | None = None, certificate: bytes | str | None = "default",
                 sign_with: nacl.signing.SigningKey | None = None) -> bytes:  # fmt: skip
         """A binary license; ``payload`` bypasses the terms encoder (any bytes get signed)."""
         if payload is None:

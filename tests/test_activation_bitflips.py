@@ -21,8 +21,7 @@ import pytest
 from factory import T0
 
 import licverify
-from licsign import IssueRequest, init_workspace, issue_license
-from licsign._activation import activate
+from licsign import IssueRequest, activate, init_workspace, issue_license
 from licverify import InternalError, LicenseError, LocalStore
 from licverify import format as F
 

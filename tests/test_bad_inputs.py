@@ -33,7 +33,7 @@ import pytest
 
 import licverify.cli as lvcli
 from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from licsign.cli import HOME_ENV, PASSPHRASE_ENV
 from licverify._errors import ERROR_CODES
 
 PRODUCT = "acme-cad"

@@ -32,20 +32,17 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from harness import PRODUCT, Result, Site
 
-import licverify.cli as lvcli
-from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from licsign.cli import HOME_ENV, PASSPHRASE_ENV
 from licverify._errors import ERROR_CODES
 from licverify.format import key_id
 
-PRODUCT = "acme-cad"
 PASSPHRASE = "the right passphrase"
 ANY = "*"  # any verdict code the verifier defines, except the catch-alls
 
@@ -75,15 +72,13 @@ def R(message: str) -> Expect:
 VERDICT_COMMANDS = ("import", "install", "status", "check")
 
 
-class Env:
-    """Paths of the copied starting state (see ``_build``)."""
+class Env(Site):
+    """The harness Site over the copied starting state (see ``_build``): its documents and facts."""
 
     def __init__(self, tmp: Path, capsys: Any) -> None:
-        self.tmp, self.capsys = tmp, capsys
-        self.home = tmp / "ws"
-        self.ledger = self.home / "ledger.sqlite3"
+        super().__init__(capsys, tmp)
         self.home2 = tmp / "ws2"
-        self.root_pem = tmp / "root.pem"
+        self.root_pem = self.trust
         self.root2_pem = tmp / "root2.pem"
         self.passfile = tmp / "pass.txt"
         self.inputs = tmp / "in"
@@ -93,23 +88,13 @@ class Env:
         self.facts: dict[str, str] = {}
 
     def store(self, name: str) -> Path:
-        return self.tmp / f"state-{name}"
+        return self.machine(name).state
 
     def doc(self, name: str) -> Path:
         return self.docs / name
 
-    def run(self, prog: str, args: list[str]) -> tuple[int, str, str]:
-        entry: Callable[[list[str]], None] = licsign_main if prog == "licsign" else lvcli.main
-        self.capsys.readouterr()
-        try:
-            entry(args)
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover
-            raise AssertionError("entry point returned instead of exiting")
-        out, err = self.capsys.readouterr()
-        assert isinstance(code, int)
-        return code, out, err
+    def run(self, prog: str, args: list[str]) -> Result:
+        return self.licsign(*args) if prog == "licsign" else self.licverify(*args)
 
     def ok(self, prog: str, *args: str) -> str:
         code, out, err = self.run(prog, list(args))
@@ -118,8 +103,7 @@ class Env:
 
     def lv(self, store: str, command: str, *args: str) -> list[str]:
         """licverify arguments for ``command`` on machine ``store`` (trust and product from env)."""
-        machine = [] if command in ("deactivate",) else ["--machine-id", f"id-{store}"]
-        return [command, *args, "--state-dir", str(self.store(store)), *machine]
+        return self.machine(store).argv(command, *args)
 
 
 # --- the starting state -------------------------------------------------------------------------
@@ -163,8 +147,7 @@ def _build(e: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     e.ok("licsign", "issue", "--product", "other", "--customer", "globex", "--type", "perpetual",
          "-o", str(e.doc("other.lic")))  # fmt: skip
 
-    monkeypatch.setenv(lvcli.TRUST_ENV, str(e.root_pem))
-    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
+    e.use_customer_env(monkeypatch)
     seeds = dict(zip("ab", _colliding_seeds(), strict=True))
 
     def activated(name: str) -> None:
@@ -238,23 +221,14 @@ def env(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_pa
     Trust root and product come from the environment; no passphrase is in the
     environment (``licsign activate`` gets --passphrase-file).
     """
-    import platformdirs
-
-    for name in ("LICSIGN_DEBUG", PASSPHRASE_ENV, lvcli.TRUST_ENV, lvcli.PRODUCT_ENV, lvcli.MACHINE_ID_ENV,
-                 lvcli.STATE_DIR_ENV, lvcli.APP_ENV):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr(platformdirs, "user_data_dir",
-                        lambda appname=None, *a, **k: str(tmp_path / "data" / str(appname)))  # fmt: skip
+    e = Env(tmp_path, capsys)
+    e.isolate(monkeypatch)
     if not (template / "facts.json").exists():
         with monkeypatch.context() as build:
             build.setenv(HOME_ENV, str(template / "ws"))
             _build(Env(template, capsys), build)
     shutil.copytree(template, tmp_path, symlinks=True, dirs_exist_ok=True)
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.setenv(lvcli.TRUST_ENV, str(tmp_path / "root.pem"))
-    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
-    monkeypatch.chdir(tmp_path)
-    e = Env(tmp_path, capsys)
+    e.use_customer_env(monkeypatch)
     e.facts = json.loads((tmp_path / "facts.json").read_text())
     return e
 
@@ -285,22 +259,17 @@ def tree(top: Path) -> dict[str, tuple[int, str, int] | None]:
     return found
 
 
-def dump(ledger: Path) -> list[str]:
-    """The ledger's content as SQL (sees committed changes still in the WAL, too)."""
-    db = sqlite3.connect(f"file:{ledger}?mode=ro", uri=True)
-    try:
-        return list(db.iterdump())
-    finally:
-        db.close()
-
-
 def expect_unchanged(e: Env, run: Callable[[], tuple[int, str, str]]) -> tuple[int, str, str]:
-    """Run, and assert that nothing on disk changed (ledgers, workspaces, stores, everything)."""
-    ledger, sql, everything = e.ledger.read_bytes(), dump(e.ledger), tree(e.tmp)
+    """Run, and assert that nothing on disk changed (ledgers, workspaces, stores, everything).
+
+    The ledger twice: its content (``ledger_dump``, which sees committed changes
+    still in the WAL, too) and the file's bytes.
+    """
+    ledger, sql, everything = e.ledger(), e.vendor.ledger_dump(), tree(e.tmp)
     code, out, err = run()
     assert "Traceback" not in out + err
-    assert dump(e.ledger) == sql
-    assert e.ledger.read_bytes() == ledger
+    assert e.vendor.ledger_dump() == sql
+    assert e.ledger() == ledger
     assert tree(e.tmp) == everything
     assert not os.path.lexists(e.out)
     return code, out, err
@@ -663,7 +632,7 @@ LONG_NAME = "x" * 300
 @pytest.mark.parametrize("request_name", ["req-f", "req-a"], ids=["new seat", "renewal"])
 def test_activate_whose_response_cannot_be_written_records_nothing(env: Env, request_name: str) -> None:
     # BUG: 'licsign activate REQUEST -o OUT' commits the activation (a seat, or a renewal, and
-    # a ledger event) in licsign._activation.activate before licsign/cli/activation.py writes
+    # a ledger event) in licsign.activate before licsign/cli/activation.py writes
     # OUT with write_output; if that write fails the command exits 1 with
     # "licsign: error: File name too long: /…/out/.tmp-XXXXXXXX" (the temp file, not the
     # output) and the ledger keeps a seat that no response file holds. Expected: exit 2, one

@@ -5,137 +5,29 @@ machines run ``licverify`` with their own ``--state-dir`` and ``--machine-id``.
 Files travel between them as they would on a USB stick: license, request,
 response, receipt. Every run is checked for the invariants a user relies on:
 an exit status, no traceback, and on failure one line that says why.
+The ``site`` fixture is harness.Site (machines: ``site.machine(name)``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import pytest
+from harness import PRODUCT, Result, Site, error_line, run_entry, verdict_line
 
 import licsign.cli.activation
-import licverify
 import licverify.cli as lvcli
-from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
 from licverify.cliutil import run_click
-
-from cli_runner import Result, run_entry
-
-PRODUCT = "acme-cad"
-
-
-
-
-class Site:
-    """The vendor's workspace and the customers' machines, driven through the two CLIs."""
-
-    def __init__(self, capsys: Any, tmp: Path) -> None:
-        self.capsys, self.tmp = capsys, tmp
-        self.trust = tmp / "root.pem"
-        self.home = tmp / "ws"
-
-    # vendor
-    def licsign(self, *args: str) -> Result:
-        return run_entry(self.capsys, licsign_main, args)
-
-    def vendor_ok(self, *args: str) -> Result:
-        result = self.licsign(*args)
-        assert result.code == 0, result
-        return result
-
-    def issue(self, name: str, *args: str) -> str:
-        """Issue an activation-required perpetual license to ``tmp/name``; return its id."""
-        out = self.vendor_ok("issue", "--product", PRODUCT, "--customer", "globex", "--type", "perpetual",
-                             "--require-activation", *args, "-o", str(self.tmp / name), "--json").out  # fmt: skip
-        return str(json.loads(out)["id"])
-
-    def ledger(self) -> bytes:
-        return (self.home / "ledger.sqlite3").read_bytes()
-
-    # customer
-    def licverify(self, *args: str) -> Result:
-        return run_entry(self.capsys, lvcli.main, args)
-
-    @property
-    def root(self) -> bytes:
-        return licverify.load_public_keys(self.trust.read_bytes())[0]
-
-
-class Machine:
-    """A customer machine: a state directory and a machine id, given to every licverify run."""
-
-    def __init__(self, site: Site, name: str) -> None:
-        self.site, self.name = site, name
-        self.state = site.tmp / f"state-{name}"
-
-    def __call__(self, command: str, *args: str) -> Result:
-        return self.site.licverify(command, *args, "--state-dir", str(self.state), *self.machine_args(command))
-
-    def machine_args(self, command: str) -> list[str]:
-        return [] if command == "deactivate" else ["--machine-id", f"id-{self.name}"]
-
-    def ok(self, command: str, *args: str) -> Result:
-        result = self(command, *args)
-        assert result.code == 0, result
-        return result
-
-    def path(self, name: str) -> Path:
-        return self.site.tmp / f"{self.name}-{name}"
-
-
-def error_line(result: Result, prog: str, code: int) -> str:
-    """Exit ``code``, nothing on stdout, exactly one line on stderr starting with ``prog:``."""
-    assert result.code == code, result
-    assert result.out == ""
-    assert result.err.count("\n") == 1, result.err
-    assert result.err.startswith(f"{prog}: ")
-    return result.err
-
-
-def verdict_line(result: Result, code: str) -> str:
-    """Exit 1, nothing on stderr, exactly one ``NOT VALID: code: ...`` line on stdout."""
-    assert result.code == 1, result
-    assert result.err == ""
-    assert result.out.count("\n") == 1, result.out
-    assert result.out.startswith(f"NOT VALID: {code}: ")
-    return result.out
-
-
-@pytest.fixture
-def site(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> Site:
-    import platformdirs
-
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.setenv(PASSPHRASE_ENV, "vendor passphrase")
-    for name in ("LICSIGN_DEBUG", lvcli.TRUST_ENV, lvcli.PRODUCT_ENV, lvcli.MACHINE_ID_ENV,
-                 lvcli.STATE_DIR_ENV, lvcli.APP_ENV):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    # Never touch the real home: the default state directory lands under tmp/data.
-    monkeypatch.setattr(platformdirs, "user_data_dir",
-                        lambda appname=None, appauthor=None, *a, **k: str(tmp_path / "data" / str(appname)))  # fmt: skip
-    monkeypatch.chdir(tmp_path)
-    s = Site(capsys, tmp_path)
-    s.vendor_ok("init", "--vendor", "Acme Inc.")
-    s.vendor_ok("product", "add", PRODUCT)
-    s.vendor_ok("customer", "add", "globex")
-    s.vendor_ok("key", "export-public", "-o", str(s.trust))
-    monkeypatch.setenv(lvcli.TRUST_ENV, str(s.trust))
-    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
-    return s
-
 
 # --- the whole exchange -------------------------------------------------------------------------
 
 
 def test_full_exchange_across_two_machines(site: Site) -> None:
     license_id = site.issue("one.lic", "--max-devices", "1")
-    a, b = Machine(site, "a"), Machine(site, "b")
+    a, b = site.machine("a"), site.machine("b")
     lic = str(site.tmp / "one.lic")
 
     # Machine A: import, not activated yet.
@@ -252,7 +144,7 @@ def test_full_exchange_across_two_machines(site: Site) -> None:
 
 def test_a_new_request_from_an_activated_device_renews_its_seat(site: Site) -> None:
     license_id = site.issue("one.lic", "--max-devices", "1")
-    a = Machine(site, "a")
+    a = site.machine("a")
     a.ok("import", str(site.tmp / "one.lic"))
     a.ok("request", "-o", str(a.path("req1")))
     first = json.loads(site.vendor_ok("activate", str(a.path("req1")), "-o", str(a.path("r1")), "--json").out)
@@ -283,7 +175,7 @@ def test_a_new_request_from_an_activated_device_renews_its_seat(site: Site) -> N
 def test_a_response_answers_its_request_once(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     """Installing a response consumes its request: a second response to it is refused."""
     site.issue("one.lic")
-    a = Machine(site, "a")
+    a = site.machine("a")
     a.ok("import", str(site.tmp / "one.lic"))
     a.ok("request", "-o", str(a.path("req")))
     site.vendor_ok("activate", str(a.path("req")), "-o", str(a.path("r1")))
@@ -308,7 +200,7 @@ def test_device_list_of_a_license_nobody_activated(site: Site) -> None:
 
 def test_transfer_limit_is_enforced_and_force_overrides_it(site: Site) -> None:
     license_id = site.issue("t.lic", "--max-devices", "2", "--max-transfers", "1")
-    a, b = Machine(site, "a"), Machine(site, "b")
+    a, b = site.machine("a"), site.machine("b")
     for m in (a, b):
         m.ok("import", str(site.tmp / "t.lic"))
         m.ok("request", "-o", str(m.path("req")))

@@ -21,7 +21,7 @@ from factory import OTHER_ROOT, public
 import licverify
 from licsign import Workspace
 from licsign.cli import main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from licsign.cli import HOME_ENV, PASSPHRASE_ENV
 from licverify.format import LICENSE, armor, dearmor
 
 PASSPHRASE = "correct horse battery staple"

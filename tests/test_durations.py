@@ -19,7 +19,7 @@ from cli_runner import Result, run_entry
 import licverify
 from licsign import IssueRequest, init_workspace, issue_license
 from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from licsign.cli import HOME_ENV, PASSPHRASE_ENV
 from licverify._time import from_timestamp
 from licverify.cliutil import Duration, format_duration, parse_duration
 

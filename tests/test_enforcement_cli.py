@@ -1,7 +1,7 @@
 """Issue 6 through both command lines: what a vendor and an attacker would try by hand.
 
-Uses the ``site`` fixture of test_cli_activation (a workspace, a trust root,
-customer machines with their own state directory and --machine-id).
+Uses the ``site`` fixture (harness.Site: a workspace, a trust root, customer
+machines with their own state directory and --machine-id).
 """
 
 from __future__ import annotations
@@ -9,19 +9,19 @@ from __future__ import annotations
 import json
 import shutil
 
-from test_cli_activation import PRODUCT, Machine, Site, error_line, site, verdict_line  # noqa: F401
+from harness import PRODUCT, Site, error_line, verdict_line
 
 
 def test_scripted_four_machines_copying_one_activated_store(site: Site) -> None:
     lic = str(site.tmp / "one-seat.lic")
     license_id = site.issue("one-seat.lic", "--max-devices", "1")
-    first = Machine(site, "first")
+    first = site.machine("first")
     first.ok("import", lic)
     first.ok("request", "-o", str(first.path("request.txt")))
     site.vendor_ok("activate", str(first.path("request.txt")), "-o", str(first.path("response.txt")))
     first.ok("install", str(first.path("response.txt")))
     for i in range(3):
-        copy = Machine(site, f"copy-{i}")
+        copy = site.machine(f"copy-{i}")
         shutil.copytree(first.state, copy.state)  # only device.key matters
         copy.ok("request", "-o", str(copy.path("request.txt")))
         ledger = site.ledger()
@@ -44,14 +44,14 @@ def test_issue_says_when_limits_imply_activation(site: Site) -> None:
         "--max-devices", "2", "-o", str(site.tmp / "x.lic"),
     ).out  # fmt: skip
     assert "Activation required: max devices can only be enforced through the activation" in out
-    a = Machine(site, "a")
+    a = site.machine("a")
     a.ok("import", str(site.tmp / "x.lic"))
     verdict_line(a("status"), "not-activated")
 
 
 def test_device_reset_says_the_old_machine_keeps_working_without_refresh(site: Site) -> None:
     license_id = site.issue("r.lic", "--max-devices", "1")
-    a = Machine(site, "a")
+    a = site.machine("a")
     a.ok("import", str(site.tmp / "r.lic"))
     a.ok("request", "-o", str(a.path("request.txt")))
     site.vendor_ok("activate", str(a.path("request.txt")), "-o", str(a.path("response.txt")))

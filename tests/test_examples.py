@@ -16,9 +16,6 @@ test in this file.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import os
 import re
 import subprocess
@@ -28,10 +25,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import pytest
-from conftest import UNSAFE_TEST_KDF
-
-from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from harness import PRODUCT, Site, lower_kdf_floor  # PRODUCT: the product examples/app.py is
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -39,7 +33,6 @@ APP = EXAMPLES / "app.py"
 DEMO = EXAMPLES / "demo.py"
 TESTED_EXAMPLES = {"app.py", "demo.py"}
 PASSPHRASE = "examples passphrase, long enough"
-PRODUCT = "acme-cad"  # the product examples/app.py is
 
 
 class Issued(NamedTuple):
@@ -47,7 +40,7 @@ class Issued(NamedTuple):
     terms: dict[str, object]
 
 
-class Vendor(NamedTuple):
+class Examples(NamedTuple):
     root_pem: Path
     other_root_pem: Path
     licenses: dict[str, Issued]
@@ -61,30 +54,13 @@ def _clean_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-def _licsign(*args: str) -> str:
-    """Run the licsign CLI in-process; it must succeed. Returns its stdout."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            licsign_main(list(args))
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover - main always exits
-            raise AssertionError("licsign main() returned instead of exiting")
-    assert code == 0, (args, out.getvalue(), err.getvalue())
-    return out.getvalue()
-
-
-def _workspace(home: Path, patch: pytest.MonkeyPatch) -> None:
-    patch.setenv(HOME_ENV, str(home))
-    _licsign("init", "--vendor", "Acme Inc.")
-
-
 @pytest.fixture(scope="module")
-def vendor(tmp_path_factory: pytest.TempPathFactory) -> Vendor:
-    """A vendor workspace, its root key, and one license file per case (issued through licsign)."""
-    import licsign._keyfile as keyfile
+def vendor(tmp_path_factory: pytest.TempPathFactory) -> Examples:
+    """A vendor workspace, its root key, and one license file per case (issued through licsign).
 
+    Built once for the module with harness.Site (no capsys at this scope: output is
+    captured by redirection), beside another vendor's workspace and root key.
+    """
     tmp = tmp_path_factory.mktemp("vendor")
     now = datetime.now(timezone.utc)
     two_days_ago = (now - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -102,32 +78,18 @@ def vendor(tmp_path_factory: pytest.TempPathFactory) -> Vendor:
         "needs-activation": ["--type", "perpetual", "--max-devices", "3", "--require-activation"],
         "other-product": ["--product", "other-app", "--type", "perpetual"],
     }
-    licenses: dict[str, Issued] = {}
     with pytest.MonkeyPatch.context() as patch:
-        for name in ("MIN_KDF_MEMORY", "KDF_MEMORY"):
-            patch.setattr(keyfile, name, UNSAFE_TEST_KDF["memory"])
-        for name in ("MIN_KDF_OPS", "KDF_OPS"):
-            patch.setattr(keyfile, name, UNSAFE_TEST_KDF["ops"])
-        for name in list(os.environ):
-            if name.startswith(("LICSIGN_", "LICVERIFY_")):
-                patch.delenv(name)
-        patch.setenv(PASSPHRASE_ENV, PASSPHRASE)
-
-        _workspace(tmp / "other-vendor", patch)
-        _licsign("key", "export-public", "-o", str(tmp / "other-root.pem"))
-
-        _workspace(tmp / "ws", patch)
-        _licsign("product", "add", PRODUCT, "--feature", "export-step")
-        _licsign("product", "add", "other-app")
-        _licsign("customer", "add", "globex", "--email", "it@globex.example")
-        _licsign("key", "export-public", "-o", str(tmp / "root.pem"))
+        lower_kdf_floor(patch)
+        other = Site.create(patch, tmp, home=tmp / "other-vendor", trust=tmp / "other-root.pem",
+                            passphrase=PASSPHRASE)  # fmt: skip
+        site = Site.create(patch, tmp, passphrase=PASSPHRASE,
+                           product_options=("--feature", "export-step"),
+                           customer_options=("--email", "it@globex.example"))  # fmt: skip
+        site.vendor_ok("product", "add", "other-app")
         for case, args in cases.items():
-            product = [] if "--product" in args else ["--product", PRODUCT]
-            path = tmp / f"{case}.lic"
-            out = _licsign("issue", *product, "--customer", "globex", *args, "-o", str(path),
-                           "--json")  # fmt: skip
-            licenses[case] = Issued(path, json.loads(out))
-    return Vendor(tmp / "root.pem", tmp / "other-root.pem", licenses)
+            site.issue_with(f"{case}.lic", *args, product=None if "--product" in args else PRODUCT)
+    licenses = {case: Issued(tmp / f"{case}.lic", site.licenses[f"{case}.lic"]) for case in cases}
+    return Examples(site.trust, other.trust, licenses)
 
 
 def run_app(tmp: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -155,7 +117,7 @@ LICENSED = {
 
 
 @pytest.mark.parametrize("case", sorted(LICENSED))
-def test_app_licensed(vendor: Vendor, tmp_path: Path, case: str) -> None:
+def test_app_licensed(vendor: Examples, tmp_path: Path, case: str) -> None:
     issued = vendor.licenses[case]
     proc = run_app(tmp_path, issued.path, vendor.root_pem)
     assert proc.returncode == 0, proc
@@ -177,14 +139,14 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("case", sorted(REFUSED))
-def test_app_refuses(vendor: Vendor, tmp_path: Path, case: str) -> None:
+def test_app_refuses(vendor: Examples, tmp_path: Path, case: str) -> None:
     proc = run_app(tmp_path, vendor.licenses[case].path, vendor.root_pem)
     assert proc.returncode == 1, proc
     assert proc.stdout.startswith(f"app: not licensed ({REFUSED[case]}): "), proc.stdout
     assert proc.stdout.count("\n") == 1
 
 
-def test_app_refuses_a_tampered_copy(vendor: Vendor, tmp_path: Path) -> None:
+def test_app_refuses_a_tampered_copy(vendor: Examples, tmp_path: Path) -> None:
     lines = vendor.licenses["perpetual"].path.read_text().splitlines()
     row = len(lines) - 4  # a base64 line of the license's own terms, as make demo does
     lines[row] = lines[row][:10] + ("A" if lines[row][10] != "A" else "B") + lines[row][11:]
@@ -195,7 +157,7 @@ def test_app_refuses_a_tampered_copy(vendor: Vendor, tmp_path: Path) -> None:
     assert re.match(r"app: not licensed \((bad-signature|malformed)\): ", proc.stdout), proc.stdout
 
 
-def test_app_refuses_another_vendors_root(vendor: Vendor, tmp_path: Path) -> None:
+def test_app_refuses_another_vendors_root(vendor: Examples, tmp_path: Path) -> None:
     proc = run_app(tmp_path, vendor.licenses["perpetual"].path, vendor.other_root_pem)
     assert proc.returncode == 1, proc
     assert proc.stdout.startswith("app: not licensed (untrusted-key): "), proc.stdout

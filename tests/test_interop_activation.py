@@ -11,7 +11,7 @@ the payload licverify decoded.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import cbor2
@@ -20,16 +20,12 @@ import pytest
 from cwt import COSE, COSEKey
 from cwt.cose_key_interface import COSEKeyInterface
 from factory import T0
+from harness import NOW, PRODUCT, Vendor
 
 import licverify
-from licsign import IssueRequest, init_workspace, issue_license
-from licsign._activation import activate
-from licverify import LicenseError, LocalStore
+from licverify import LicenseError
 from licverify import format as F
 
-PW = b"interop passphrase"
-PRODUCT = "acme-cad"
-NOW = datetime.fromtimestamp(T0, timezone.utc)
 CNF, EXP, IAT, CTI, TERMS = 8, 4, 6, 7, -65537
 FINGERPRINT = licverify.machine_fingerprint(PRODUCT, machine_id="interop-machine")
 
@@ -49,47 +45,15 @@ def unverified_parts(doc: bytes) -> tuple[dict[int, Any], dict[int, Any], bytes]
 class Documents:
     """A real exchange: license, request, response, receipt (binary) and the root key."""
 
-    def __init__(self, tmp_path: Any, kdf: dict[str, int]) -> None:
-        ws = init_workspace(str(tmp_path / "ws"), PW, now=NOW - timedelta(hours=1), kdf=kdf)
-        try:
-            ws.ledger.add_product(T0, PRODUCT, "Acme CAD", [])
-            ws.ledger.add_customer(T0, "globex", "Globex Corp.", None)
-            self.license = issue_license(
-                ws,
-                IssueRequest(
-                    PRODUCT,
-                    "globex",
-                    "floating",
-                    lease=timedelta(hours=2),
-                    max_users=2,
-                    activation_required=True,
-                ),
-                lambda: PW,
-                now=NOW,
-            )
-            self.root = ws.root_public_key()
-            store = LocalStore(str(tmp_path / "store"))
-            store.import_license(
-                self.license.armored,
-                trusted_roots=[self.root],
-                product=PRODUCT,
-                now=NOW,
-                fingerprint=FINGERPRINT,
-            )
-            request = store.request(
-                now=NOW, fingerprint=FINGERPRINT, label="interop host", user="alice"
-            )
-            granted = activate(ws, request, lambda: PW, now=NOW + timedelta(seconds=5))
-            store.install(
-                granted.response,
-                trusted_roots=[self.root],
-                product=PRODUCT,
-                now=NOW + timedelta(seconds=6),
-                fingerprint=FINGERPRINT,
-            )
-            receipt = store.deactivate(now=NOW + timedelta(seconds=7))
-        finally:
-            ws.close()
+    def __init__(self, vendor: Vendor) -> None:
+        self.license = vendor.issue("floating", lease=timedelta(hours=2), max_users=2, when=NOW)
+        self.root = vendor.roots[0]
+        machine = vendor.machine("interop", fingerprint=FINGERPRINT)
+        machine.import_license(self.license, NOW)
+        request = machine.request(NOW, user="alice", label="interop host")
+        granted = vendor.activate(request, NOW + timedelta(seconds=5))
+        machine.install(granted.response, NOW + timedelta(seconds=6))
+        receipt = machine.deactivate(NOW + timedelta(seconds=7))
         self.request = F.dearmor(request)[0]
         self.response = F.dearmor(granted.response)[0]
         self.receipt = F.dearmor(receipt)[0]
@@ -97,8 +61,8 @@ class Documents:
 
 
 @pytest.fixture
-def docs(tmp_path: Any, unsafe_fast_kdf: dict[str, int]) -> Documents:
-    return Documents(tmp_path, unsafe_fast_kdf)
+def docs(vendor: Vendor) -> Documents:
+    return Documents(vendor)
 
 
 def cwt_verify_response(doc: bytes, root_public: bytes) -> tuple[dict[int, Any], bytes, bytes]:
@@ -238,7 +202,7 @@ def test_edited_request_fails_in_cwt_and_licverify(docs: Documents) -> None:
     device_key = cbor2.loads(unverified_parts(docs.request)[2])[TERMS]["device_key"]
     with pytest.raises(cwt.VerifyError):
         COSE.new().decode(bytes(doc), cose_key(device_key))
-    with pytest.raises(licverify.BadSignature):
+    with pytest.raises(licverify.BadSignatureError):
         licverify.verify_request(bytes(doc))
 
 
@@ -249,5 +213,5 @@ def test_response_under_another_root_fails_in_cwt(docs: Documents) -> None:
     impostor = cose_key(public(OTHER_ROOT), kid=F.key_id(docs.root))
     with pytest.raises(cwt.VerifyError):
         COSE.new().decode(unprotected[13], impostor)
-    with pytest.raises(licverify.UntrustedKey):
+    with pytest.raises(licverify.UntrustedKeyError):
         licverify.verify_response(docs.response, trusted_roots=[public(OTHER_ROOT)])

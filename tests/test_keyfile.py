@@ -10,7 +10,7 @@ import nacl.signing
 import pytest
 
 import licsign._keyfile as keyfile
-from licsign import InvalidInput, KeyFileError, WrongPassphrase
+from licsign import InvalidInputError, KeyFileError, WrongPassphraseError
 
 PASSPHRASE = b"key file test passphrase"
 
@@ -49,7 +49,7 @@ def test_real_cost_is_the_floor() -> None:
 
 
 def test_wrong_passphrase(key_path: Path) -> None:
-    with pytest.raises(WrongPassphrase) as info:
+    with pytest.raises(WrongPassphraseError) as info:
         read(key_path, b"guess")
     assert "guess" not in str(info.value)
 
@@ -91,7 +91,7 @@ def test_damaged_or_downgraded_files_are_refused(key_path: Path, changes: dict[s
 def test_authenticated_header_detects_a_swapped_public_key(key_path: Path) -> None:
     other = bytes(nacl.signing.SigningKey(b"\x08" * 32).verify_key).hex()
     rewrite(key_path, public_key=other)
-    with pytest.raises(WrongPassphrase, match="or the file was altered"):
+    with pytest.raises(WrongPassphraseError, match="or the file was altered"):
         read(key_path)
 
 
@@ -120,7 +120,7 @@ def test_passphrase_is_not_asked_before_the_file_checks_out(tmp_path: Path) -> N
 
 
 def test_empty_passphrase_is_refused(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> None:
-    with pytest.raises(InvalidInput, match="empty"):
+    with pytest.raises(InvalidInputError, match="empty"):
         keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root", b"")
     assert not (tmp_path / "k").exists()
 
@@ -133,7 +133,7 @@ def test_empty_passphrase_is_refused(tmp_path: Path, unsafe_fast_kdf: dict[str, 
 def test_a_new_key_with_a_passphrase_under_12_characters_is_refused(
     tmp_path: Path, unsafe_fast_kdf: dict[str, int], passphrase: bytes
 ) -> None:
-    with pytest.raises(InvalidInput, match="at least 12 characters"):
+    with pytest.raises(InvalidInputError, match="at least 12 characters"):
         keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root", passphrase)
     assert not (tmp_path / "k").exists()
 
@@ -146,7 +146,7 @@ def test_twelve_characters_are_enough(tmp_path: Path, unsafe_fast_kdf: dict[str,
 def test_a_new_key_with_a_passphrase_that_is_not_utf8_is_refused_without_echo(
     tmp_path: Path, unsafe_fast_kdf: dict[str, int]
 ) -> None:
-    with pytest.raises(InvalidInput) as info:
+    with pytest.raises(InvalidInputError) as info:
         keyfile.write_key_file(str(tmp_path / "k"), nacl.signing.SigningKey(b"\x01" * 32), "root",
                                b"long enough \xff passphrase")  # fmt: skip
     message = str(info.value)

@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import Result, run_entry
 from factory import T0, UnsafeFactory, default_terms
+from harness import PRODUCT, Result, Site, run_entry
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import licverify
 import licverify.cli as lvcli
-from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
 from licverify.cliutil import escape_text
 
-PRODUCT = "acme-cad"
 #: Clears the screen, then turns the rest of the line around.
 EVIL = "lab\x1b[2J\u202eel"
 EVIL_SHOWN = "lab\\x1b[2J\\u202eel"
@@ -90,85 +87,40 @@ def test_escaped_text_has_no_control_or_format_character(text: str) -> None:
 # --- the vendor: licsign --------------------------------------------------------------------------
 
 
-class Site:
-    def __init__(self, capsys: Any, tmp: Path) -> None:
-        self.capsys, self.tmp = capsys, tmp
-        self.trust = tmp / "root.pem"
-
-    def licsign(self, *args: str) -> Result:
-        return run_entry(self.capsys, licsign_main, args)
-
-    def licverify(self, *args: str) -> Result:
-        return run_entry(self.capsys, lvcli.main, args)
-
-    def ok(self, result: Result) -> Result:
-        assert result.code == 0, result
-        return result
-
-    def issue(self, name: str, *args: str) -> str:
-        out = self.ok(self.licsign("issue", "--product", PRODUCT, "--customer", "globex", "--type",
-                                   "perpetual", "--require-activation", *args, "-o",
-                                   str(self.tmp / name), "--json")).out  # fmt: skip
-        return str(json.loads(out)["id"])
-
-    def request(self, license_name: str, machine: str, **fields: Any) -> Path:
-        """A request made through the store itself: the CLI refuses such labels, a customer need not."""
-        state = self.tmp / f"state-{machine}"
-        self.ok(self.licverify("import", str(self.tmp / license_name), "--state-dir", str(state),
-                               "--machine-id", f"id-{machine}"))  # fmt: skip
-        fields.setdefault("label", machine)
-        data = licverify.LocalStore(str(state)).request(
-            now=datetime.now(timezone.utc),
-            fingerprint=licverify.machine_fingerprint(PRODUCT, machine_id=f"id-{machine}"),
-            **fields,
-        )
-        path = self.tmp / f"request-{machine}.txt"
-        path.write_bytes(data)
-        return path
-
-
-@pytest.fixture
-def site(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> Site:
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.setenv(PASSPHRASE_ENV, "vendor passphrase")
-    for name in ("LICSIGN_DEBUG", lvcli.MACHINE_ID_ENV, lvcli.STATE_DIR_ENV, lvcli.APP_ENV):
-        monkeypatch.delenv(name, raising=False)
-    s = Site(capsys, tmp_path)
-    s.ok(s.licsign("init", "--vendor", "Acme Inc."))
-    s.ok(s.licsign("product", "add", PRODUCT))
-    s.ok(s.licsign("customer", "add", "globex"))
-    s.ok(s.licsign("key", "export-public", "-o", str(s.trust)))
-    monkeypatch.setenv(lvcli.TRUST_ENV, str(s.trust))
-    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
-    return s
+def unsafe_request(site: Site, license_name: str, machine: str, **fields: Any) -> Path:
+    """Machine ``machine`` imports the license (CLI), then makes a request through the store
+    itself: the CLI refuses such labels, a customer need not use it."""
+    customer = site.machine(machine)
+    customer.ok("import", str(site.tmp / license_name))
+    return customer.unsafe_request(**fields)
 
 
 def test_request_label_is_escaped_by_every_vendor_command(site: Site) -> None:
     license_id = site.issue("one.lic", "--max-devices", "1")
-    request = site.request("one.lic", "a", label=EVIL)
+    request = unsafe_request(site, "one.lic", "a", label=EVIL)
 
     inspected = site.licsign("inspect", str(request))
     assert_escaped(inspected, f"label: {EVIL_SHOWN}")
 
     response = site.tmp / "response-a.txt"
-    granted = site.ok(site.licsign("activate", str(request), "-o", str(response)))
+    granted = site.vendor_ok("activate", str(request), "-o", str(response))
     assert_escaped(granted)
 
-    listed = site.ok(site.licsign("device", "list", license_id))
+    listed = site.vendor_ok("device", "list", license_id)
     assert_escaped(listed, EVIL_SHOWN)
     row = next(line for line in listed.out.splitlines()[1:])
     assert row.split()[1] == EVIL_SHOWN
 
-    shown = site.ok(site.licsign("show", license_id))
+    shown = site.vendor_ok("show", license_id)
     assert_escaped(shown, EVIL_SHOWN)
 
     # JSON stays exact: a program gets the label as the customer wrote it.
-    rows = json.loads(site.ok(site.licsign("device", "list", license_id, "--json")).out)
+    rows = json.loads(site.vendor_ok("device", "list", license_id, "--json").out)
     assert rows[0]["label"] == EVIL
-    assert EVIL in json.loads(site.ok(site.licsign("show", license_id, "--json")).out)["devices"][0]["label"]
+    assert EVIL in json.loads(site.vendor_ok("show", license_id, "--json").out)["devices"][0]["label"]
 
     # A refusal that names the holder of the seat escapes its label too.
-    other = site.request("one.lic", "b", label="desktop-b")
+    other = unsafe_request(site, "one.lic", "b", label="desktop-b")
     refused = site.licsign("activate", str(other), "-o", str(site.tmp / "response-b.txt"))
     assert refused.code == 1 and refused.out == ""
     assert refused.err.count("\n") == 1
@@ -177,8 +129,8 @@ def test_request_label_is_escaped_by_every_vendor_command(site: Site) -> None:
 
 def test_request_user_and_code_are_escaped(site: Site) -> None:
     site.issue("one.lic")
-    request = site.request("one.lic", "a", label="laptop", user="\u202eevil@example.com\x1b[2J",
-                           code="C\x1b]0;owned\x07")  # fmt: skip
+    request = unsafe_request(site, "one.lic", "a", label="laptop", user="\u202eevil@example.com\x1b[2J",
+                             code="C\x1b]0;owned\x07")  # fmt: skip
     inspected = site.licsign("inspect", str(request))
     assert_escaped(inspected, "\\u202eevil@example.com\\x1b[2J", "C\\x1b]0;owned\\x07")
     # The vendor refuses such a user or records it; either way nothing raw is printed.
@@ -239,7 +191,7 @@ def test_not_valid_line_is_escaped(
     lic, trust = evil_license
 
     def refuse(*args: Any, **kwargs: Any) -> None:
-        raise licverify.Malformed(f"metadata value {EVIL} is not allowed")
+        raise licverify.MalformedError(f"metadata value {EVIL} is not allowed")
 
     monkeypatch.setattr(licverify, "verify_license", refuse)
     result = run_entry(capsys, lvcli.main, ("check", str(lic), "--trust", str(trust), "--product", PRODUCT))

@@ -10,22 +10,17 @@ from __future__ import annotations
 
 import json
 import unicodedata
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
-from cli_runner import Result, run_entry
+from harness import PRODUCT, Site, Vendor
 
 import licverify
-import licverify.cli as lvcli
-from licsign import InvalidInput, IssueRequest, Workspace, init_workspace, issue_license
-from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from licsign import InvalidInputError, IssuedLicense
 from licverify._fields import normalize_user, normalize_users
 
-PASSPHRASE = "user identity test passphrase"
-PRODUCT = "acme-cad"
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
 
 INVISIBLE = [
@@ -118,69 +113,37 @@ def test_normalize_users_refuses_duplicates_after_normalization() -> None:
 
 
 @pytest.fixture
-def workspace(unsafe_fast_kdf: dict[str, int], tmp_path: Path) -> Any:
-    ws = init_workspace(str(tmp_path / "ws"), PASSPHRASE.encode(), now=NOW - timedelta(days=1),
-                        vendor="Acme Inc.", kdf=unsafe_fast_kdf)  # fmt: skip
-    ws.ledger.add_product(0, PRODUCT, "Acme CAD", [])
-    ws.ledger.add_customer(0, "globex", "Globex", None)
-    yield ws
-    ws.close()
+def vendor(unsafe_fast_kdf: dict[str, int], tmp_path: Path) -> Iterator[Vendor]:
+    """The harness vendor, at ``NOW`` (2030)."""
+    with Vendor.create(tmp_path, unsafe_fast_kdf, now=NOW) as v:
+        yield v
 
 
-def issue(ws: Workspace, users: list[str]) -> Any:
-    return issue_license(ws, IssueRequest(PRODUCT, "globex", "perpetual", users=users, activation_required=True),
-                         lambda: PASSPHRASE.encode(), now=NOW)  # fmt: skip
+def issue(vendor: Vendor, users: list[str]) -> IssuedLicense:
+    return vendor.issue("perpetual", users=users)
 
 
-def test_allowed_users_are_stored_normalized(workspace: Workspace) -> None:
-    issued = issue(workspace, ["Alice@Example.COM ", "Jose\u0301@example.com"])
+def test_allowed_users_are_stored_normalized(vendor: Vendor) -> None:
+    issued = issue(vendor, ["Alice@Example.COM ", "Jose\u0301@example.com"])
     assert issued.terms.allowed_users == ("alice@example.com", "jos\u00e9@example.com")
-    recorded = json.loads(workspace.ledger.license(issued.id)["terms"])
+    recorded = json.loads(vendor.license_record(issued.id)["terms"])
     assert recorded["allowed_users"] == ["alice@example.com", "jos\u00e9@example.com"]
 
 
-def test_duplicate_users_after_normalization_are_refused(workspace: Workspace) -> None:
-    with pytest.raises(InvalidInput, match="are the same user"):
-        issue(workspace, ["alice@example.com", "ALICE@example.com"])
-    assert workspace.ledger.licenses() == []
+def test_duplicate_users_after_normalization_are_refused(vendor: Vendor) -> None:
+    with pytest.raises(InvalidInputError, match="are the same user"):
+        issue(vendor, ["alice@example.com", "ALICE@example.com"])
+    assert vendor.ws.ledger.licenses() == []
 
 
 @pytest.mark.parametrize("text", INVISIBLE[:6])
-def test_a_user_with_an_invisible_character_is_refused_at_issue(workspace: Workspace, text: str) -> None:
-    with pytest.raises(InvalidInput, match="invisible or control character"):
-        issue(workspace, ["bob@example.com", text])
-    assert workspace.ledger.licenses() == []
+def test_a_user_with_an_invisible_character_is_refused_at_issue(vendor: Vendor, text: str) -> None:
+    with pytest.raises(InvalidInputError, match="invisible or control character"):
+        issue(vendor, ["bob@example.com", text])
+    assert vendor.ws.ledger.licenses() == []
 
 
 # --- through the command lines ------------------------------------------------------------------
-
-
-class Site:
-    def __init__(self, capsys: Any, tmp: Path) -> None:
-        self.capsys, self.tmp = capsys, tmp
-
-    def licsign(self, *args: str) -> Result:
-        return run_entry(self.capsys, licsign_main, args)
-
-    def licverify(self, *args: str) -> Result:
-        return run_entry(self.capsys, lvcli.main, args)
-
-
-@pytest.fixture
-def site(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> Site:
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
-    for name in ("LICSIGN_DEBUG", lvcli.TRUST_ENV, lvcli.PRODUCT_ENV, lvcli.MACHINE_ID_ENV,
-                 lvcli.STATE_DIR_ENV, lvcli.APP_ENV):  # fmt: skip
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    s = Site(capsys, tmp_path)
-    for args in (("init",), ("product", "add", PRODUCT), ("customer", "add", "globex"),
-                 ("key", "export-public", "-o", "root.pem")):  # fmt: skip
-        assert s.licsign(*args).code == 0
-    monkeypatch.setenv(lvcli.TRUST_ENV, str(tmp_path / "root.pem"))
-    monkeypatch.setenv(lvcli.PRODUCT_ENV, PRODUCT)
-    return s
 
 
 def test_cli_issue_stores_the_normalized_user(site: Site) -> None:

@@ -23,9 +23,9 @@ from cli_runner import Result, run_entry
 
 import licsign._keyfile as keyfile
 import licsign._workspace as workspace_module
-from licsign import InvalidInput, Ledger, Workspace, WorkspaceError, init_workspace
+from licsign import InvalidInputError, Ledger, Workspace, WorkspaceError, init_workspace
 from licsign.cli import main as licsign_main
-from licsign.cli._context import HOME_ENV, PASSPHRASE_ENV
+from licsign.cli import HOME_ENV, PASSPHRASE_ENV
 
 PASSPHRASE = b"workspace hardening passphrase"
 NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
@@ -159,7 +159,7 @@ def test_an_interrupted_init_leaves_nothing_and_can_run_again(
         assert not home.exists()
     assert siblings(home) == []  # no temporary directory left behind
     ws = make(home, unsafe_fast_kdf)  # the second init works
-    assert [k["role"] for k in ws.ledger.keys()] == ["root", "issuing"]
+    assert [k.role for k in ws.ledger.keys()] == ["root", "issuing"]
     ws.close()
     assert siblings(home) == []
 
@@ -264,7 +264,7 @@ def test_init_refuses_a_passphrase_under_12_characters(
 
 
 def test_init_library_refuses_a_short_passphrase_before_any_work(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> None:
-    with pytest.raises(InvalidInput, match="at least 12 characters"):
+    with pytest.raises(InvalidInputError, match="at least 12 characters"):
         make(tmp_path / "ws", unsafe_fast_kdf, b"hunter2")
     assert list(tmp_path.iterdir()) == []
 
@@ -274,7 +274,7 @@ def test_new_issuing_key_refuses_a_short_passphrase(cli: Any, monkeypatch: pytes
     assert cli("init").code == 0
     before = sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir())
     ws = Workspace(str(tmp_path / "ws"))
-    with pytest.raises(InvalidInput, match="at least 12 characters"):
+    with pytest.raises(InvalidInputError, match="at least 12 characters"):
         ws.new_issuing_key(lambda: PASSPHRASE, b"short", now=datetime.now(timezone.utc))
     ws.close()
     assert sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir()) == before
