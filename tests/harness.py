@@ -51,8 +51,8 @@ from licsign import (
     init_workspace,
     issue_license,
 )
-from licsign.cli import main as licsign_main
 from licsign.cli import HOME_ENV, LEDGER_ENV, PASSPHRASE_ENV
+from licsign.cli import main as licsign_main
 from licverify import LocalStore, machine_fingerprint
 from licverify import format as F
 
@@ -76,6 +76,7 @@ __all__ = [
     "at",
     "error_line",
     "lower_kdf_floor",
+    "older_ledger",
     "run_entry",
     "snapshot",
     "usage_line",
@@ -119,6 +120,24 @@ def lower_kdf_floor(patch: pytest.MonkeyPatch) -> dict[str, int]:
     patch.setattr(keyfile, "KDF_MEMORY", UNSAFE_TEST_KDF["memory"])
     patch.setattr(keyfile, "KDF_OPS", UNSAFE_TEST_KDF["ops"])
     return UNSAFE_TEST_KDF
+
+
+def older_ledger(location: str, version: int) -> None:
+    """Make ``location`` (a SQLite path or an empty PostgreSQL database) a ledger written
+    by an older licsign: only its first ``version`` migrations applied."""
+    from licsign._ledger import engine, migrations
+
+    if not engine.is_postgres_url(location):
+        Path(location).touch()
+    db = engine.connect(location)
+    db.begin_write()
+    for number in range(version):
+        for statement in migrations.MIGRATIONS[number]:
+            for sql in migrations.render(statement, db.dialect):
+                db.run(sql)
+    db.set_schema_version(version)
+    db.commit()
+    db.close()
 
 
 def at(seconds: int) -> datetime:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -42,14 +42,26 @@ def _admin(url: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+def new_postgres_database(postgres_admin_url: str) -> Iterator[Callable[[], str]]:
+    """A maker of new, empty databases (their URLs), all dropped after the test."""
+    names: list[str] = []
+
+    def make() -> str:
+        names.append(f"t_{secrets.token_hex(6)}")
+        with _admin(postgres_admin_url) as admin:
+            admin.execute(f"CREATE DATABASE {names[-1]}")
+        return postgres_admin_url.replace("/postgres?", f"/{names[-1]}?", 1)
+
+    yield make
+    with _admin(postgres_admin_url) as admin:
+        for name in names:
+            admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def postgres_url(new_postgres_database: Callable[[], str]) -> str:
     """The URL of a new, empty database, dropped after the test."""
-    name = f"t_{secrets.token_hex(6)}"
-    with _admin(postgres_admin_url) as admin:
-        admin.execute(f"CREATE DATABASE {name}")
-    yield postgres_admin_url.replace("/postgres?", f"/{name}?", 1)
-    with _admin(postgres_admin_url) as admin:
-        admin.execute(f"DROP DATABASE {name} WITH (FORCE)")
+    return new_postgres_database()
 
 
 @pytest.fixture(params=ENGINES)
