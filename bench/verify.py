@@ -63,6 +63,10 @@ from licverify import format as F
 
 WARM_TARGET = 1.15  # ratio to the raw cost
 COLD_TARGET_MS = 4.0  # milliseconds above the nacl + cbor2 import baseline
+#: `import licverify` after nacl and cbor2 (-X importtime, cumulative): 2.9 ms measured on
+#: 2026-11-30 before issue 7 rebuilt the store, CLI and Verifier; issue 7 allows +1 ms.
+IMPORT_BASELINE_MS = 2.9
+IMPORT_TARGET_MS = IMPORT_BASELINE_MS + 1.0
 
 PRODUCT = "acme-cad"
 T0 = 1_790_000_000  # 2026-09-21T14:13:20Z: issue time of the benchmark license
@@ -390,6 +394,8 @@ def measure_cold(
         "importtime_runs": importtime_runs,
         "import_cumulative_us": statistics.median(alone),
         "import_cumulative_after_deps_us": statistics.median(atop),
+        "import_target_ms": IMPORT_TARGET_MS,
+        "import_verdict": "PASS" if statistics.median(atop) <= IMPORT_TARGET_MS * 1000 else "OVER",
     }
 
 
@@ -458,7 +464,10 @@ def report(
         f"  (python -c pass: {c['python_pass_ms']:.2f} ms; info only)",
         f"  -X importtime, licverify cumulative (median of {c['importtime_runs']}):",
         f"    fresh process         {c['import_cumulative_us']:8.0f} µs",
-        f"    after nacl + cbor2    {c['import_cumulative_after_deps_us']:8.0f} µs",
+        (
+            f"    after nacl + cbor2    {c['import_cumulative_after_deps_us']:8.0f} µs   "
+            f"(target <= {c['import_target_ms'] * 1000:.0f} µs)  {c['import_verdict']}"
+        ),
     ]
     return "\n".join(lines)
 
