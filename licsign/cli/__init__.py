@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from licsign.cli import activation, catalog, inspect_cmd, keys, licenses, workspace
+from licsign.cli import activation, catalog, inspect_cmd, keys, ledger, licenses, workspace
 from licsign.cli._context import HOME_ENV, LEDGER_ENV, PASSPHRASE_ENV, Context
 
 #: The command and the environment variables it reads (public: tests and wrappers use them).
@@ -53,6 +53,7 @@ catalog.register(cli)
 licenses.register(cli)
 inspect_cmd.register(cli)
 activation.register(cli)
+ledger.register(cli)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import click
 
-from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context, say
+from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context
 from licverify.cliutil import parse_duration
 
 
 def register(cli: click.Group) -> None:
     """Add this module's commands to ``cli``."""
     cli.add_command(init)
-    cli.add_command(ledger)
 
 
 @click.command()
@@ -58,31 +57,3 @@ def init(ctx: Context, vendor: str, issuing_validity: str, as_json: bool) -> Non
     click.echo(
         "Next: licsign key export-public -o root.pem   (the trust root your application embeds)"
     )
-
-
-@click.group()
-def ledger() -> None:
-    """Maintain the ledger database (SQLite file or shared PostgreSQL)."""
-
-
-@ledger.command("migrate")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-@pass_context
-def migrate(ctx: Context, as_json: bool) -> None:
-    """Bring the ledger's schema up to this licsign's version.
-
-    Other commands refuse a ledger at an older schema and never change it;
-    back the ledger up, then run this once (it is safe to run twice, or from
-    two desks at once).
-    """
-    from licsign import migrate_ledger
-
-    info = migrate_ledger(ctx.workspace())
-    if as_json:
-        emit_json(info.to_json())
-        return
-    if info.applied:
-        done = ", ".join(map(str, info.applied))
-        say(f"Ledger {info.location} migrated to schema {info.schema_version} (applied {done})")
-    else:
-        say(f"Ledger {info.location} is up to date (schema {info.schema_version})")
