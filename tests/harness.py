@@ -17,7 +17,10 @@ Three actors, each built on the real code paths, every time injected:
 
 The fixtures in conftest.py (``vendor``, ``site``, ``unsafe_fast_kdf``) are
 thin wrappers around this module; a test that needs another starting point
-calls ``Vendor.create`` or ``Site.create`` itself.
+calls ``Vendor.create`` or ``Site.create`` itself (``Site.isolated``: a site
+before ``licsign init``). Beside them: fixed times (``NOW``, ``at``), views
+of a directory (``snapshot``, ``tree``), ``deadline`` for code that might
+hang, and what a command-line run must look like (``error_line`` and the rest).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 import nacl.signing
 import pytest
-from cli_runner import Result, run_entry
+from cli_runner import Result, _exit_status, run_entry
 from factory import T0
 
 import licverify
@@ -62,6 +66,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CLI_PASSPHRASE",
     "CUSTOMER",
+    "ENV_PREFIXES",
     "NOW",
     "OTHER_PRODUCT",
     "PRODUCT",
@@ -74,11 +79,14 @@ __all__ = [
     "Site",
     "Vendor",
     "at",
+    "deadline",
     "error_line",
+    "error_line_after_progress",
     "lower_kdf_floor",
     "older_ledger",
     "run_entry",
     "snapshot",
+    "tree",
     "usage_line",
     "verdict_line",
 ]
@@ -154,6 +162,41 @@ def snapshot(path: str) -> dict[str, tuple[bytes, int, int, int]]:
         with open(full, "rb") as fh:
             out[name] = (fh.read(), stat.S_IMODE(st.st_mode), st.st_ino, st.st_mtime_ns)
     return out
+
+
+def tree(top: Path) -> dict[str, tuple[int, int] | None]:
+    """Every entry under ``top``, never opened: files (and links) by size and mtime, directories by name.
+
+    Directory mtimes are left out: SQLite creates and removes its -wal and
+    -shm files next to the ledger whenever it is opened, even to read.
+    """
+    found: dict[str, tuple[int, int] | None] = {}
+    for directory, dirs, files in os.walk(top):
+        for name in dirs:
+            found[os.path.relpath(os.path.join(directory, name), top)] = None
+        for name in files:
+            info = os.lstat(os.path.join(directory, name))
+            found[os.path.relpath(os.path.join(directory, name), top)] = (
+                info.st_size,
+                info.st_mtime_ns,
+            )
+    return found
+
+
+@contextlib.contextmanager
+def deadline(seconds: int) -> Iterator[None]:
+    """Fail with ``TimeoutError`` instead of hanging (e.g. on opening a FIFO). POSIX only (SIGALRM)."""
+
+    def expired(signum: int, frame: object) -> None:
+        raise TimeoutError(f"blocked for more than {seconds} s (did it open a FIFO?)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # --- library level: the vendor and its customers' machines ---------------------------------------
@@ -307,9 +350,22 @@ class Vendor:
             certificate,
         )
 
-    def machine(self, name: str, fingerprint: Mapping[str, bytes] | None = None) -> Machine:
-        """A customer machine with its own store directory (see ``Machine``)."""
-        return Machine(self, name, fingerprint)
+    def machine(
+        self,
+        name: str,
+        fingerprint: Mapping[str, bytes] | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
+    ) -> Machine:
+        """A customer machine with its own store directory (see ``Machine``).
+
+        Args:
+            name: names its store directory, fingerprint and label.
+            fingerprint: the machine's fingerprint, if not the one made from ``name``.
+            path: the store directory, if not ``tmp/machines/NAME`` (e.g. a
+                symbolic link to another machine's, or a copy of it).
+        """
+        return Machine(self, name, fingerprint, path=path)
 
     # the ledger, read through the ledger package (any engine), as plain dicts
 
@@ -414,17 +470,24 @@ class Machine:
     to the machine's own (``fp``).
 
     Attributes:
-        path: the store directory, ``tmp/machines/NAME``.
+        path: the store directory, ``tmp/machines/NAME`` unless given.
         store: the ``LocalStore`` on it.
         fp: the fingerprint (default: ``machine_fingerprint`` of ``machine-id-NAME``).
         label: the label its requests carry (``host-NAME``).
     """
 
     def __init__(
-        self, vendor: Vendor, name: str, fingerprint: Mapping[str, bytes] | None = None
+        self,
+        vendor: Vendor,
+        name: str,
+        fingerprint: Mapping[str, bytes] | None = None,
+        *,
+        path: str | os.PathLike[str] | None = None,
     ) -> None:
         self.vendor, self.name = vendor, name
-        self.path = os.path.join(vendor.tmp, "machines", name)
+        self.path = (
+            os.path.join(vendor.tmp, "machines", name) if path is None else os.fspath(path)
+        )
         self.store = LocalStore(self.path)
         self.fp = (
             machine_fingerprint(PRODUCT, machine_id=f"machine-id-{name}")
@@ -456,13 +519,16 @@ class Machine:
         user: str | None = None,
         fingerprint: Mapping[str, bytes] | None = None,
         label: str | None = None,
+        code: str | None = None,
     ) -> bytes:
-        """An activation request (armored), labelled ``label`` (default: the machine's)."""
+        """An activation request (armored), labelled ``label`` (default: the machine's),
+        for ``user`` and with the activation ``code``, if given."""
         return self.store.request(
             now=self._when(when),
             fingerprint=self.fp if fingerprint is None else fingerprint,
             label=self.label if label is None else label,
             user=user,
+            code=code,
         )
 
     def install(
@@ -519,7 +585,8 @@ class Machine:
 class Site:
     """The vendor's workspace and the customers' machines, driven through the two CLIs in-process.
 
-    Build one with ``Site.create`` (the ``site`` fixture does). Without
+    Build one with ``Site.create`` (the ``site`` fixture does), or with
+    ``Site.isolated`` where the test runs ``licsign init`` itself. Without
     ``capsys`` (e.g. in a module-scoped fixture) output is captured by
     redirecting ``sys.stdout`` and ``sys.stderr``.
 
@@ -555,6 +622,7 @@ class Site:
         trust: Path | None = None,
         passphrase: str = CLI_PASSPHRASE,
         customer_env: bool = True,
+        init_options: Sequence[str] = (),
         product_options: Sequence[str] = (),
         customer_options: Sequence[str] = (),
         ledger_url: str | None = None,
@@ -570,6 +638,7 @@ class Site:
             passphrase: the vendor's passphrase, from the environment.
             customer_env: whether licverify gets the trust root and the product
                 from the environment (``use_customer_env``).
+            init_options: more ``licsign init`` options.
             product_options: more ``licsign product add`` options.
             customer_options: more ``licsign customer add`` options.
             ledger_url: a PostgreSQL database for the ledger, given to licsign
@@ -578,14 +647,36 @@ class Site:
         Returns:
             The site.
         """
-        site = cls(capsys, tmp, home=home, trust=trust, ledger_url=ledger_url)
-        site.isolate(patch, passphrase)
-        site.vendor_ok("init", "--vendor", VENDOR_NAME)
+        site = cls.isolated(
+            patch, tmp, capsys, home=home, trust=trust, passphrase=passphrase, ledger_url=ledger_url
+        )
+        site.vendor_ok("init", "--vendor", VENDOR_NAME, *init_options)
         site.vendor_ok("product", "add", PRODUCT, *product_options)
         site.vendor_ok("customer", "add", CUSTOMER, *customer_options)
         site.vendor_ok("key", "export-public", "-o", str(site.trust))
         if customer_env:
             site.use_customer_env(patch)
+        return site
+
+    @classmethod
+    def isolated(
+        cls,
+        patch: pytest.MonkeyPatch,
+        tmp: Path,
+        capsys: Any | None = None,
+        *,
+        home: Path | None = None,
+        trust: Path | None = None,
+        passphrase: str | None = None,
+        ledger_url: str | None = None,
+    ) -> Site:
+        """A site whose workspace does not exist yet: the environment set (``isolate``), nothing run.
+
+        For the tests that run (or break) ``licsign init`` themselves; the
+        arguments are those of ``create``, but the passphrase: none unless given.
+        """
+        site = cls(capsys, tmp, home=home, trust=trust, ledger_url=ledger_url)
+        site.isolate(patch, passphrase)
         return site
 
     def isolate(self, patch: pytest.MonkeyPatch, passphrase: str | None = None) -> None:
@@ -625,6 +716,22 @@ class Site:
     def licsign(self, *args: str) -> Result:
         """Run ``licsign ARGS``; its exit status and output (never a traceback)."""
         return run_entry(self.capsys, licsign_main, args)
+
+    def licsign_bytes(self, capsysbinary: Any, *args: str) -> tuple[int, bytes, bytes]:
+        """Run ``licsign ARGS`` for the bytes it writes (``issue --binary -o -``).
+
+        Output is captured by ``capsysbinary``, which a test cannot have beside
+        ``capsys``: such a site is made without ``capsys``.
+
+        Returns:
+            The exit status, stdout and stderr (never a traceback).
+        """
+        capsysbinary.readouterr()
+        code = _exit_status(licsign_main, args)
+        out, err = capsysbinary.readouterr()
+        assert b"Traceback" not in out + err
+        assert isinstance(code, int)
+        return code, out, err
 
     def vendor_ok(self, *args: str) -> Result:
         """Run ``licsign ARGS``, which must succeed."""
@@ -755,6 +862,20 @@ def error_line(result: Result, prog: str, code: int) -> str:
     assert result.err.count("\n") == 1, result.err
     assert result.err.startswith(f"{prog}: ")
     return result.err
+
+
+def error_line_after_progress(result: Result, prog: str, code: int) -> str:
+    """As ``error_line``, past licsign's progress lines on stderr (``... opening the root key``).
+
+    Returns:
+        The one error line, without its newline.
+    """
+    assert result.code == code, result
+    assert result.out == ""
+    lines = [line for line in result.err.splitlines() if not line.startswith("... ")]
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith(f"{prog}: "), result.err
+    return lines[0]
 
 
 def usage_line(result: Result, prog: str = "licverify") -> str:

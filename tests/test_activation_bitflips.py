@@ -1,8 +1,9 @@
 """Exhaustive single-bit flips of activation documents: none may verify (DESIGN §2).
 
-Samples come from a real exchange (workspace, ledger, local store), in binary
-form: a request with a user and a code, a floating-license response (with a
-lease, so every claim is present) and a deactivation receipt. Every bit of
+Samples come from a real exchange (harness.Vendor and Machine, on both
+ledger engines), in binary form: a request with a user and a code, a
+floating-license response (with a lease, so every claim is present) and a
+deactivation receipt. Every bit of
 every byte is flipped, not a sample of them. Each mutant must fail with a
 LicenseError that is *not* InternalError: an unexpected exception inside
 the verifier is a bug even though it fails closed. Truncations are checked
@@ -14,111 +15,47 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from factory import T0
+from harness import Vendor, at
 
 import licverify
-from licsign import IssueRequest, activate, init_workspace, issue_license
-from licverify import InternalError, LicenseError, LocalStore
+from licverify import InternalError, LicenseError
 from licverify import format as F
-
-PW = b"bitflip passphrase"
-PRODUCT = "acme-cad"
-NOW = datetime.fromtimestamp(T0, timezone.utc)
-FINGERPRINT = licverify.machine_fingerprint(PRODUCT, machine_id="bitflip-machine")
 
 
 class Exchange:
-    """A completed exchange: request, response, receipt (binary) and an activated store."""
+    """A completed exchange (harness.Vendor and two Machines): request, response, receipt
+    (binary) and a machine left activated."""
 
-    def __init__(self, tmp_path: Any, kdf: dict[str, int]) -> None:
-        ws = init_workspace(str(tmp_path / "ws"), PW, now=NOW - timedelta(hours=1), kdf=kdf)
-        try:
-            ws.ledger.add_product(T0, PRODUCT, "Acme CAD", [])
-            ws.ledger.add_customer(T0, "globex", "Globex Corp.", None)
-            lic = issue_license(
-                ws,
-                IssueRequest(
-                    PRODUCT,
-                    "globex",
-                    "floating",
-                    lease=timedelta(hours=8),
-                    max_users=3,
-                    activation_required=True,
-                ),
-                lambda: PW,
-                now=NOW,
-            )
-            self.roots = [ws.root_public_key()]
-            # The sample store: activated, and left activated for the file test.
-            self.store = LocalStore(str(tmp_path / "store"))
-            self.store.import_license(
-                lic.armored,
-                trusted_roots=self.roots,
-                product=PRODUCT,
-                now=NOW,
-                fingerprint=FINGERPRINT,
-            )
-            request = self.store.request(
-                now=NOW,
-                fingerprint=FINGERPRINT,
-                label="bitflip host",
-                user="alice",
-                code="CODE-1234",
-            )
-            granted = activate(ws, request, lambda: PW, now=NOW + timedelta(seconds=1))
-            # A second store on another machine gives the receipt sample.
-            other = LocalStore(str(tmp_path / "other"))
-            other_fp = licverify.machine_fingerprint(PRODUCT, machine_id="other-machine")
-            other.import_license(
-                lic.document,
-                trusted_roots=self.roots,
-                product=PRODUCT,
-                now=NOW,
-                fingerprint=other_fp,
-            )
-            other_granted = activate(
-                ws,
-                other.request(now=NOW, fingerprint=other_fp, label="o", user="bob"),
-                lambda: PW,
-                now=NOW,
-            )
-            other.install(
-                other_granted.response,
-                trusted_roots=self.roots,
-                product=PRODUCT,
-                now=NOW,
-                fingerprint=other_fp,
-            )
-            receipt = other.deactivate(now=NOW + timedelta(seconds=2))
-        finally:
-            ws.close()
+    def __init__(self, vendor: Vendor) -> None:
+        lic = vendor.issue("floating", lease=timedelta(hours=8), max_users=3)
+        self.roots = vendor.roots
+        # The sample machine: activated, and left activated for the file test.
+        self.machine = vendor.machine("bitflip")
+        self.machine.import_license(lic)
+        request = self.machine.request(label="bitflip host", user="alice", code="CODE-1234")
+        granted = vendor.activate(request, at(1))
+        # A second machine gives the receipt sample.
+        other = vendor.machine("other")
+        other.import_license(lic.document)
+        other.install(vendor.activate(other.request(label="o", user="bob")).response)
+        receipt = other.deactivate(at(2))
         self.request = F.dearmor(request)[0]
         self.response = F.dearmor(granted.response)[0]
         self.receipt = F.dearmor(receipt)[0]
-        self.store.install(
-            self.response,
-            trusted_roots=self.roots,
-            product=PRODUCT,
-            now=NOW + timedelta(seconds=2),
-            fingerprint=FINGERPRINT,
-        )
+        self.machine.install(self.response, at(2))
 
     def check(self) -> licverify.License:
-        return self.store.check(
-            trusted_roots=self.roots,
-            product=PRODUCT,
-            now=NOW + timedelta(seconds=3),
-            fingerprint=FINGERPRINT,
-        )
+        return self.machine.check(at(3))
 
 
 @pytest.fixture
-def exchange(tmp_path: Any, unsafe_fast_kdf: dict[str, int]) -> Exchange:
-    return Exchange(tmp_path, unsafe_fast_kdf)
+def exchange(vendor: Vendor) -> Exchange:
+    return Exchange(vendor)
 
 
 def bit_flips(doc: bytes) -> Iterator[tuple[str, bytes]]:
@@ -209,7 +146,7 @@ def test_every_truncation_is_rejected(exchange: Exchange) -> None:
 
 
 def test_every_bit_flip_of_the_installed_activation_fails_check(exchange: Exchange) -> None:
-    path = os.path.join(exchange.store.path, "activation.cose")
+    path = os.path.join(exchange.machine.path, "activation.cose")
     with open(path, "rb") as fh:
         original = fh.read()
     assert original == exchange.response

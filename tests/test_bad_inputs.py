@@ -24,20 +24,16 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import pytest
+from harness import CLI_PASSPHRASE, PRODUCT, Result, Site, deadline, error_line_after_progress, tree
 
-import licverify.cli as lvcli
-from licsign.cli import main as licsign_main
-from licsign.cli import HOME_ENV, PASSPHRASE_ENV
+from licsign.cli import PASSPHRASE_ENV
 from licverify._errors import ERROR_CODES
 
-PRODUCT = "acme-cad"
-PASSPHRASE = "the right passphrase"
 ANY = "*"  # any verdict code the verifier defines, except the catch-all
 
 
@@ -58,66 +54,32 @@ def V(code: str) -> Expect:
     return Expect(1, code)
 
 
-class Env:
-    def __init__(self, tmp: Path, capsys: Any) -> None:
-        self.tmp, self.capsys = tmp, capsys
-        self.home = tmp / "ws"
-        self.ledger = self.home / "ledger.sqlite3"
+class Env(Site):
+    """The harness Site over the copied starting state (see ``env``), and the files the sweep uses."""
+
+    def __init__(self, capsys: Any, tmp: Path, **site: Any) -> None:
+        super().__init__(capsys, tmp, **site)
         self.inputs = tmp / "in"
         self.outputs = tmp / "out"
         self.good = tmp / "good.lic"
         self.other = tmp / "other.lic"
-        self.root_pem = tmp / "root.pem"
         self.passfile = tmp / "pass.txt"
         self.out = self.outputs / "new.out"
         self.good_id = ""
 
-    def run(self, prog: str, args: list[str]) -> tuple[int, str, str]:
-        entry: Callable[[list[str]], None] = licsign_main if prog == "licsign" else lvcli.main
-        self.capsys.readouterr()
-        try:
-            entry(args)
-        except SystemExit as exc:
-            code = exc.code
-        else:  # pragma: no cover
-            raise AssertionError("entry point returned instead of exiting")
-        out, err = self.capsys.readouterr()
-        assert isinstance(code, int)
-        return code, out, err
+    def run(self, prog: str, args: list[str]) -> Result:
+        return self.licsign(*args) if prog == "licsign" else self.licverify(*args)
 
     def issue_args(self, *extra: str) -> list[str]:
         return ["issue", "--product", PRODUCT, "--customer", "globex", "--type", "perpetual",
                 *extra, "-o", str(self.out)]  # fmt: skip
 
 
-def tree(top: Path) -> dict[str, tuple[int, int] | None]:
-    """Every entry under ``top``: files with size and mtime, directories by name.
-
-    Directory mtimes are left out: SQLite creates and removes its -wal and -shm
-    files next to the ledger whenever it is opened, even to read.
-    """
-    found: dict[str, tuple[int, int] | None] = {}
-    for directory, dirs, files in os.walk(top):
-        for name in dirs:
-            found[os.path.relpath(os.path.join(directory, name), top)] = None
-        for name in files:
-            info = os.lstat(os.path.join(directory, name))
-            found[os.path.relpath(os.path.join(directory, name), top)] = (info.st_size, info.st_mtime_ns)
-    return found
-
-
 @pytest.fixture(autouse=True)
 def no_hang() -> Iterator[None]:
     """A command that opened a FIFO would block forever; fail the test instead."""
-
-    def expired(signum: int, frame: object) -> None:
-        raise TimeoutError("command blocked (did it open a FIFO?)")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(30)
-    yield
-    signal.alarm(0)
-    signal.signal(signal.SIGALRM, previous)
+    with deadline(30):
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -126,23 +88,15 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("template")
 
 
-def _build(e: Env, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
-    for args in (
-        ["init", "--vendor", "Acme Inc."],
-        ["product", "add", PRODUCT],
-        ["product", "add", "other"],
-        ["customer", "add", "globex"],
-        ["key", "export-public", "-o", str(e.root_pem)],
-        ["issue", "--product", PRODUCT, "--customer", "globex", "--type", "perpetual", "-o", str(e.good)],
-        ["issue", "--product", "other", "--customer", "globex", "--type", "perpetual", "-o", str(e.other)],
-    ):
-        code, out, err = e.run("licsign", args)
-        assert code == 0, (args, out, err)
-        if args[-1] == str(e.good):
-            (e.tmp / "good.id").write_text(out.split()[2])
-    monkeypatch.delenv(PASSPHRASE_ENV)
-    e.passfile.write_text(PASSPHRASE + "\n")
+def _build(tmp: Path, capsys: Any, patch: pytest.MonkeyPatch) -> None:
+    """Through the CLI: the harness site, a second product, a license for each, a passphrase file."""
+    e = Env.create(patch, tmp, capsys, passphrase=CLI_PASSPHRASE, customer_env=False)
+    e.vendor_ok("product", "add", "other")
+    out = e.vendor_ok("issue", "--product", PRODUCT, "--customer", "globex", "--type", "perpetual",
+                      "-o", str(e.good)).out  # fmt: skip
+    (e.tmp / "good.id").write_text(out.split()[2])
+    e.vendor_ok("issue", "--product", "other", "--customer", "globex", "--type", "perpetual", "-o", str(e.other))
+    e.passfile.write_text(CLI_PASSPHRASE + "\n")
     e.inputs.mkdir()
     e.outputs.mkdir()
 
@@ -153,18 +107,16 @@ def env(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_pa
     """A workspace with two products, a customer, two licenses and the exported root key.
 
     Built once through the CLI (with the cheap test KDF), then copied with its
-    mtimes for each test. No passphrase in the environment: commands that need
-    one get --passphrase-file.
+    mtimes for each test (so on SQLite only: a copied directory holds the whole
+    ledger). No passphrase in the environment: commands that need one get
+    --passphrase-file; no trust root or product either.
     """
-    for name in ("LICSIGN_DEBUG", PASSPHRASE_ENV, lvcli.TRUST_ENV, lvcli.PRODUCT_ENV, lvcli.MACHINE_ID_ENV):
-        monkeypatch.delenv(name, raising=False)
+    e = Env(capsys, tmp_path)
+    e.isolate(monkeypatch)
     if not (template / "good.id").exists():
-        monkeypatch.setenv(HOME_ENV, str(template / "ws"))
-        _build(Env(template, capsys), monkeypatch)
+        with monkeypatch.context() as build:
+            _build(template, capsys, build)
     shutil.copytree(template, tmp_path, symlinks=True, dirs_exist_ok=True)
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.chdir(tmp_path)
-    e = Env(tmp_path, capsys)
     e.good_id = (tmp_path / "good.id").read_text()
     return e
 
@@ -217,9 +169,9 @@ COMMANDS: dict[str, Callable[[Env, str], tuple[str, list[str]]]] = {
     "licsign inspect": lambda e, p: ("licsign", ["inspect", p, "--product", PRODUCT]),
     "licsign inspect --trust": lambda e, p: ("licsign", ["inspect", str(e.good), "--trust", p]),
     "licsign issue --passphrase-file": lambda e, p: ("licsign", ["--passphrase-file", p, *e.issue_args()]),
-    "licverify check": lambda e, p: ("licverify", ["check", p, "--trust", str(e.root_pem), "--product", PRODUCT]),
+    "licverify check": lambda e, p: ("licverify", ["check", p, "--trust", str(e.trust), "--product", PRODUCT]),
     "licverify check --trust": lambda e, p: ("licverify", ["check", str(e.good), "--trust", p, "--product", PRODUCT]),
-    "licverify inspect": lambda e, p: ("licverify", ["inspect", p, "--trust", str(e.root_pem), "--product", PRODUCT]),
+    "licverify inspect": lambda e, p: ("licverify", ["inspect", p, "--trust", str(e.trust), "--product", PRODUCT]),
     "licsign key export-public --home": lambda e, p: ("licsign", ["--home", p, "key", "export-public", "-o", str(e.out)]),
 }
 
@@ -244,10 +196,10 @@ MATRIX: dict[str, dict[str, Expect]] = {
 
 def expect_unchanged(e: Env, run: Callable[[], tuple[int, str, str]]) -> tuple[int, str, str]:
     """Run, and assert that nothing on disk changed (ledger, workspace, test directory)."""
-    ledger, workspace, everything = e.ledger.read_bytes(), tree(e.home), tree(e.tmp)
+    ledger, workspace, everything = e.ledger(), tree(e.home), tree(e.tmp)
     code, out, err = run()
     assert "Traceback" not in out + err
-    assert e.ledger.read_bytes() == ledger
+    assert e.ledger() == ledger
     assert tree(e.home) == workspace
     assert tree(e.tmp) == everything
     assert not os.path.lexists(e.out)
@@ -260,11 +212,7 @@ def assert_outcome(prog: str, args: list[str], expect: Expect, code: int, out: s
         return
     if expect.verdict is None:
         # One error line on stderr (progress lines "... " aside), nothing on stdout.
-        assert out == ""
-        lines = [line for line in err.splitlines() if not line.startswith("... ")]
-        assert len(lines) == 1, err
-        assert lines[0].startswith(f"{prog}: ")
-        assert expect.message in lines[0]
+        assert expect.message in error_line_after_progress(Result(code, out, err), prog, expect.code)
         return
     assert err == ""
     if args[0] == "check":
@@ -306,7 +254,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], int, str]] = [
     ("passphrase file first line empty", "licsign", lambda e: ["--passphrase-file", str(e.inputs / "blank-first"), *e.issue_args()], 2, "empty"),
     ("no passphrase at all", "licsign", lambda e: e.issue_args(), 2, PASSPHRASE_ENV),
     # malformed dates
-    ("check --at", "licverify", lambda e: ["check", str(e.good), "--trust", str(e.root_pem), "--product", PRODUCT, "--at", BAD_DATE], 2, "--at"),
+    ("check --at", "licverify", lambda e: ["check", str(e.good), "--trust", str(e.trust), "--product", PRODUCT, "--at", BAD_DATE], 2, "--at"),
     ("licverify inspect --at", "licverify", lambda e: ["inspect", str(e.good), "--at", BAD_DATE], 2, "--at"),
     ("licsign inspect --at", "licsign", lambda e: ["inspect", str(e.good), "--at", BAD_DATE], 2, "--at"),
     ("issue --expires", "licsign", lambda e: e.issue_args("--expires", BAD_DATE), 2, "--expires"),
@@ -352,7 +300,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], int, str]] = [
     # outputs
     ("issue over an existing file", "licsign", lambda e: ["--passphrase-file", str(e.passfile), "issue", "--product", PRODUCT, "--customer", "globex", "--type", "perpetual", "-o", str(e.good)], 2, "already exists"),
     ("export-public raw to stdout", "licsign", lambda e: ["key", "export-public", "--format", "raw"], 2, "-o FILE"),
-    ("export-public over an existing file", "licsign", lambda e: ["key", "export-public", "-o", str(e.root_pem)], 2, "already exists"),
+    ("export-public over an existing file", "licsign", lambda e: ["key", "export-public", "-o", str(e.trust)], 2, "already exists"),
     ("export-public into a missing directory", "licsign", lambda e: ["key", "export-public", "-o", str(e.tmp / "nodir" / "root.pem")], 2, "does not exist"),
     ("export-public onto a directory", "licsign", lambda e: ["key", "export-public", "-o", str(e.outputs)], 2, "directory"),
     ("export-public onto a directory with --force", "licsign", lambda e: ["key", "export-public", "-o", str(e.outputs), "--force"], 2, "directory"),
@@ -364,7 +312,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], int, str]] = [
     ("unknown command", "licsign", lambda e: ["frobnicate"], 2, "frobnicate"),
     ("unknown option", "licverify", lambda e: ["check", "--frob"], 2, "--frob"),
     ("licverify check without trust", "licverify", lambda e: ["check", str(e.good), "--product", PRODUCT], 2, "--trust"),
-    ("licverify check --app-version", "licverify", lambda e: ["check", str(e.good), "--trust", str(e.root_pem), "--product", PRODUCT, "--app-version", "2.x"], 2, "app_version"),
+    ("licverify check --app-version", "licverify", lambda e: ["check", str(e.good), "--trust", str(e.trust), "--product", PRODUCT, "--app-version", "2.x"], 2, "app_version"),
     ("fingerprint without product", "licverify", lambda e: ["fingerprint"], 2, "--product"),
 ]  # fmt: skip
 
@@ -372,7 +320,7 @@ CASES: list[tuple[str, str, Callable[[Env], list[str]], int, str]] = [
 @pytest.mark.parametrize(("case", "prog", "args", "code", "message"), CASES, ids=[c[0] for c in CASES])
 def test_bad_option(env: Env, case: str, prog: str, args: Callable[[Env], list[str]], code: int, message: str) -> None:
     (env.inputs / "wrong").write_text("not the passphrase\n")
-    (env.inputs / "blank-first").write_text("\n" + PASSPHRASE + "\n")
+    (env.inputs / "blank-first").write_text("\n" + CLI_PASSPHRASE + "\n")
     argv = args(env)
     result = expect_unchanged(env, lambda: env.run(prog, argv))
     assert_outcome(prog, argv, Expect(code), *result)
@@ -451,5 +399,5 @@ def test_no_command_is_not_a_multi_line_error(env: Env, prog: str) -> None:
 def test_certificate_is_a_valid_document_for_inspect(env: Env) -> None:
     """The one input of the sweep that exits 0: inspect explains any document."""
     path = make_input("certificate", env)
-    code, out, _ = expect_unchanged(env, lambda: env.run("licverify", ["inspect", str(path), "--trust", str(env.root_pem)]))
+    code, out, _ = expect_unchanged(env, lambda: env.run("licverify", ["inspect", str(path), "--trust", str(env.trust)]))
     assert code == 0 and "Kind:     issuing-key-certificate" in out

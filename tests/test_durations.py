@@ -14,18 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import Result, run_entry
+from harness import CLI_PASSPHRASE, PRODUCT, Site
 
 import licverify
-from licsign import IssueRequest, init_workspace, issue_license
-from licsign.cli import main as licsign_main
-from licsign.cli import HOME_ENV, PASSPHRASE_ENV
+from licsign import IssueRequest, Workspace, issue_license
+from licsign.cli import LEDGER_ENV
 from licverify._time import from_timestamp
 from licverify.cliutil import Duration, format_duration, parse_duration
 
 UTC = timezone.utc
-PASSPHRASE = "durations test passphrase"
-PRODUCT = "acme-cad"
 
 
 def at(*parts: int) -> datetime:
@@ -140,32 +137,26 @@ def test_duration_is_small_immutable_and_compares_with_timedelta() -> None:
 
 
 @pytest.fixture
-def vendor(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any) -> Any:
-    ws = init_workspace(str(tmp_path / "ws"), PASSPHRASE.encode(), now=at(2020, 1, 1), vendor="Acme Inc.",
-                        issuing_validity=timedelta(days=365 * 100), kdf=unsafe_fast_kdf)  # fmt: skip
-    ws.ledger.add_product(0, PRODUCT, "Acme CAD", [])
-    ws.ledger.add_customer(0, "globex", "Globex", None)
-    ws.close()
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE)
-    monkeypatch.delenv("LICSIGN_DEBUG", raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> Result:
-        return run_entry(capsys, licsign_main, args)
-
-    return run
+def site(unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: Any,
+         shared_ledger: str | None) -> Site:  # fmt: skip
+    """conftest's ``site`` (both ledger engines), with a first issuing key valid for a century:
+    the library-level tests here issue and certify at dates years from now."""
+    return Site.create(monkeypatch, tmp_path, capsys, init_options=("--issuing-validity", "100y"),
+                       ledger_url=shared_ledger)  # fmt: skip
 
 
-def issue_json(run: Any, *args: str) -> dict[str, Any]:
-    result = run("issue", "--product", PRODUCT, "--customer", "globex", *args, "-o", "out.lic", "--force", "--json")
-    assert result.code == 0, result
-    return json.loads(result.out)  # type: ignore[no-any-return]
+def workspace(site: Site) -> Workspace:
+    """The site's workspace, opened at library level (close it)."""
+    return Workspace(str(site.home), site.ledger_url)
 
 
-def test_cli_duration_1m_is_refused_not_one_minute(vendor: Any) -> None:
-    result = vendor("issue", "--product", PRODUCT, "--customer", "globex", "--type", "subscription",
-                    "--duration", "1m", "-o", "out.lic")  # fmt: skip
+def issue_json(site: Site, *args: str) -> dict[str, Any]:
+    return site.issue_with("out.lic", *args, "--force")
+
+
+def test_cli_duration_1m_is_refused_not_one_minute(site: Site) -> None:
+    result = site.licsign("issue", "--product", PRODUCT, "--customer", "globex", "--type", "subscription",
+                          "--duration", "1m", "-o", "out.lic")  # fmt: skip
     assert result.code == 2 and result.out == ""
     assert "'1m' is ambiguous: use 1min for minutes or 1mo for months" in result.err
     assert result.err.count("\n") == 1
@@ -173,9 +164,9 @@ def test_cli_duration_1m_is_refused_not_one_minute(vendor: Any) -> None:
 
 
 @pytest.mark.parametrize("option", ["--grace", "--lease"])
-def test_cli_grace_and_lease_refuse_a_bare_m(vendor: Any, option: str) -> None:
-    result = vendor("issue", "--product", PRODUCT, "--customer", "globex", "--type", "floating",
-                    "--expires", "2090-01-01", option, "5m", "-o", "out.lic")  # fmt: skip
+def test_cli_grace_and_lease_refuse_a_bare_m(site: Site, option: str) -> None:
+    result = site.licsign("issue", "--product", PRODUCT, "--customer", "globex", "--type", "floating",
+                          "--expires", "2090-01-01", option, "5m", "-o", "out.lic")  # fmt: skip
     assert result.code == 2 and "ambiguous" in result.err and option in result.err
 
 
@@ -190,76 +181,73 @@ def test_cli_grace_and_lease_refuse_a_bare_m(vendor: Any, option: str) -> None:
     ],
 )
 def test_cli_monthly_and_yearly_terms_end_on_the_calendar_date(
-    vendor: Any, not_before: str, duration: str, expires: str
+    site: Site, not_before: str, duration: str, expires: str
 ) -> None:
-    terms = issue_json(vendor, "--type", "subscription", "--not-before", not_before, "--duration", duration)
+    terms = issue_json(site, "--type", "subscription", "--not-before", not_before, "--duration", duration)
     assert terms["expires"] == expires
 
 
-def test_cli_grace_in_months_counts_from_the_expiry(vendor: Any) -> None:
-    terms = issue_json(vendor, "--type", "subscription", "--not-before", "2090-01-01", "--duration", "1mo",
+def test_cli_grace_in_months_counts_from_the_expiry(site: Site) -> None:
+    terms = issue_json(site, "--type", "subscription", "--not-before", "2090-01-01", "--duration", "1mo",
                        "--grace", "1mo")  # fmt: skip
     # expires 2090-02-01; one calendar month later is 2090-03-01: 28 days of grace.
     assert terms["expires"] == "2090-02-01T00:00:00Z"
     assert terms["grace_seconds"] == 28 * 86400
 
 
-def test_cli_lease_in_minutes(vendor: Any) -> None:
-    terms = issue_json(vendor, "--type", "floating", "--lease", "30min")
+def test_cli_lease_in_minutes(site: Site) -> None:
+    terms = issue_json(site, "--type", "floating", "--lease", "30min")
     assert terms["lease_seconds"] == 1800
 
 
-def test_issue_request_takes_a_timedelta_or_a_duration(vendor: Any, tmp_path: Path) -> None:
-    from licsign import Workspace
-
-    ws = Workspace(str(tmp_path / "ws"))
+def test_issue_request_takes_a_timedelta_or_a_duration(site: Site) -> None:
+    ws = workspace(site)
     try:
         start = at(2090, 1, 31)
         old = issue_license(ws, IssueRequest(PRODUCT, "globex", "subscription", not_before=start,
                                              duration=timedelta(days=30), grace=timedelta(days=7)),
-                            lambda: PASSPHRASE.encode(), now=at(2030, 1, 1))  # fmt: skip
+                            lambda: CLI_PASSPHRASE.encode(), now=at(2030, 1, 1))  # fmt: skip
         assert from_timestamp(old.terms.expires) == at(2090, 3, 2)
         assert old.terms.grace_seconds == 7 * 86400
         new = issue_license(ws, IssueRequest(PRODUCT, "globex", "subscription", not_before=start,
                                              duration=parse_duration("1mo"), grace=parse_duration("1w")),
-                            lambda: PASSPHRASE.encode(), now=at(2030, 1, 1))  # fmt: skip
+                            lambda: CLI_PASSPHRASE.encode(), now=at(2030, 1, 1))  # fmt: skip
         assert from_timestamp(new.terms.expires) == at(2090, 2, 28)
         assert new.terms.grace_seconds == 7 * 86400
     finally:
         ws.close()
 
 
-def test_issuing_key_validity_in_calendar_years(vendor: Any, tmp_path: Path) -> None:
-    from licsign import Workspace
-
-    ws = Workspace(str(tmp_path / "ws"))
+def test_issuing_key_validity_in_calendar_years(site: Site) -> None:
+    ws = workspace(site)
     try:
-        cert = ws.new_issuing_key(lambda: PASSPHRASE.encode(), PASSPHRASE.encode(), now=at(2028, 2, 29),
+        cert = ws.new_issuing_key(lambda: CLI_PASSPHRASE.encode(), CLI_PASSPHRASE.encode(), now=at(2028, 2, 29),
                                   validity=parse_duration("1y"))  # fmt: skip
         assert from_timestamp(cert.not_after) == at(2029, 2, 28)
     finally:
         ws.close()
 
 
-def test_cli_issuing_validity_in_months(vendor: Any, tmp_path: Path) -> None:
-    result = vendor("--home", str(tmp_path / "ws2"), "init", "--issuing-validity", "6mo", "--json")
+def test_cli_issuing_validity_in_months(site: Site, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(LEDGER_ENV, raising=False)  # ws2's own ledger: the site's database holds one
+    result = site.licsign("--home", str(tmp_path / "ws2"), "init", "--issuing-validity", "6mo", "--json")
     assert result.code == 0, result
-    keys = vendor("--home", str(tmp_path / "ws2"), "key", "list", "--json")
+    keys = site.licsign("--home", str(tmp_path / "ws2"), "key", "list", "--json")
     issuing = next(k for k in json.loads(keys.out) if k["role"] == "issuing")
     start = datetime.fromisoformat(issuing["not_before"].replace("Z", "+00:00"))
     end = datetime.fromisoformat(issuing["not_after"].replace("Z", "+00:00"))
     assert end == parse_duration("6mo").add_to(start)
 
 
-def test_cli_issuing_validity_refuses_a_bare_m(vendor: Any, tmp_path: Path) -> None:
-    result = vendor("--home", str(tmp_path / "ws2"), "init", "--issuing-validity", "1m")
+def test_cli_issuing_validity_refuses_a_bare_m(site: Site, tmp_path: Path) -> None:
+    result = site.licsign("--home", str(tmp_path / "ws2"), "init", "--issuing-validity", "1m")
     assert result.code == 2 and "ambiguous" in result.err
     assert not (tmp_path / "ws2").exists()
 
 
-def test_verifier_sees_the_calendar_expiry(vendor: Any, tmp_path: Path) -> None:
-    issue_json(vendor, "--type", "subscription", "--not-before", "2090-01-31", "--duration", "1mo")
-    root = vendor("key", "export-public", "--format", "hex").out.strip()
+def test_verifier_sees_the_calendar_expiry(site: Site, tmp_path: Path) -> None:
+    issue_json(site, "--type", "subscription", "--not-before", "2090-01-31", "--duration", "1mo")
+    root = site.licsign("key", "export-public", "--format", "hex").out.strip()
     lic = licverify.verify_license((tmp_path / "out.lic").read_bytes(), trusted_roots=[bytes.fromhex(root)],
                                    product=PRODUCT, now=at(2090, 2, 27))  # fmt: skip
     assert lic.expires == at(2090, 2, 28)

@@ -42,6 +42,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from harness import ENV_PREFIXES
+
+import licverify.cli as lvcli
+from licsign.cli import HOME_ENV, PASSPHRASE_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
@@ -92,6 +96,7 @@ def test_runnable_blocks_have_no_placeholders() -> None:
         assert not found, f"placeholder {found} in README block:\n{code}"
 
 
+# Not harness.Site: README blocks run literally, in a real shell, at the production KDF cost.
 class Session:
     """One simulated terminal: exported environment and working directory carried over."""
 
@@ -106,17 +111,16 @@ class Session:
         env = {
             k: v
             for k, v in os.environ.items()
-            if not k.startswith(("LICSIGN_", "LICVERIFY_", "XDG_", "PYTEST_"))
-            and k not in SESSION_NOISE
+            if not k.startswith((*ENV_PREFIXES, "XDG_", "PYTEST_")) and k not in SESSION_NOISE
         }
-        env.update(
-            HOME=str(home),
-            LICSIGN_HOME=str(tmp / "licsign-home"),
-            LICSIGN_PASSPHRASE=PASSPHRASE,
-            LICVERIFY_STATE_DIR=str(tmp / "verifier-state"),
-            LICVERIFY_MACHINE_ID=MACHINE_ID,
-            PATH=os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),
-        )
+        env.update({
+            "HOME": str(home),
+            HOME_ENV: str(tmp / "licsign-home"),
+            PASSPHRASE_ENV: PASSPHRASE,
+            lvcli.STATE_DIR_ENV: str(tmp / "verifier-state"),
+            lvcli.MACHINE_ID_ENV: MACHINE_ID,
+            "PATH": os.pathsep.join([str(BIN), env.get("PATH", os.defpath)]),
+        })  # fmt: skip
         self.env = env
         self.count = 0
 

@@ -21,82 +21,68 @@ import errno
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from contextlib import suppress
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import run_entry
+from harness import NOW, PRODUCT, Machine, Vendor, deadline, run_entry
 
 import licverify
 import licverify.cli as lvcli
-from licsign import IssueRequest, activate, init_workspace, issue_license
+from licsign import IssuedLicense
 from licverify import LocalStore, NotActivatedError, StoreError
 from licverify._activation import decode_receipt_payload, decode_response_payload
 from licverify.format import MAX_DOCUMENT_SIZE, dearmor, parse_unverified
 
 pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file types and modes")
 
-PRODUCT = "acme-cad"
-PW = b"store hardening passphrase"
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=timezone.utc)
 FILES = ["license.cose", "activation.cose", "device.key", "pending.json", "receipt.cose"]
-
-
-class Setup:
-    """A vendor workspace, and an activated store (with a pending request and an old receipt)."""
-
-    def __init__(self, tmp: Path, kdf: dict[str, int]) -> None:
-        self.tmp = tmp
-        self.ws = init_workspace(str(tmp / "ws"), PW, now=NOW - timedelta(hours=1), kdf=kdf)
-        self.ws.ledger.add_product(0, PRODUCT, "Acme CAD", [])
-        self.ws.ledger.add_customer(0, "globex", "Globex", None)
-        issued = issue_license(
-            self.ws, IssueRequest(PRODUCT, "globex", "perpetual", activation_required=True),
-            lambda: PW, now=NOW,
-        )  # fmt: skip
-        self.license = issued.armored
-        self.roots = [self.ws.root_public_key()]
-        self.fp = licverify.machine_fingerprint(PRODUCT, machine_id="machine-1")
-        self.trust = tmp / "root.hex"
-        self.trust.write_text(self.roots[0].hex())
-
-    def store(self, path: Path) -> LocalStore:
-        return LocalStore(str(path))
-
-    def activated(self, path: Path, *, receipt: bool = True) -> LocalStore:
-        """Import, activate; with ``receipt``, deactivate once and activate again first."""
-        store = self.store(path)
-        store.import_license(self.license, trusted_roots=self.roots, product=PRODUCT, now=NOW,
-                             fingerprint=self.fp)  # fmt: skip
-        rounds = 2 if receipt else 1
-        for i in range(rounds):
-            when = NOW + timedelta(minutes=10 * i)
-            request = store.request(now=when, fingerprint=self.fp, label=f"round-{i}")
-            granted = activate(self.ws, request, lambda: PW, now=when)
-            store.install(granted.response, trusted_roots=self.roots, product=PRODUCT, now=when,
-                          fingerprint=self.fp)  # fmt: skip
-            if i + 1 < rounds:
-                store.deactivate(now=when + timedelta(minutes=1))
-        store.request(now=NOW + timedelta(hours=1), fingerprint=self.fp, label="pending")
-        return store
-
-    def check(self, store: LocalStore, when: datetime = NOW + timedelta(hours=2)) -> licverify.License:
-        return store.check(trusted_roots=self.roots, product=PRODUCT, now=when, fingerprint=self.fp)
+#: One customer machine, whatever state directory it uses: its fingerprint, and the
+#: ``--machine-id`` the licverify runs give.
+MACHINE_ID = "machine-1"
+FP = licverify.machine_fingerprint(PRODUCT, machine_id=MACHINE_ID)
 
 
 @pytest.fixture
-def setup(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> Iterator[Setup]:
-    s = Setup(tmp_path, unsafe_fast_kdf)
-    try:
-        yield s
-    finally:
-        s.ws.close()
+def lic(vendor: Vendor) -> IssuedLicense:
+    """A perpetual license that needs activation, from the harness vendor (both ledger engines)."""
+    return vendor.issue("perpetual")
+
+
+@pytest.fixture
+def trust(vendor: Vendor, tmp_path: Path) -> Path:
+    """The vendor's root public key in a file (hex), for the licverify runs."""
+    path = tmp_path / "root.hex"
+    path.write_text(vendor.roots[0].hex())
+    return path
+
+
+def machine(vendor: Vendor, name: str, path: Path | None = None) -> Machine:
+    """The machine (``FP``) with its store in ``tmp/machines/NAME``, or in ``path``."""
+    return vendor.machine(name, FP, path=path)
+
+
+def activated(vendor: Vendor, lic: IssuedLicense, name: str) -> Machine:
+    """Import, activate, deactivate (an old receipt), activate again; then a pending request."""
+    m = machine(vendor, name)
+    m.import_license(lic)
+    for i in range(2):
+        when = NOW + timedelta(minutes=10 * i)
+        m.install(vendor.activate(m.request(when, label=f"round-{i}"), when).response, when)
+        if i == 0:
+            m.deactivate(when + timedelta(minutes=1))
+    m.request(NOW + timedelta(hours=1), label="pending")
+    return m
+
+
+def check(m: Machine) -> licverify.License:
+    """The application's check, after everything ``activated`` did."""
+    return m.check(NOW + timedelta(hours=2))
 
 
 def snapshot(path: Path) -> dict[str, Any]:
@@ -112,22 +98,6 @@ def snapshot(path: Path) -> dict[str, Any]:
         else:
             out[name] = ("other", stat.S_IFMT(st.st_mode), st.st_ino)
     return out
-
-
-@contextmanager
-def deadline(seconds: int) -> Iterator[None]:
-    """Fail instead of hanging (the old store blocked forever opening a FIFO)."""
-
-    def expired(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"blocked for more than {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, expired)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def one_line(exc: BaseException) -> str:
@@ -176,16 +146,18 @@ WHAT = {
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("name", FILES)
-def test_store_files_must_be_regular_files(setup: Setup, tmp_path: Path, name: str, kind: str) -> None:
-    path = tmp_path / "state"
-    store = setup.activated(path)
+def test_store_files_must_be_regular_files(
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path, name: str, kind: str
+) -> None:
+    m = activated(vendor, lic, "state")
+    path = Path(m.path)
     replace_with(path / name, kind, tmp_path)
     before = snapshot(path)
     operations: list[Callable[[], Any]] = [
-        lambda: setup.check(store),
-        lambda: store.request(now=NOW + timedelta(hours=3), fingerprint=setup.fp, label="again"),
-        lambda: store.pending_requests(),
-        lambda: store.pending_receipt(),
+        lambda: check(m),
+        lambda: m.request(NOW + timedelta(hours=3), label="again"),
+        lambda: m.store.pending_requests(),
+        lambda: m.store.pending_receipt(),
     ]
     refused = 0
     for operation in operations:
@@ -202,15 +174,16 @@ def test_store_files_must_be_regular_files(setup: Setup, tmp_path: Path, name: s
     assert refused >= 1
 
 
-def test_fifo_license_does_not_hang_status(setup: Setup, tmp_path: Path, capsys: Any) -> None:
-    path = tmp_path / "state"
-    setup.activated(path)
+def test_fifo_license_does_not_hang_status(
+    vendor: Vendor, lic: IssuedLicense, trust: Path, tmp_path: Path, capsys: Any
+) -> None:
+    path = Path(activated(vendor, lic, "state").path)
     replace_with(path / "license.cose", "fifo", tmp_path)
     before = snapshot(path)
     with deadline(10):
         result = run_entry(capsys, lvcli.main, ("status", "--state-dir", str(path), "--trust",
-                                                str(setup.trust), "--product", PRODUCT,
-                                                "--machine-id", "machine-1"))  # fmt: skip
+                                                str(trust), "--product", PRODUCT,
+                                                "--machine-id", MACHINE_ID))  # fmt: skip
     assert result.code == 1 and result.err == ""  # 'status' gives its verdict on stdout
     assert result.out == (
         f"NOT VALID: store-error: {path / 'license.cose'} is a FIFO, not a regular file; "
@@ -219,21 +192,22 @@ def test_fifo_license_does_not_hang_status(setup: Setup, tmp_path: Path, capsys:
     assert snapshot(path) == before
 
 
-def test_store_files_are_read_within_the_bound(setup: Setup, tmp_path: Path) -> None:
-    path = tmp_path / "state"
-    store = setup.activated(path)
-    (path / "pending.json").write_bytes(b" " * MAX_DOCUMENT_SIZE + b"{}")
+def test_store_files_are_read_within_the_bound(vendor: Vendor, lic: IssuedLicense) -> None:
+    m = activated(vendor, lic, "state")
+    (Path(m.path) / "pending.json").write_bytes(b" " * MAX_DOCUMENT_SIZE + b"{}")
     with pytest.raises(StoreError, match="larger than any licsign document"):
-        store.pending_requests()
+        m.store.pending_requests()
 
 
 # --- the lock file ------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("dangling", [False, True])
-def test_lock_file_symlink_is_refused(setup: Setup, tmp_path: Path, dangling: bool) -> None:
-    path = tmp_path / "state"
-    store = setup.activated(path)
+def test_lock_file_symlink_is_refused(
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path, dangling: bool
+) -> None:
+    m = activated(vendor, lic, "state")
+    path = Path(m.path)
     target = tmp_path / "victim"
     if not dangling:
         target.write_bytes(b"precious")
@@ -241,45 +215,45 @@ def test_lock_file_symlink_is_refused(setup: Setup, tmp_path: Path, dangling: bo
     (path / ".lock").symlink_to(target)
     before = snapshot(path)
     with pytest.raises(StoreError, match=r"\.lock is a symbolic link"):
-        store.request(now=NOW, fingerprint=setup.fp, label="x")
+        m.request(NOW, label="x")
     assert snapshot(path) == before
     # The link was not followed: nothing was created or changed at its target.
     assert (target.read_bytes() == b"precious") if not dangling else not target.exists()
 
 
-def test_lock_file_fifo_is_refused(setup: Setup, tmp_path: Path) -> None:
-    path = tmp_path / "state"
-    store = setup.activated(path)
+def test_lock_file_fifo_is_refused(vendor: Vendor, lic: IssuedLicense) -> None:
+    m = activated(vendor, lic, "state")
+    path = Path(m.path)
     (path / ".lock").unlink()
     os.mkfifo(path / ".lock")
     with deadline(10), pytest.raises(StoreError, match=r"\.lock is a FIFO"):
-        store.request(now=NOW, fingerprint=setup.fp, label="x")
+        m.request(NOW, label="x")
 
 
 # --- the state directory ------------------------------------------------------------------------------
 
 
-def test_state_directory_is_created_private(setup: Setup, tmp_path: Path, permissive_umask: None) -> None:
+def test_state_directory_is_created_private(
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path, permissive_umask: None
+) -> None:
     path = tmp_path / "deep" / "state"
-    setup.store(path).import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT, now=NOW,
-                                     fingerprint=setup.fp)  # fmt: skip
+    machine(vendor, "deep", path).import_license(lic, NOW)
     assert stat.S_IMODE(os.lstat(path).st_mode) == 0o700
     for name in os.listdir(path):
         assert stat.S_IMODE(os.lstat(path / name).st_mode) == 0o600, name
 
 
 @pytest.mark.parametrize("mode", [0o770, 0o720, 0o707, 0o777, 0o1777])
-def test_writable_state_directory_is_refused(setup: Setup, tmp_path: Path, mode: int) -> None:
-    path = tmp_path / "state"
-    store = setup.activated(path)
+def test_writable_state_directory_is_refused(vendor: Vendor, lic: IssuedLicense, mode: int) -> None:
+    m = activated(vendor, lic, "state")
+    path = Path(m.path)
     os.chmod(path, mode)
     before = snapshot(path)
     for operation in (
-        lambda: setup.check(store),
-        lambda: store.request(now=NOW, fingerprint=setup.fp, label="x"),
-        lambda: store.import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT,
-                                     now=NOW, fingerprint=setup.fp),
-        lambda: store.deactivate(now=NOW),
+        lambda: check(m),
+        lambda: m.request(NOW, label="x"),
+        lambda: m.import_license(lic, NOW),
+        lambda: m.deactivate(NOW),
     ):
         with pytest.raises(StoreError) as info:
             operation()
@@ -289,57 +263,60 @@ def test_writable_state_directory_is_refused(setup: Setup, tmp_path: Path, mode:
         )
         assert snapshot(path) == before
     os.chmod(path, 0o755)  # readable by others is fine; the fix the message gives works
-    assert setup.check(store).id
+    assert check(m).id
     os.chmod(path, 0o700)
-    assert setup.check(store).id
+    assert check(m).id
 
 
-def test_new_store_in_a_writable_directory_is_refused(setup: Setup, tmp_path: Path) -> None:
+def test_new_store_in_a_writable_directory_is_refused(
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path
+) -> None:
     path = tmp_path / "shared"
     path.mkdir()
     os.chmod(path, 0o777)
     with pytest.raises(StoreError, match="chmod 700"):
-        setup.store(path).import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT,
-                                         now=NOW, fingerprint=setup.fp)  # fmt: skip
+        machine(vendor, "shared", path).import_license(lic, NOW)
     assert os.listdir(path) == []
 
 
-def test_symlinked_state_directory_is_refused(setup: Setup, tmp_path: Path) -> None:
-    real = tmp_path / "real"
-    store = setup.activated(real)
+def test_symlinked_state_directory_is_refused(
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path
+) -> None:
+    real = activated(vendor, lic, "real")
     link = tmp_path / "link"
-    link.symlink_to(real)
-    before = snapshot(real)
+    link.symlink_to(real.path)
+    before = snapshot(Path(real.path))
     for operation in (
-        lambda s: setup.check(s),
-        lambda s: s.request(now=NOW, fingerprint=setup.fp, label="x"),
-        lambda s: s.import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT,
-                                   now=NOW, fingerprint=setup.fp),
+        lambda m: check(m),
+        lambda m: m.request(NOW, label="x"),
+        lambda m: m.import_license(lic, NOW),
     ):
         with pytest.raises(StoreError) as info:
-            operation(setup.store(link))
+            operation(machine(vendor, "link", link))
         assert one_line(info.value) == (
             f"the state directory {link} is a symbolic link; use the directory it points to instead"
         )
-    assert snapshot(real) == before
-    assert setup.check(store).id  # the real directory is fine
+    assert snapshot(Path(real.path)) == before
+    assert check(real).id  # the real directory is fine
 
 
-def test_state_path_that_is_a_file_is_refused(setup: Setup, tmp_path: Path) -> None:
+def test_state_path_that_is_a_file_is_refused(
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path
+) -> None:
     path = tmp_path / "state"
     path.write_bytes(b"not a directory")
     with pytest.raises(StoreError, match="is not a directory"):
-        setup.store(path).import_license(setup.license, trusted_roots=setup.roots, product=PRODUCT,
-                                         now=NOW, fingerprint=setup.fp)  # fmt: skip
+        machine(vendor, "file", path).import_license(lic, NOW)
     assert path.read_bytes() == b"not a directory"
 
 
-def test_cli_reports_an_unsafe_directory_in_one_line(setup: Setup, tmp_path: Path, capsys: Any) -> None:
-    path = tmp_path / "state"
-    setup.activated(path)
+def test_cli_reports_an_unsafe_directory_in_one_line(
+    vendor: Vendor, lic: IssuedLicense, trust: Path, capsys: Any
+) -> None:
+    path = Path(activated(vendor, lic, "state").path)
     os.chmod(path, 0o775)
-    result = run_entry(capsys, lvcli.main, ("status", "--state-dir", str(path), "--trust", str(setup.trust),
-                                            "--product", PRODUCT, "--machine-id", "machine-1"))  # fmt: skip
+    result = run_entry(capsys, lvcli.main, ("status", "--state-dir", str(path), "--trust", str(trust),
+                                            "--product", PRODUCT, "--machine-id", MACHINE_ID))  # fmt: skip
     assert result.code == 1 and result.err == "" and result.out.count("\n") == 1
     assert result.out.startswith("NOT VALID: store-error: the state directory ")
     assert "chmod 700" in result.out
@@ -380,53 +357,52 @@ class DiskFull:
 
 
 def test_deactivation_interrupted_at_any_step_is_all_or_nothing(
-    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vendor: Vendor, lic: IssuedLicense, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    template = tmp_path / "template"
-    store = setup.activated(template)
-    installed = store.installed_activation()
+    template = activated(vendor, lic, "template")
+    installed = template.store.installed_activation()
     assert installed is not None
     active_id = activation_id(installed)
-    old_receipt = receipt_activation(store)
+    old_receipt = receipt_activation(template.store)
     assert old_receipt is not None and old_receipt != active_id  # from the earlier round
-    device_key = (template / "device.key").read_bytes()
+    device_key = (Path(template.path) / "device.key").read_bytes()
 
     outcomes = []
     for fail_at in range(1, 20):
         path = tmp_path / f"state-{fail_at}"
-        shutil.copytree(template, path)
+        shutil.copytree(template.path, path)
         with monkeypatch.context() as patch:
             disk = DiskFull(patch, fail_at)
             with suppress(OSError, StoreError):
-                receipt = LocalStore(str(path)).deactivate(now=NOW + timedelta(hours=3))
-        fresh = LocalStore(str(path))
-        named = receipt_activation(fresh)
+                receipt = machine(vendor, "copy", path).deactivate(NOW + timedelta(hours=3))
+        fresh = machine(vendor, "copy", path)
+        named = receipt_activation(fresh.store)
         try:
-            lic = setup.check(fresh)
+            checked = check(fresh)
         except licverify.LicenseError:
             # Deactivated (not-activated, or wrong-machine once the key was rotated): the
             # receipt for this activation exists, and nothing revives it.
             assert named == active_id, fail_at
-            assert fresh.installed_activation() is None
+            assert fresh.store.installed_activation() is None
             outcomes.append("deactivated")
         else:
             # Still activated: then no receipt names this activation.
-            assert lic.activation is not None and lic.activation.activation_id == active_id
+            assert checked.activation is not None and checked.activation.activation_id == active_id
             assert named != active_id, fail_at
             assert (path / "device.key").read_bytes() == device_key
             outcomes.append("activated")
         if not disk.failed:
             break
         # Trying again finishes the job, with the receipt of the first attempt if it was made.
-        again = fresh.deactivate(now=NOW + timedelta(hours=4))
-        assert receipt_activation(fresh) == active_id
+        again = fresh.deactivate(NOW + timedelta(hours=4))
+        assert receipt_activation(fresh.store) == active_id
         if outcomes[-1] == "deactivated":
-            assert again == fresh.pending_receipt()
+            assert again == fresh.store.pending_receipt()
         assert not (path / "activation.cose").exists()
         assert (path / "device.key").read_bytes() != device_key
-        assert fresh.pending_requests() == {}
+        assert fresh.store.pending_requests() == {}
         with pytest.raises(NotActivatedError):
-            setup.check(fresh)
+            check(fresh)
     else:
         pytest.fail("deactivate never completed")
     assert receipt is not None
@@ -436,31 +412,31 @@ def test_deactivation_interrupted_at_any_step_is_all_or_nothing(
 
 
 def test_interrupted_deactivation_is_finished_by_the_next_operation(
-    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    vendor: Vendor, lic: IssuedLicense, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "state"
-    store = setup.activated(path)
+    m = activated(vendor, lic, "state")
+    path = Path(m.path)
     device_key = (path / "device.key").read_bytes()
     with monkeypatch.context() as patch:
         DiskFull(patch, 2)  # the receipt is written; the new device key is not
         with pytest.raises((OSError, StoreError)):
-            store.deactivate(now=NOW + timedelta(hours=3))
+            m.deactivate(NOW + timedelta(hours=3))
     assert (path / "activation.cose").exists()  # still on disk, but void
     with pytest.raises(NotActivatedError, match="deactivated"):
-        setup.check(store)
+        check(m)
     # The next operation under the lock completes the cleanup first.
-    store.request(now=NOW + timedelta(hours=4), fingerprint=setup.fp, label="next")
+    m.request(NOW + timedelta(hours=4), label="next")
     assert not (path / "activation.cose").exists()
     assert (path / "device.key").read_bytes() != device_key
-    assert len(store.pending_requests()) == 1
+    assert len(m.store.pending_requests()) == 1
 
 
 def test_failed_write_leaves_the_store_exactly_as_it_was(
-    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any
-) -> None:
+    vendor: Vendor, lic: IssuedLicense, trust: Path, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: Any,
+) -> None:  # fmt: skip
     """A real write failure (rename fails: disk full) is one line, and leaves no temp file."""
-    path = tmp_path / "state"
-    setup.activated(path)
+    path = Path(activated(vendor, lic, "state").path)
     before = snapshot(path)
 
     def full(*args: Any, **kwargs: Any) -> None:
@@ -478,6 +454,6 @@ def test_failed_write_leaves_the_store_exactly_as_it_was(
     assert snapshot(path) == before
     assert not receipt.exists()
     assert json.loads(run_entry(capsys, lvcli.main, ("status", "--state-dir", str(path), "--trust",
-                                                     str(setup.trust), "--product", PRODUCT,
-                                                     "--machine-id", "machine-1",
+                                                     str(trust), "--product", PRODUCT,
+                                                     "--machine-id", MACHINE_ID,
                                                      "--json")).out)["status"] == "valid"  # fmt: skip

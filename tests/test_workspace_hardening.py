@@ -19,24 +19,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_runner import Result, run_entry
+from harness import NOW, PW, VENDOR_NAME, Result, Site, error_line_after_progress
 
 import licsign._keyfile as keyfile
 import licsign._workspace as workspace_module
 from licsign import InvalidInputError, Ledger, Workspace, WorkspaceError, init_workspace
-from licsign.cli import main as licsign_main
-from licsign.cli import HOME_ENV, PASSPHRASE_ENV
-
-PASSPHRASE = b"workspace hardening passphrase"
-NOW = datetime(2030, 1, 1, tzinfo=timezone.utc)
+from licsign.cli import PASSPHRASE_ENV
 
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
-def make(home: Path, kdf: dict[str, int], passphrase: bytes = PASSPHRASE) -> Workspace:
-    return init_workspace(str(home), passphrase, now=NOW, vendor="Acme Inc.", kdf=kdf)
+# Not harness.Vendor.create: these tests break init itself, and look at a bare workspace.
+def make(home: Path, kdf: dict[str, int], passphrase: bytes = PW) -> Workspace:
+    return init_workspace(str(home), passphrase, now=NOW, vendor=VENDOR_NAME, kdf=kdf)
 
 
 def siblings(home: Path) -> list[str]:
@@ -212,50 +209,36 @@ def test_init_through_a_symlink_to_an_empty_directory_keeps_the_link(
     assert mode(real) == 0o700
 
 
-def test_cli_init_that_fails_can_be_run_again(
-    tmp_path: Path, unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, capsys: Any
-) -> None:
-    home = tmp_path / "ws"
-    monkeypatch.setenv(HOME_ENV, str(home))
-    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
-    monkeypatch.delenv("LICSIGN_DEBUG", raising=False)
+@pytest.fixture
+def cli(tmp_path: Path, unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Site:
+    """licsign before init (``Site.isolated``, not ``Site.create``: these tests run or break
+    init themselves); no passphrase in the environment."""
+    return Site.isolated(monkeypatch, tmp_path, capsys)
+
+
+def one_line(result: Result, code: int) -> str:
+    """Exit ``code`` and licsign's one error line (progress lines aside); the line."""
+    return error_line_after_progress(result, "licsign", code)
+
+
+def test_cli_init_that_fails_can_be_run_again(cli: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, PW.decode())
     with monkeypatch.context() as patch:
         interrupt_after_root_key(patch)
-        assert run_entry(capsys, licsign_main, ("init",)).code == 70
-    assert not home.exists()
-    assert run_entry(capsys, licsign_main, ("init",)).code == 0
+        assert cli.licsign("init").code == 70
+    assert not cli.home.exists()
+    assert cli.licsign("init").code == 0
 
 
 # --- (c) passphrase length at creation ----------------------------------------------------------
 
 
-@pytest.fixture
-def cli(tmp_path: Path, unsafe_fast_kdf: dict[str, int], monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Any:
-    monkeypatch.setenv(HOME_ENV, str(tmp_path / "ws"))
-    monkeypatch.delenv(PASSPHRASE_ENV, raising=False)
-    monkeypatch.delenv("LICSIGN_DEBUG", raising=False)
-    monkeypatch.chdir(tmp_path)
-
-    def run(*args: str) -> Result:
-        return run_entry(capsys, licsign_main, args)
-
-    return run
-
-
-def one_line(result: Result, code: int) -> str:
-    assert result.code == code, result
-    assert result.out == ""
-    lines = [line for line in result.err.splitlines() if not line.startswith("... ")]
-    assert len(lines) == 1, result.err
-    return lines[0]
-
-
 @pytest.mark.parametrize("passphrase", ["x", "short", "eleven char"])
 def test_init_refuses_a_passphrase_under_12_characters(
-    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, passphrase: str
+    cli: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, passphrase: str
 ) -> None:
     monkeypatch.setenv(PASSPHRASE_ENV, passphrase)
-    line = one_line(cli("init"), 2)
+    line = one_line(cli.licsign("init"), 2)
     assert line == (
         "licsign: error: the passphrase for a new key must be at least 12 characters"
         " (a few words are easy to remember)"
@@ -269,30 +252,30 @@ def test_init_library_refuses_a_short_passphrase_before_any_work(tmp_path: Path,
     assert list(tmp_path.iterdir()) == []
 
 
-def test_new_issuing_key_refuses_a_short_passphrase(cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
-    assert cli("init").code == 0
+def test_new_issuing_key_refuses_a_short_passphrase(cli: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv(PASSPHRASE_ENV, PW.decode())
+    assert cli.licsign("init").code == 0
     before = sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir())
     ws = Workspace(str(tmp_path / "ws"))
     with pytest.raises(InvalidInputError, match="at least 12 characters"):
-        ws.new_issuing_key(lambda: PASSPHRASE, b"short", now=datetime.now(timezone.utc))
+        ws.new_issuing_key(lambda: PW, b"short", now=datetime.now(timezone.utc))
     ws.close()
     assert sorted(p.name for p in (tmp_path / "ws" / "keys").iterdir()) == before
 
 
 def test_keys_made_with_a_short_passphrase_keep_working(
-    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     # A workspace from before the rule: its keys have a 2-character passphrase.
     with monkeypatch.context() as patch:
         patch.setattr(keyfile, "MIN_PASSPHRASE_CHARS", 1)
         init_workspace(str(tmp_path / "ws"), b"pw", now=datetime.now(timezone.utc) - timedelta(minutes=1)).close()
     monkeypatch.setenv(PASSPHRASE_ENV, "pw")
-    assert cli("product", "add", "p").code == 0
-    assert cli("customer", "add", "c").code == 0
-    assert cli("issue", "--product", "p", "--customer", "c", "--type", "perpetual", "-o", "a.lic").code == 0
+    assert cli.licsign("product", "add", "p").code == 0
+    assert cli.licsign("customer", "add", "c").code == 0
+    assert cli.licsign("issue", "--product", "p", "--customer", "c", "--type", "perpetual", "-o", "a.lic").code == 0
     # ... but no new key is made with it.
-    assert "at least 12 characters" in one_line(cli("key", "new-issuing"), 2)
+    assert "at least 12 characters" in one_line(cli.licsign("key", "new-issuing"), 2)
 
 
 # --- (d) a passphrase that is not UTF-8 ---------------------------------------------------------
@@ -309,15 +292,15 @@ def assert_clean(line: str) -> None:
 @pytest.mark.parametrize("command", [("init",), ("key", "new-issuing"), ("issue", "--product", "p", "--customer",
                                      "c", "--type", "perpetual", "-o", "a.lic")], ids=["init", "new-issuing", "issue"])
 def test_a_passphrase_file_that_is_not_utf8_gives_one_clean_line(
-    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+    cli: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     if command[0] != "init":
-        monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
-        assert cli("init").code == 0
-        assert cli("product", "add", "p").code == 0 and cli("customer", "add", "c").code == 0
+        monkeypatch.setenv(PASSPHRASE_ENV, PW.decode())
+        assert cli.licsign("init").code == 0
+        assert cli.licsign("product", "add", "p").code == 0 and cli.licsign("customer", "add", "c").code == 0
         monkeypatch.delenv(PASSPHRASE_ENV)
     (tmp_path / "pass").write_bytes(SECRET + b"\n")
-    line = one_line(cli("--passphrase-file", str(tmp_path / "pass"), *command), 2)
+    line = one_line(cli.licsign("--passphrase-file", str(tmp_path / "pass"), *command), 2)
     assert_clean(line)
     assert "passphrase file" in line
 
@@ -325,13 +308,13 @@ def test_a_passphrase_file_that_is_not_utf8_gives_one_clean_line(
 @pytest.mark.skipif(not hasattr(os, "environb"), reason="bytes environment (POSIX)")
 @pytest.mark.parametrize("command", [("init",), ("key", "new-issuing")])
 def test_an_environment_passphrase_that_is_not_utf8_gives_one_clean_line(
-    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
+    cli: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]
 ) -> None:
     if command[0] != "init":
-        monkeypatch.setenv(PASSPHRASE_ENV, PASSPHRASE.decode())
-        assert cli("init").code == 0
+        monkeypatch.setenv(PASSPHRASE_ENV, PW.decode())
+        assert cli.licsign("init").code == 0
     monkeypatch.setitem(os.environb, PASSPHRASE_ENV.encode(), SECRET)  # type: ignore[attr-defined]
-    line = one_line(cli(*command), 2)
+    line = one_line(cli.licsign(*command), 2)
     assert_clean(line)
     assert f"${PASSPHRASE_ENV}" in line
     if command[0] == "init":
