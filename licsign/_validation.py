@@ -48,6 +48,7 @@ __all__ = [
     "counter_name",
     "counter_spec",
     "customer_id",
+    "device_label",
     "device_match",
     "display_name",
     "email",
@@ -160,6 +161,23 @@ def display_name(value: str) -> str:
     """
     if not _printable(value):
         raise InvalidFieldError("name", f"{value!r}: use 1-{MAX_TEXT} printable characters")
+    return value
+
+
+def device_label(value: str) -> str:
+    """A device's label from an activation request, as the ledger stores it.
+
+    A label is the customer's own text: it is recorded as sent and escaped
+    wherever it is shown (docs/security.md, "Terminal output"). Only NUL is
+    refused, on both engines alike: PostgreSQL cannot store it in text, and
+    no client of ours sends it (``licverify request --label`` takes printable
+    text only).
+
+    Raises:
+        InvalidFieldError: (``label``) it contains a NUL character.
+    """
+    if "\x00" in value:
+        raise InvalidFieldError("label", "the request's label contains a NUL character")
     return value
 
 

@@ -32,7 +32,7 @@ from licsign._keyfile import (
     read_public_key,
     write_key_file,
 )
-from licsign._ledger import Ledger, redact_url
+from licsign._ledger import Ledger, postgres_url, redact_url
 from licsign._validation import vendor_name
 from licverify._fileio import fsync_directory
 from licverify._time import MAX_TIMESTAMP, from_timestamp, to_timestamp
@@ -56,29 +56,26 @@ class Workspace:
     Args:
         home: the workspace directory.
 
+    Args:
+        home: the workspace directory.
+        ledger: a ``postgresql://`` URL of a shared ledger, overriding the one the
+            workspace file names (if any).
+
     Raises:
-        WorkspaceError: ``home`` is not an initialized workspace.
+        WorkspaceError: ``home`` is not an initialized workspace, or ``ledger``
+            is not a PostgreSQL URL.
     """
 
     def __init__(self, home: str, ledger: str | None = None) -> None:
         self.home = os.path.abspath(home)
-        config_path = os.path.join(self.home, "workspace.json")
-        if not os.path.exists(config_path):
-            raise WorkspaceError(
-                f"{self.home} is not a licsign workspace; run 'licsign init' first"
-            )
-        try:
-            self.config = json.loads(read_regular_file(config_path, 65536, "workspace file"))
-        except (ValueError, InvalidInputError) as exc:
-            raise WorkspaceError(f"workspace file is damaged: {exc}") from None
-        if self.config.get("format") != WORKSPACE_FORMAT:
-            raise WorkspaceError("workspace was made by an incompatible licsign version")
+        self.config = _read_config(os.path.join(self.home, "workspace.json"), self.home)
         # Workspaces made before 0700 was enforced are tightened, not refused.
         restrict_mode(self.home, 0o700, "workspace directory")
+        shared = ledger or self.config.get("ledger")
         #: Where the ledger lives: ``ledger`` if given, else the workspace file's
         #: ``ledger`` URL (a shared PostgreSQL ledger), else ``ledger.sqlite3`` here.
         self.ledger_location = (
-            ledger or self.config.get("ledger") or os.path.join(self.home, "ledger.sqlite3")
+            postgres_url(shared) if shared else os.path.join(self.home, "ledger.sqlite3")
         )
         self._ledger: Ledger | None = None
 
@@ -264,6 +261,7 @@ def init_workspace(
     not_after = _not_after(at, issuing_validity)
     home = os.path.abspath(home)
     target = _new_home(home)
+    ledger = None if ledger is None else postgres_url(ledger)
     vendor_name(vendor)
     check_new_passphrase(passphrase)
     parent = os.path.dirname(target)
@@ -281,6 +279,21 @@ def init_workspace(
         shutil.rmtree(building, ignore_errors=True)
         raise
     return Workspace(home, ledger)
+
+
+def _read_config(path: str, home: str) -> dict[str, Any]:
+    """The workspace file, checked: a JSON object of this format, its ``ledger`` text if any."""
+    if not os.path.exists(path):
+        raise WorkspaceError(f"{home} is not a licsign workspace; run 'licsign init' first")
+    try:
+        config = json.loads(read_regular_file(path, 65536, "workspace file"))
+    except (ValueError, InvalidInputError) as exc:
+        raise WorkspaceError(f"workspace file is damaged: {exc}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("ledger", ""), str):
+        raise WorkspaceError(f"workspace file {path!r} is damaged: not a licsign workspace file")
+    if config.get("format") != WORKSPACE_FORMAT:
+        raise WorkspaceError("workspace was made by an incompatible licsign version")
+    return config
 
 
 def _new_home(home: str) -> str:
@@ -320,8 +333,6 @@ def _build_workspace(
     os.mkdir(os.path.join(directory, "keys"), 0o700)
     ledger = Ledger(location or os.path.join(directory, "ledger.sqlite3"), create=True)
     try:
-        if ledger.keys():
-            raise WorkspaceError(f"{ledger.location} already holds a licsign ledger")
         progress("creating the root key (Argon2id, 256 MiB)")
         root = new_signing_key()
         write_key_file(
@@ -329,6 +340,8 @@ def _build_workspace(
         )
         root_public = bytes(root.verify_key)
         with ledger.transaction():
+            if ledger.keys():  # another init got here first (a shared ledger)
+                raise WorkspaceError(f"{ledger.location} already holds a licsign ledger")
             ledger.add_key(at, key_id(root_public).hex(), "root", root_public)
     finally:
         ledger.close()

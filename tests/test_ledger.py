@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 from harness import older_ledger
 
 from licsign import AlreadyExistsError, Ledger, NotFoundError, WorkspaceError
-from licsign._ledger import SCHEMA_VERSION, LedgerError
+from licsign._ledger import SCHEMA_VERSION, LedgerBusyError, LedgerError
 from licsign._ledger import engine as engines
 
 
@@ -218,3 +219,37 @@ def test_records_are_frozen(ledger: Ledger) -> None:
     with pytest.raises(AttributeError):
         product.name = "changed"  # type: ignore[misc]
     assert product.features == ("export",)
+
+
+@contextlib.contextmanager
+def write_lock_held_elsewhere(location: str) -> Iterator[None]:
+    """Another desk holds the ledger's write lock (one that hangs mid-transaction)."""
+    if engines.is_postgres_url(location):
+        import psycopg
+
+        holder: Any = psycopg.connect(location, autocommit=True)
+        holder.execute("BEGIN")
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (engines.WRITE_LOCK_KEY,))
+    else:
+        holder = sqlite3.connect(location, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        holder.close()
+
+
+def test_a_writer_behind_a_stuck_desk_gives_up_and_stays_usable(
+    ledger: Ledger, ledger_location: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On both engines a writer waits LOCK_WAIT_SECONDS (30 s; 1 s here) for the write lock,
+    then gives up with one line; the connection is usable once the lock is free."""
+    ledger.close()
+    monkeypatch.setattr(engines, "LOCK_WAIT_SECONDS", 1)
+    waiting = Ledger(ledger_location)
+    busy = pytest.raises(LedgerBusyError, match="the ledger is busy")
+    with write_lock_held_elsewhere(ledger_location), busy as caught:
+        waiting.add_customer(600, "initech", "Initech", None)
+    assert caught.value.code == "busy" and not waiting.in_transaction
+    waiting.add_customer(601, "initech", "Initech", None)
+    assert waiting.customer("initech").name == "Initech" and waiting.verify_events() == 3

@@ -14,14 +14,22 @@ from licsign.cli import LEDGER_ENV
 
 
 @pytest.fixture
-def old_location(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
-    """A second, empty ledger location on the same engine, made an older licsign's (schema 2)."""
+def old_location(engine: str, site: Site, request: pytest.FixtureRequest) -> str:
+    """A ledger an older licsign wrote (schema 2): on SQLite, in place of the workspace's own
+    file; on PostgreSQL, a second database (given with --ledger)."""
     if engine == "sqlite":
-        location = str(tmp_path / "old.sqlite3")
+        location = str(site.home / "ledger.sqlite3")
+        for suffix in ("", "-wal", "-shm"):
+            Path(location + suffix).unlink(missing_ok=True)
     else:
         location = request.getfixturevalue("new_postgres_database")()
     older_ledger(location, 2)
     return location
+
+
+def ledger_option(site: Site, location: str) -> tuple[str, ...]:
+    """``--ledger URL`` for a PostgreSQL ledger; nothing for the workspace's own file."""
+    return () if site.ledger_url is None else ("--ledger", location)
 
 
 def test_an_up_to_date_ledger_is_left_alone(site: Site) -> None:
@@ -35,19 +43,20 @@ def test_an_up_to_date_ledger_is_left_alone(site: Site) -> None:
 
 
 def test_an_older_ledger_is_refused_unchanged_until_migrated(site: Site, old_location: str) -> None:
-    refused = site.licsign("--ledger", old_location, "product", "list")
+    shared = ledger_option(site, old_location)
+    refused = site.licsign(*shared, "product", "list")
     line = error_line(refused, "licsign", 2)
     assert (
         "schema is version 2, this licsign needs 3" in line and "'licsign ledger migrate'" in line
     )
     with pytest.raises(LedgerError, match="schema is version 2"):
         Ledger(old_location)  # still version 2: the refusal changed nothing
-    done = site.vendor_ok("--ledger", old_location, "ledger", "migrate").out
+    done = site.vendor_ok(*shared, "ledger", "migrate").out
     assert "migrated to schema 3 (applied 3)" in done
     assert (
-        json.loads(site.vendor_ok("--ledger", old_location, "product", "list", "--json").out) == []
+        json.loads(site.vendor_ok(*shared, "product", "list", "--json").out) == []
     )
-    assert "up to date" in site.vendor_ok("--ledger", old_location, "ledger", "migrate").out
+    assert "up to date" in site.vendor_ok(*shared, "ledger", "migrate").out
 
 
 def test_an_unreachable_ledger_is_one_line_without_its_password(site: Site, tmp_path: Path) -> None:

@@ -16,13 +16,23 @@ event whose hash covers the previous event's hash.
 from __future__ import annotations
 
 import os
+import stat
 from typing import Any
 
 from licsign._errors import WorkspaceError
 from licsign._ledger import migrations
 from licsign._ledger.activations import Activations
 from licsign._ledger.customers import Customers
-from licsign._ledger.engine import Database, LedgerError, connect, is_postgres_url, redact_url
+from licsign._ledger.engine import (
+    Database,
+    LedgerBusyError,
+    LedgerError,
+    SqliteDatabase,
+    connect,
+    is_postgres_url,
+    postgres_url,
+    redact_url,
+)
 from licsign._ledger.events import Events
 from licsign._ledger.keys import Keys
 from licsign._ledger.licenses import Licenses
@@ -48,12 +58,14 @@ __all__ = [
     "EventRecord",
     "KeyRecord",
     "Ledger",
+    "LedgerBusyError",
     "LedgerError",
     "LicenseRecord",
     "ProductRecord",
     "ReceiptRecord",
     "Seat",
     "is_postgres_url",
+    "postgres_url",
     "redact_url",
 ]
 
@@ -76,14 +88,22 @@ class Ledger(Keys, Products, Customers, Licenses, Activations, Events):
 
     def __init__(self, location: str, create: bool = False, migrate: bool = False) -> None:
         location = os.fspath(location)
-        if not is_postgres_url(location):
-            _prepare_sqlite_file(location, create)
-        self.location = redact_url(location)
+        sqlite = "://" not in location
+        if sqlite:
+            _check_sqlite_path(location, create)
         self._db: Database = connect(location)
+        self.location = self._db.location
         try:
-            #: Migrations this open applied (empty unless ``migrate``).
-            self.applied: list[int] = migrations.migrate(self._db) if migrate or create else []
+            #: Migrations this open applied (empty unless ``create`` or ``migrate``).
+            self.applied: list[int] = []
+            if create:
+                self.applied = migrations.create(self._db, self.location)
+            elif migrate:
+                self.applied = migrations.migrate(self._db, self.location)
             migrations.check_version(self._db, self.location)
+            if isinstance(self._db, SqliteDatabase):  # a ledger: now it may be written
+                _tighten_sqlite_files(location)
+                self._db.use_wal()
         except BaseException:
             self._db.close()
             raise
@@ -117,15 +137,36 @@ _TABLES = {
 }  # fmt: skip
 
 
-def _prepare_sqlite_file(path: str, create: bool) -> None:
-    from licsign._files import create_private_file, restrict_mode
+def _check_sqlite_path(path: str, create: bool) -> None:
+    """Refuse a path that is not a regular file (a link, a directory, a FIFO); create a new
+    ledger file 0600 before SQLite sees it (SQLite gives its -wal and -shm files its mode)."""
+    from licsign._files import create_private_file
 
-    if not create and not os.path.exists(path):
-        raise WorkspaceError(f"no ledger at {path!r}; run 'licsign init' first")
-    # The ledger holds customer names, e-mails and fingerprints: 0600. SQLite
-    # gives its -wal and -shm files the database file's mode, so the file is
-    # made 0600 before SQLite sees it; older, looser files are tightened.
-    if create and not os.path.exists(path):
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        if not create:
+            raise WorkspaceError(f"no ledger at {path!r}; run 'licsign init' first") from None
         create_private_file(path)
+        return
+    except OSError as exc:
+        raise LedgerError(f"ledger {path!r} cannot be opened: {exc.strerror}") from None
+    if stat.S_ISLNK(mode):
+        raise LedgerError(f"ledger {path!r} is a symbolic link; give the file itself")
+    if not stat.S_ISREG(mode):
+        raise LedgerError(f"ledger {path!r} is not a regular file")
+
+
+def _tighten_sqlite_files(path: str) -> None:
+    """The ledger holds customer names, e-mails and fingerprints: its files are 0600 (older,
+    looser ones are tightened). A -wal, -shm or -journal file that is a link is refused."""
+    from licsign._files import restrict_mode
+
     for suffix in ("", "-wal", "-shm", "-journal"):
+        try:
+            mode = os.lstat(path + suffix).st_mode
+        except FileNotFoundError:
+            continue
+        if not stat.S_ISREG(mode):
+            raise LedgerError(f"ledger file {path + suffix!r} is not a regular file")
         restrict_mode(path + suffix, 0o600, "ledger file")

@@ -18,8 +18,26 @@ def _columns(cls: type[R], row: dict[str, Any]) -> dict[str, Any]:
     return {f.name: row[f.name] for f in fields(cls) if f.name in row}  # type: ignore[arg-type]
 
 
-def _json_list(text: str | None) -> tuple[str, ...] | None:
-    return None if text is None else tuple(json.loads(text))
+def _json(row: dict[str, Any], column: str, table: str, kind: type) -> Any:
+    """A JSON column, decoded; a damaged one is a LedgerError naming the row, not a crash."""
+    from licsign._ledger.engine import LedgerError
+
+    text = row[column]
+    try:
+        value = None if text is None else json.loads(text)
+    except (TypeError, ValueError):
+        value = ...
+    if value is not None and not isinstance(value, kind):
+        key = row.get("id", row.get("key_id", "?"))
+        raise LedgerError(
+            f"the ledger's {table} row {key!r} is damaged (column {column}); restore it from a backup"
+        )
+    return value
+
+
+def _json_list(row: dict[str, Any], column: str, table: str) -> tuple[str, ...] | None:
+    value = _json(row, column, table, list)
+    return None if value is None else tuple(str(v) for v in value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +61,7 @@ class KeyRecord:
         values["public_key"] = bytes(values["public_key"])
         if values["certificate"] is not None:
             values["certificate"] = bytes(values["certificate"])
-        values["products"] = _json_list(values["products"])
+        values["products"] = _json_list(row, "products", "keys")
         return cls(**values)
 
 
@@ -62,8 +80,8 @@ class ProductRecord:
     def from_row(cls, row: dict[str, Any]) -> ProductRecord:
         """Build from a ``products`` row."""
         values = _columns(cls, row)
-        values["features"] = _json_list(values["features"])
-        values["required_components"] = _json_list(values["required_components"])
+        values["features"] = _json_list(row, "features", "products") or ()
+        values["required_components"] = _json_list(row, "required_components", "products") or ()
         return cls(**values)
 
 
@@ -103,7 +121,7 @@ class LicenseRecord:
     def from_row(cls, row: dict[str, Any]) -> LicenseRecord:
         """Build from a ``licenses`` row."""
         values = _columns(cls, row)
-        values["terms"] = json.loads(values["terms"])
+        values["terms"] = _json(row, "terms", "licenses", dict) or {}
         values["document"] = bytes(values["document"])
         return cls(**values)
 
@@ -202,6 +220,6 @@ class EventRecord:
         """Build from an ``events`` row."""
         return cls(
             seq=int(row["seq"]), at=int(row["at"]), kind=row["kind"], subject=row["subject"],
-            data=json.loads(row["data"]), prev_hash=bytes(row["prev_hash"]),
+            data=_json(row, "data", "events", dict) or {}, prev_hash=bytes(row["prev_hash"]),
             hash=bytes(row["hash"]), body=row["data"],
         )  # fmt: skip

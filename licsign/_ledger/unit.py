@@ -24,7 +24,10 @@ class UnitOfWork:
         it, and the whole unit otherwise.
         """
         depth = self._depth
-        self._db.begin_write() if depth == 0 else self._db.run(f"SAVEPOINT unit_{depth}")
+        if depth == 0:
+            self._db.begin_write()  # on failure it leaves no transaction open
+        else:
+            self._db.run(f"SAVEPOINT unit_{depth}")
         self._depth = depth + 1
         try:
             yield
@@ -37,7 +40,10 @@ class UnitOfWork:
                 self._db.run(f"RELEASE SAVEPOINT unit_{depth}")
             raise
         self._depth = depth
-        self._db.commit() if depth == 0 else self._db.run(f"RELEASE SAVEPOINT unit_{depth}")
+        if depth == 0:
+            self._db.commit()
+        else:
+            self._db.run(f"RELEASE SAVEPOINT unit_{depth}")
 
     @property
     def in_transaction(self) -> bool:

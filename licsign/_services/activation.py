@@ -32,7 +32,7 @@ from licsign._errors import InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource
 from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, ProductRecord, Seat
 from licsign._services.issuing import new_license_id
-from licsign._validation import MIN_COMPONENTS
+from licsign._validation import MIN_COMPONENTS, device_label
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
 from licverify._fingerprint import COMPONENTS, MACHINE_ID, fingerprint_matches
@@ -279,6 +279,12 @@ def activate(
     """
     at = to_timestamp(now)
     request = verify_request(request_document)
+    try:
+        device_label(request.label)
+    except InvalidInputError as exc:
+        raise RefusedError(
+            f"{exc}; make the request again with licverify request --label"
+        ) from None
     user = _normalized_user(request.user)
     terms = _check_request(ws, request, user, at)
     key, certificate, kid = ws.issuing_signer(terms.product, at, passphrase)

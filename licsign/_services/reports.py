@@ -14,13 +14,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from licsign._ledger import ActivationRecord, EventRecord, LicenseRecord
+from licsign._ledger import ActivationRecord, EventRecord, LedgerError, LicenseRecord
 from licsign._services.activation import holds_seat
 from licsign._workspace import Workspace
 from licverify import ExpiredError, LicenseError, NotYetValidError, Status
 from licverify._time import iso, to_timestamp
 from licverify._verify import check_time
-from licverify.format import LICENSE, armor, decode_license_payload, parse_unverified
+from licverify.format import (
+    LICENSE,
+    armor,
+    decode_license_payload,
+    parse_unverified,
+    terms_to_json,
+)
 
 #: What ``licsign list`` and ``show`` call the verifier's verdicts at a time
 #: (``licverify._verify.check_time``: not before, expiry, grace).
@@ -182,7 +188,8 @@ class LicenseDetails:
     version: int
     #: As ``LicenseSummary.status``.
     status: str
-    #: The terms as the ledger recorded them (``licverify.format.terms_to_json``).
+    #: The terms of the signed document (``licverify.format.terms_to_json``), not the
+    #: ledger's JSON copy of them: what the customer's verifier will read.
     terms: dict[str, Any]
     #: Hex id of the issuing key that signed it.
     key_id: str
@@ -225,10 +232,27 @@ def license_details(ws: Workspace, license_id: str, *, now: datetime) -> License
     """
     record = ws.ledger.license(license_id)
     return LicenseDetails(
-        record.id, record.version, license_status(record, to_timestamp(now)), _copy(record.terms),
+        record.id, record.version, license_status(record, to_timestamp(now)), signed_terms(record),
         record.key_id, record.digest, record.document, tuple(devices(ws, license_id, now)),
         tuple(HistoryEntry.from_event(e) for e in ws.ledger.license_history(license_id)),
     )  # fmt: skip
+
+
+def signed_terms(record: LicenseRecord) -> dict[str, Any]:
+    """The terms of the license's signed document, as JSON data.
+
+    Raises:
+        LedgerError: the ledger's copy of the document does not decode (damaged).
+    """
+    try:  # our own ledger's document: decoded without verifying the signature again
+        terms = terms_to_json(decode_license_payload(parse_unverified(record.document).payload))
+    except LicenseError:
+        raise LedgerError(
+            f"the ledger's licenses row {record.id!r} is damaged (column document); "
+            "restore it from a backup"
+        ) from None
+    # Keys sorted, as the ledger's copy has always been (features print in name order).
+    return json.loads(json.dumps(terms, sort_keys=True))  # type: ignore[no-any-return]
 
 
 def _copy(data: dict[str, Any]) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from licsign import (
     products,
     set_product_policy,
 )
-from licsign.cli._context import Context, emit_json, field_errors, now_utc, pass_context, table
+from licsign.cli._context import Context, emit_json, field_errors, now_utc, pass_context, say, table
 
 
 def register(cli: click.Group) -> None:
@@ -68,7 +68,7 @@ def product_add(ctx: Context, product_id: str, name: str | None, features: tuple
             ctx.workspace(), product_id, now=now_utc(), name=name, features=features,
             min_components=min_components, required_components=required,
         )  # fmt: skip
-    click.echo(f"Added product {added.id}")
+    say(f"Added product {added.id}")
 
 
 @product.command("set")
@@ -89,8 +89,8 @@ def product_set(
             ctx.workspace(), product_id, now=now_utc(), min_components=min_components,
             required_components=required,
         )  # fmt: skip
-    click.echo(f"Product {changed.id}: activation requests need {changed.min_components} or more "
-               f"fingerprint components including {', '.join(changed.required_components)}")  # fmt: skip
+    say(f"Product {changed.id}: activation requests need {changed.min_components} or more "
+        f"fingerprint components including {', '.join(changed.required_components)}")  # fmt: skip
 
 
 @product.command("list")
@@ -123,7 +123,7 @@ def customer_add(ctx: Context, customer_id: str, name: str | None, email: str | 
     """Add a customer."""
     with field_errors(customer_id="CUSTOMER_ID", name="--name", email="--email"):
         added = add_customer(ctx.workspace(), customer_id, now=now_utc(), name=name, email=email)
-    click.echo(f"Added customer {added.id}")
+    say(f"Added customer {added.id}")
 
 
 @customer.command("list")

@@ -12,6 +12,7 @@ from licsign.cli._context import (
     parse_option,
     pass_context,
     require_writable,
+    say,
     table,
     write_output,
 )
@@ -94,4 +95,4 @@ def export_public(ctx: Context, fmt: str, output: str, force: bool) -> None:
         require_writable(output, force)
     write_output(output, trust_root(ctx.workspace(), fmt), force)
     if output != "-":
-        click.echo(f"Wrote root public key ({fmt}) to {output}", err=True)
+        say(f"Wrote root public key ({fmt}) to {output}", err=True)

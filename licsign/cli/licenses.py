@@ -195,7 +195,7 @@ def issue(ctx: Context, /, **opts: Any) -> None:
     if opts["as_json"]:
         emit_json(issued.to_json())
     elif output != "-":
-        click.echo(f"Issued license {issued.id} to {output}")
+        say(f"Issued license {issued.id} to {output}")
     if issued.activation_implied_by and not opts["as_json"]:
         click.echo(
             f"Activation required: {', '.join(issued.activation_implied_by)} can only be "

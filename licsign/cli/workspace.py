@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context
+from licsign.cli._context import Context, emit_json, now_utc, parse_option, pass_context, say
 from licverify.cliutil import parse_duration
 
 
@@ -52,7 +52,7 @@ def init(ctx: Context, vendor: str, issuing_validity: str, as_json: bool) -> Non
         emit_json({"home": ws.home, "vendor": vendor, "root_public_key": root.hex(),
                    "keys": [{"key_id": k.key_id, "role": k.role} for k in keys]})  # fmt: skip
         return
-    click.echo(f"Workspace created in {ws.home}")
+    say(f"Workspace created in {ws.home}")
     click.echo(f"Root public key: {root.hex()}")
     click.echo(
         "Next: licsign key export-public -o root.pem   (the trust root your application embeds)"

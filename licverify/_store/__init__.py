@@ -29,7 +29,6 @@ from typing import Any
 
 from licverify._armor import armor
 from licverify._errors import NotActivatedError
-from licverify._fileio import fsync_directory as fsync_directory  # for licsign._workspace
 from licverify._keys import TrustedRoots
 from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
 from licverify._store import activation, device, licenses, pending
