@@ -153,7 +153,7 @@ def test_full_exchange(vendor: Vendor) -> None:
     assert rows[0]["id"] == granted.activation_id and rows[0]["ended_at"] is None
     assert rows[0]["created_at"] == T0 + 20 and rows[0]["renewed_at"] == T0 + 70
     assert rows[0]["request_nonce"] == req2.nonce
-    assert [d.device_id for d in devices(vendor.ws, lic.id)] == [req.device_id]
+    assert [d.device_id for d in devices(vendor.ws, lic.id, now=at(90))] == [req.device_id]
     assert vendor.event_kinds(lic.id) == [
         "license.issued",
         "activation.created",
@@ -409,7 +409,7 @@ def test_reset_device_counts_a_transfer_and_respects_the_limit(vendor: Vendor) -
         reset_device(vendor.ws, lic.id, g2.device_id, now=at(20))
     with pytest.raises(NotFoundError):
         reset_device(vendor.ws, lic.id, g1.device_id, now=at(30))  # already ended
-    statuses = {d.device_id: d.status for d in devices(vendor.ws, lic.id)}
+    statuses = {d.device_id: d.status for d in devices(vendor.ws, lic.id, now=at(30))}
     assert statuses == {g1.device_id: "reset", g2.device_id: "active"}
     kinds = vendor.event_kinds(lic.id)
     assert kinds.count("device.reset") == 1 and kinds[-1] == "device.reset"
@@ -1160,7 +1160,7 @@ def test_deactivate_rotates_the_device_key_and_keeps_the_receipt(vendor: Vendor)
     assert verify_receipt(receipt2).activation_id == granted2.activation_id
     assert m1.store.device_public_key() not in (key1, key2)
     assert vendor_deactivate(vendor.ws, receipt2, now=at(41)).transfers_used == 2
-    statuses = [d.status for d in devices(vendor.ws, lic.id)]
+    statuses = [d.status for d in devices(vendor.ws, lic.id, now=at(41))]
     assert statuses == ["deactivated", "deactivated"]
 
 
@@ -1263,7 +1263,7 @@ def test_ledger_rows_and_event_chain_after_a_full_story(vendor: Vendor) -> None:
         (T0 + 10, T0 + 10, T0 + 60),
         (T0 + 50, T0 + 50, None),
     ]
-    listed = devices(vendor.ws, lic.id)
+    listed = devices(vendor.ws, lic.id, now=at(80))
     assert [(d.device_id, d.label, d.user, d.activation_id, d.status) for d in listed] == [
         (g1.device_id, "host-m1", "alice", g1.activation_id, "deactivated"),
         (g2.device_id, "host-m2", "bob", g2.activation_id, "reset"),

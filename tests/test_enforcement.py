@@ -225,7 +225,7 @@ def test_a_floating_seat_comes_back_by_itself_after_its_lease(vendor: Vendor) ->
     # m1 comes back: its lease ended and the seat is taken, so it must wait like anyone else.
     with pytest.raises(RefusedError, match="activated on 1 of 1 devices"):
         vendor.activate(m1.request(at(HOUR + 10)), at(HOUR + 10))
-    statuses = {d.device_id: d.status for d in devices(vendor.ws, lic.id, at(HOUR + 10))}
+    statuses = {d.device_id: d.status for d in devices(vendor.ws, lic.id, now=at(HOUR + 10))}
     assert statuses == {first.device_id: "lease-ended", granted.device_id: "active"}
     # After m2's lease ends, m1 gets the seat back: the same activation, renewed.
     again = vendor.activate(m1.request(at(2 * HOUR)), at(2 * HOUR))

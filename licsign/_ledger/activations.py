@@ -7,10 +7,14 @@ limits the caller checked cannot be raced (DESIGN §4).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from licsign._ledger.events import Events
-from licsign._ledger.records import ActivationRecord, DeviceRecord, ReceiptRecord, Seat
+from licsign._ledger.records import (
+    ActivationRecord,
+    DeviceRecord,
+    NewSeat,
+    ReceiptRecord,
+    Seat,
+)
 
 
 class Activations(Events):
@@ -43,26 +47,21 @@ class Activations(Events):
         )
         return int(row["n"]) if row else 0
 
-    def add_activation(
-        self, activation_id: str, license_id: str, device: Mapping[str, object], at: int
-    ) -> None:
-        """Record a new seat: the device (kept across activations) and its activation.
-
-        ``device`` holds id, key, fingerprint (JSON text), label, user, nonce, digest.
-        """
+    def add_activation(self, activation_id: str, license_id: str, seat: NewSeat, at: int) -> None:
+        """Record a new seat: the device (kept across activations) and its activation."""
         self._db.run(
             'INSERT INTO devices (license_id, id, device_key, fingerprint, label, "user",'
             " first_seen, last_seen) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT (license_id, id)"
             " DO UPDATE SET last_seen = excluded.last_seen, label = excluded.label,"
             ' "user" = excluded."user"',
-            (license_id, device["id"], device["key"], device["fingerprint"], device["label"],
-             device["user"], at, at),
+            (license_id, seat.device_id, seat.device_key, seat.fingerprint, seat.label,
+             seat.user, at, at),
         )  # fmt: skip
         self._db.run(
             'INSERT INTO activations (id, license_id, device_id, "user", request_nonce,'
             " license_digest, created_at, renewed_at, fingerprint) VALUES (?,?,?,?,?,?,?,?,?)",
-            (activation_id, license_id, device["id"], device["user"], device["nonce"],
-             device["digest"], at, at, device["fingerprint"]),
+            (activation_id, license_id, seat.device_id, seat.user, seat.request_nonce,
+             seat.license_digest, at, at, seat.fingerprint),
         )  # fmt: skip
 
     def set_activation_user(self, activation_id: str, user: str | None) -> None:

@@ -177,6 +177,20 @@ class ActivationRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class NewSeat:
+    """What an activation request brings to a new seat (``Ledger.add_activation``)."""
+
+    device_id: str
+    device_key: bytes
+    #: The request's fingerprint as JSON text (component name -> hex digest).
+    fingerprint: str
+    label: str
+    user: str | None
+    request_nonce: bytes
+    license_digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Seat:
     """An open activation with its device's label and first fingerprint."""
 

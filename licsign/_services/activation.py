@@ -30,7 +30,7 @@ from typing import Any
 
 from licsign._errors import InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource
-from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, ProductRecord, Seat
+from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, NewSeat, ProductRecord, Seat
 from licsign._services.issuing import new_license_id
 from licsign._validation import MIN_COMPONENTS, device_label
 from licsign._workspace import Workspace
@@ -251,10 +251,11 @@ def _take_seat(
     _check_limits(terms, holders, user)
     activation_id = new_id()
     fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
-    device = {"id": request.device_id, "key": request.device_key, "fingerprint": fingerprint,
-              "label": request.label, "user": user, "nonce": request.nonce,
-              "digest": request.license_digest}  # fmt: skip
-    ledger.add_activation(activation_id, terms.id, device, at)
+    seat = NewSeat(
+        request.device_id, request.device_key, fingerprint, request.label, user,
+        request.nonce, request.license_digest,
+    )  # fmt: skip
+    ledger.add_activation(activation_id, terms.id, seat, at)
     return activation_id, False
 
 

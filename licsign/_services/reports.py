@@ -73,17 +73,16 @@ def device_status(activation: ActivationRecord | None, at: int) -> str:
     return "active"
 
 
-def devices(ws: Workspace, license_id: str, now: datetime | None = None) -> list[DeviceReport]:
+def devices(ws: Workspace, license_id: str, *, now: datetime) -> list[DeviceReport]:
     """Every device that ever activated ``license_id``, with its latest activation.
 
-    ``now`` decides whether a lease has ended or a refresh is overdue (without
-    it, neither is judged).
+    ``now`` decides whether a lease has ended or a refresh is overdue.
 
     Raises:
         NotFoundError: unknown license.
     """
     ws.ledger.license(license_id)
-    at = 0 if now is None else to_timestamp(now)
+    at = to_timestamp(now)
     out = []
     for d, a in ws.ledger.devices_of(license_id):
         out.append(DeviceReport(
@@ -233,7 +232,7 @@ def license_details(ws: Workspace, license_id: str, *, now: datetime) -> License
     record = ws.ledger.license(license_id)
     return LicenseDetails(
         record.id, record.version, license_status(record, to_timestamp(now)), signed_terms(record),
-        record.key_id, record.digest, record.document, tuple(devices(ws, license_id, now)),
+        record.key_id, record.digest, record.document, tuple(devices(ws, license_id, now=now)),
         tuple(HistoryEntry.from_event(e) for e in ws.ledger.license_history(license_id)),
     )  # fmt: skip
 

@@ -110,7 +110,7 @@ def device_list(ctx: Context, license_id: str, as_json: bool) -> None:
     """List the devices of a license, with their status and last activity."""
     from licsign._services.reports import devices
 
-    rows = devices(ctx.workspace(), license_id, now_utc())
+    rows = devices(ctx.workspace(), license_id, now=now_utc())
     if as_json:
         emit_json([r.to_json() for r in rows])
         return

@@ -11,10 +11,11 @@ import sys
 import click
 
 from licverify import _fileio
+from licverify.format import MAX_DOCUMENT_SIZE
 
 #: Twice the largest licsign document, so an armored document still fits; anything
 #: larger is refused unread rather than read whole into memory.
-_MAX_INPUT = 2 * 64 * 1024
+_MAX_INPUT = 2 * MAX_DOCUMENT_SIZE
 
 
 def read_input(path: str, what: str) -> bytes:
