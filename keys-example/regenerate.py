@@ -28,8 +28,8 @@ from pathlib import Path
 import licsign
 import licverify
 from licsign import activate, deactivate
-from licverify._fingerprint import _salt
 from licverify import format as F
+from licverify._fingerprint import _salt
 
 HERE = Path(__file__).resolve().parent
 WORKSPACE = HERE / "workspace"
@@ -142,9 +142,9 @@ def exchange(ws: licsign.Workspace, lic: licsign.IssuedLicense, root: bytes,
         )
         receipt = store.deactivate(now=now)
         accepted = deactivate(ws, receipt, now=now)
-    assert accepted["activation"] == granted.activation_id, accepted
+    assert accepted.activation_id == granted.activation_id, accepted
     return Exchange(request, granted.response, receipt, checked, granted.activation_id,
-                    granted.device_id, accepted["transfers_used"])  # fmt: skip
+                    granted.device_id, accepted.transfers_used)  # fmt: skip
 
 
 def tamper(binary: bytes, terms: F.LicenseTerms) -> bytes:
@@ -363,9 +363,10 @@ def main() -> int:
         str(WORKSPACE), PASSPHRASE, now=now, vendor=VENDOR, progress=lambda m: print("  " + m)
     )
     try:
-        at = int(now.timestamp())
-        ws.ledger.add_product(at, PRODUCT, "Example App", FEATURES)
-        ws.ledger.add_customer(at, CUSTOMER, "Example Customer", "licensing@customer.example")
+        licsign.add_product(ws, PRODUCT, now=now, name="Example App", features=FEATURES)
+        licsign.add_customer(
+            ws, CUSTOMER, now=now, name="Example Customer", email="licensing@customer.example"
+        )
         issued: dict[str, licsign.IssuedLicense] = {}
         for name, request in requests(now).items():
             print(f"issuing {name}...")

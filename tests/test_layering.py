@@ -69,3 +69,16 @@ def test_no_sql_in_the_tests_but_the_ledgers_own() -> None:
         if SQL.search(line) or "sqlite3.connect" in line
     ]
     assert offenders == []
+
+
+def test_examples_use_only_the_public_issuer_api() -> None:
+    """examples/ and keys-example/ import ``licsign`` names, never its private modules (issue 7)."""
+    private = re.compile(r"^\s*(from|import)\s+licsign\.(_\w+|cli\._)")
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in ("examples", "keys-example")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if private.search(line)
+    ]
+    assert offenders == []
