@@ -10,6 +10,7 @@ import pytest
 from harness import PRODUCT, Site, error_line, older_ledger
 
 from licsign import Ledger, LedgerError
+from licsign._ledger import SCHEMA_VERSION
 from licsign.cli import LEDGER_ENV
 
 
@@ -35,9 +36,9 @@ def ledger_option(site: Site, location: str) -> tuple[str, ...]:
 def test_an_up_to_date_ledger_is_left_alone(site: Site) -> None:
     before = site.ledger()
     out = site.vendor_ok("ledger", "migrate").out
-    assert "is up to date (schema 3)" in out
+    assert f"is up to date (schema {SCHEMA_VERSION})" in out
     info = json.loads(site.vendor_ok("ledger", "migrate", "--json").out)
-    assert info["schema_version"] == 3 and info["applied"] == []
+    assert info["schema_version"] == SCHEMA_VERSION and info["applied"] == []
     assert info["engine"] == ("sqlite" if site.ledger_url is None else "postgresql")
     assert site.ledger() == before
 
@@ -47,12 +48,13 @@ def test_an_older_ledger_is_refused_unchanged_until_migrated(site: Site, old_loc
     refused = site.licsign(*shared, "product", "list")
     line = error_line(refused, "licsign", 2)
     assert (
-        "schema is version 2, this licsign needs 3" in line and "'licsign ledger migrate'" in line
+        f"schema is version 2, this licsign needs {SCHEMA_VERSION}" in line and "'licsign ledger migrate'" in line
     )
     with pytest.raises(LedgerError, match="schema is version 2"):
         Ledger(old_location)  # still version 2: the refusal changed nothing
     done = site.vendor_ok(*shared, "ledger", "migrate").out
-    assert "migrated to schema 3 (applied 3)" in done
+    applied = ", ".join(str(n) for n in range(3, SCHEMA_VERSION + 1))
+    assert f"migrated to schema {SCHEMA_VERSION} (applied {applied})" in done
     assert (
         json.loads(site.vendor_ok(*shared, "product", "list", "--json").out) == []
     )

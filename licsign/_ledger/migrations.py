@@ -136,6 +136,14 @@ MIGRATIONS: list[list[Statement]] = [
         "ALTER TABLE products ADD COLUMN required_components TEXT NOT NULL"
         " DEFAULT '[\"machine-id\"]'",
     ],
+    # 4: every lookup has an index (issue 8): a license's history, its devices and
+    # activations, and the licenses of a product, without scanning.
+    [
+        "CREATE INDEX events_by_subject ON events(subject, seq)",
+        "CREATE INDEX activations_by_device ON activations(license_id, device_id)",
+        "CREATE INDEX licenses_by_product ON licenses(product_id)",
+        "CREATE INDEX devices_by_first_seen ON devices(license_id, first_seen)",
+    ],
 ]
 
 #: The schema version this licsign writes and reads.
