@@ -55,15 +55,20 @@ __all__ = [
     "expiry",
     "feature_name",
     "features",
+    "free_text",
     "grace",
     "license_id",
     "license_type",
     "limit",
     "min_components",
+    "one_of",
+    "order_id",
     "product_features",
     "product_id",
     "refresh",
     "required_components",
+    "user_email",
+    "user_max_devices",
     "users",
     "vendor_name",
     "version",
@@ -98,7 +103,8 @@ class InvalidFieldError(InvalidInputError):
             ``customer_id``, ``license_id``, ``name``, ``vendor``, ``email``,
             ``feature``, ``product_features``, ``component``, ``min_components``,
             ``counter``, ``counters``, ``max_version``, ``device_match``, ``limits``,
-            ``user``, ``type``, ``expires``, ``grace``, ``lease``, ``refresh``).
+            ``user``, ``max_devices``, ``type``, ``expires``, ``grace``, ``lease``, ``refresh``,
+            ``order_id``, ``reference``, ``status``).
     """
 
     def __init__(self, field: str, message: str) -> None:
@@ -141,6 +147,42 @@ def license_id(value: str) -> str:
         InvalidFieldError: (``license_id``) as for ``product_id``.
     """
     return _identifier(value, "license_id")
+
+
+def order_id(value: str) -> str:
+    """An order id (``ID_CHARS``, as product and customer ids); returned unchanged.
+
+    Raises:
+        InvalidFieldError: (``order_id``) as for ``product_id``.
+    """
+    return _identifier(value, "order_id")
+
+
+def one_of(value: str, allowed: Iterable[str], field: str) -> str:
+    """``value`` if it is one of ``allowed`` (a license status, say); returned unchanged.
+
+    Raises:
+        InvalidFieldError: (``field``) anything else; the message lists what is allowed.
+    """
+    choices = list(allowed)
+    if value not in choices:
+        raise InvalidFieldError(field, f"{value!r}: use one of {', '.join(choices)}")
+    return value
+
+
+def free_text(value: str, field: str) -> str:
+    """Free text a vendor gives about an order (its reference, a manager's name), as given.
+
+    Like a device label it may hold any character but NUL (which PostgreSQL
+    cannot store): it is recorded as typed or pasted and escaped wherever it
+    is shown (docs/security.md, "Terminal output").
+
+    Raises:
+        InvalidFieldError: (``field``) blank, longer than 256 characters, or with a NUL.
+    """
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT or "\x00" in value:
+        raise InvalidFieldError(field, f"{value!r}: use 1-{MAX_TEXT} characters (no NUL)")
+    return value
 
 
 def _printable(value: object) -> bool:
@@ -212,6 +254,42 @@ def email(value: str) -> str:
     if "@" not in normal or len(normal) > MAX_EMAIL or " " in normal or not normal.isprintable():
         raise InvalidFieldError("email", f"{normal!r} is not an e-mail address")
     return normal
+
+
+def user_email(value: str) -> str:
+    """A license user's identity (normally an e-mail), in the one form requests are compared in.
+
+    What ``licverify request --user`` sends after ``normalize_user``, so a user
+    assigned here is the user a request names: an ``@`` is not required, since a
+    license's allowed users (``licsign issue --user``) may name people otherwise.
+
+    Returns:
+        The identity trimmed, in NFC and case-folded.
+
+    Raises:
+        InvalidFieldError: (``user``) empty, longer than 256 characters, or with
+            an invisible or control character (the message names its code point).
+    """
+    try:
+        normal = normalize_user(value)
+    except ValueError as exc:
+        raise InvalidFieldError("user", str(exc)) from None
+    if len(normal) > MAX_TEXT or not normal.isprintable():
+        raise InvalidFieldError("user", f"use 1 to {MAX_TEXT} printable characters for a user")
+    return normal
+
+
+def user_max_devices(value: int | None) -> int | None:
+    """A user's own device cap on a license: None (the license's alone) or 1 to 2**32 - 1.
+
+    Raises:
+        InvalidFieldError: (``max_devices``) anything else.
+    """
+    if value is not None and (type(value) is not int or not 1 <= value <= MAX_LIMIT):
+        raise InvalidFieldError(
+            "max_devices", f"a user's device cap must be an integer from 1 to {MAX_LIMIT}"
+        )
+    return value
 
 
 def feature_name(value: str) -> str:

@@ -4,6 +4,8 @@ Layout under the workspace directory (0700; the ledger and keys 0600)::
 
     workspace.json            vendor name, format version
     ledger.sqlite3            the ledger
+    ledger-head.json          the ledger's newest event this workspace saw (HMAC)
+    keys/ledger-head.key      the key of that HMAC (random, 0600)
     keys/root.key             root key (encrypted)
     keys/issuing-<id>.key     issuing keys (encrypted)
     keys/issuing-<id>.cert    their certificates (armored)
@@ -32,7 +34,7 @@ from licsign._keyfile import (
     read_public_key,
     write_key_file,
 )
-from licsign._ledger import Ledger, postgres_url, redact_url
+from licsign._ledger import HeadFile, Ledger, postgres_url, redact_url
 from licsign._validation import vendor_name
 from licverify._fileio import fsync_directory
 from licverify._time import MAX_TIMESTAMP, from_timestamp, to_timestamp
@@ -89,12 +91,21 @@ class Workspace:
         """The ledger, opened on first use."""
         if self._ledger is None:
             self._ledger = Ledger(self.ledger_location)
+            self._ledger.anchor = self.head_file
         return self._ledger
+
+    @property
+    def head_file(self) -> HeadFile:
+        """Where this workspace keeps the ledger's chain head it last saw, signed
+        (``ledger-head.json``; docs/adr/0018-ledger-integrity.md)."""
+        shared = self.ledger_location != os.path.join(self.home, "ledger.sqlite3")
+        return HeadFile(self.home, redact_url(self.ledger_location) if shared else "ledger.sqlite3")
 
     def migrate_ledger(self) -> list[int]:
         """Apply the ledger's missing migrations; return their numbers (none: up to date)."""
         self.close()
         ledger = Ledger(self.ledger_location, migrate=True)
+        ledger.anchor = self.head_file
         self._ledger = ledger
         return ledger.applied
 

@@ -336,6 +336,23 @@ class Vendor:
         """
         return activate(self.ws, request, lambda: PW, now=self._when(when))
 
+    def assign(
+        self, lic: IssuedLicense | str, user: str, when: datetime | None = None, **options: Any
+    ) -> str:
+        """Assign ``user`` to a user-based license (``licsign.assign_user``; ``options``: its
+        ``name`` and ``max_devices``); return their one-time activation code."""
+        from licsign import assign_user
+
+        license_id = lic if isinstance(lic, str) else lic.id
+        return assign_user(self.ws, license_id, user, now=self._when(when), **options).code
+
+    def new_code(self, lic: IssuedLicense | str, user: str, when: datetime | None = None) -> str:
+        """A new one-time activation code for an assigned user (``licsign.new_user_code``)."""
+        from licsign import new_user_code
+
+        license_id = lic if isinstance(lic, str) else lic.id
+        return new_user_code(self.ws, license_id, user, now=self._when(when)).code
+
     def sign_response(
         self, response: ActivationResponse, key: nacl.signing.SigningKey | None = None
     ) -> bytes:
@@ -562,11 +579,13 @@ class Machine:
         lic: IssuedLicense | None = None,
         when: datetime | None = None,
         user: str | None = None,
+        code: str | None = None,
     ) -> Granted:
-        """Import (if given), request, have the vendor grant it, install."""
+        """Import (if given), request (for ``user``, with their activation ``code``), have the
+        vendor grant it, install."""
         if lic is not None:
             self.import_license(lic, when)
-        granted = self.vendor.activate(self.request(when, user=user), when)
+        granted = self.vendor.activate(self.request(when, user=user, code=code), when)
         self.install(granted.response, when)
         return granted
 

@@ -247,15 +247,17 @@ def test_concurrent_activations_never_exceed_max_devices(vendor: Vendor) -> None
 
 def test_max_users(vendor: Vendor) -> None:
     lic = vendor.issue(max_users=2)
-    vendor.machine("m1").activate(lic, user="alice")
-    vendor.machine("m2").activate(lic, user="bob")
-    # A user already counted may add a device.
-    vendor.machine("m3").activate(lic, user="alice")
+    vendor.machine("m1").activate(lic, user="alice", code=vendor.assign(lic, "alice"))
+    vendor.machine("m2").activate(lic, user="bob", code=vendor.assign(lic, "bob"))
+    # A user already counted may add a device (each new seat with a new code).
+    vendor.machine("m3").activate(lic, user="alice", code=vendor.new_code(lic, "alice"))
     m4 = vendor.machine("m4")
     m4.import_license(lic)
     with pytest.raises(RefusedError, match=r"has 2 of 2 users: alice, bob"):
+        vendor.assign(lic, "carol")  # a third user cannot even be assigned
+    with pytest.raises(RefusedError, match=r"user carol is not assigned"):
         vendor.activate(m4.request(user="carol"))
-    granted = vendor.activate(m4.request(user="bob"))
+    granted = vendor.activate(m4.request(user="bob", code=vendor.new_code(lic, "bob")))
     assert verify_response(granted.response, trusted_roots=vendor.roots).user == "bob"
     assert sorted(a["user"] for a in vendor.open_activations(lic.id)) == [
         "alice",
@@ -268,14 +270,14 @@ def test_max_users(vendor: Vendor) -> None:
 
 def test_max_devices_per_user(vendor: Vendor) -> None:
     lic = vendor.issue(max_devices_per_user=1)
-    g1 = vendor.machine("m1").activate(lic, user="alice")
+    g1 = vendor.machine("m1").activate(lic, user="alice", code=vendor.assign(lic, "alice"))
     m2 = vendor.machine("m2")
     m2.import_license(lic)
     with pytest.raises(RefusedError) as info:
-        vendor.activate(m2.request(user="alice"))
+        vendor.activate(m2.request(user="alice", code=vendor.new_code(lic, "alice")))
     assert "user alice has 1 of 1 devices" in str(info.value)
     assert f"host-m1 ({g1.device_id[:8]}, alice)" in str(info.value)
-    granted = vendor.activate(m2.request(user="bob"))
+    granted = vendor.activate(m2.request(user="bob", code=vendor.assign(lic, "bob")))
     m2.install(granted.response)
     assert m2.check().activation.user == "bob"  # type: ignore[union-attr]
     assert vendor.ws.ledger.verify_events() == vendor.event_count()
@@ -290,7 +292,7 @@ def test_allowed_users(vendor: Vendor) -> None:
     with pytest.raises(RefusedError, match=r"does not allow no user \(allowed: alice, bob\)"):
         vendor.activate(m1.request())
     assert vendor.open_activations(lic.id) == []
-    granted = vendor.activate(m1.request(user="bob"))
+    granted = vendor.activate(m1.request(user="bob", code=vendor.assign(lic, "bob")))
     assert m1.install(granted.response).activation.user == "bob"  # type: ignore[union-attr]
 
 
@@ -308,7 +310,7 @@ def test_missing_user_refused_when_the_license_counts_users(
     with pytest.raises(RefusedError, match="counts users; make the request with --user"):
         vendor.activate(m1.request())
     assert vendor.open_activations(lic.id) == []
-    assert vendor.machine("m1").activate(user="dave").activation_id
+    assert vendor.machine("m1").activate(user="dave", code=vendor.assign(lic, "dave")).activation_id
 
 
 def test_reused_seat_answers_for_the_user_it_counts_against(vendor: Vendor) -> None:
@@ -317,7 +319,7 @@ def test_reused_seat_answers_for_the_user_it_counts_against(vendor: Vendor) -> N
     # while the ledger still counts alice (that would let bob in past max_users=1).
     lic = vendor.issue(max_users=1)
     m1 = vendor.machine("m1")
-    m1.activate(lic, user="alice")
+    m1.activate(lic, user="alice", code=vendor.assign(lic, "alice"))
     try:
         granted = vendor.activate(m1.request(at(10), user="bob"), at(10))
     except RefusedError:
@@ -1220,7 +1222,9 @@ def test_request_made_after_the_clock_went_back_stays_answerable(vendor: Vendor)
 
 
 def test_ledger_rows_and_event_chain_after_a_full_story(vendor: Vendor) -> None:
-    lic = vendor.issue(max_devices=2, max_users=2, max_transfers=2)
+    # Not user-based (no max users), so no user codes: the users are labels of the seats here;
+    # tests/test_users.py tells the story of a user-based license.
+    lic = vendor.issue(max_devices=2, max_transfers=2)
     m1, m2, m3 = vendor.machine("m1"), vendor.machine("m2"), vendor.machine("m3")
     g1 = m1.activate(lic, at(0), user="alice")
     g2 = m2.activate(lic, at(10), user="bob")

@@ -37,12 +37,14 @@ class Exchange:
         # The sample machine: activated, and left activated for the file test.
         self.machine = vendor.machine("bitflip")
         self.machine.import_license(lic)
-        request = self.machine.request(label="bitflip host", user="alice", code="CODE-1234")
+        self.code = vendor.assign(lic, "alice")  # a real one-time code (tests/test_users.py)
+        request = self.machine.request(label="bitflip host", user="alice", code=self.code)
         granted = vendor.activate(request, at(1))
         # A second machine gives the receipt sample.
         other = vendor.machine("other")
         other.import_license(lic.document)
-        other.install(vendor.activate(other.request(label="o", user="bob")).response)
+        bob = vendor.assign(lic, "bob")
+        other.install(vendor.activate(other.request(label="o", user="bob", code=bob)).response)
         receipt = other.deactivate(at(2))
         self.request = F.dearmor(request)[0]
         self.response = F.dearmor(granted.response)[0]
@@ -96,7 +98,7 @@ def test_samples_verify(exchange: Exchange) -> None:
     response = licverify.verify_response(exchange.response, trusted_roots=exchange.roots)
     receipt = licverify.verify_receipt(exchange.receipt)
     assert (
-        request.user == "alice" and request.code == "CODE-1234" and request.label == "bitflip host"
+        request.user == "alice" and request.code == exchange.code and request.label == "bitflip host"
     )
     assert response.nonce == request.nonce and response.user == "alice"
     assert response.lease_expires == T0 + 1 + 8 * 3600

@@ -291,7 +291,8 @@ def test_users_compare_by_normalized_email(vendor: Vendor) -> None:
     assert lic.terms.allowed_users == ("ann@example.com",)
     m1 = vendor.machine("m1")
     m1.import_license(lic)
-    granted = vendor.activate(m1.request(at(1), user="  ANN@example.COM "), at(1))
+    code = vendor.assign(lic, "Ann@Example.com")  # a user-based license: assigned, with a code
+    granted = vendor.activate(m1.request(at(1), user="  ANN@example.COM ", code=code), at(1))
     assert vendor.open_activations(lic.id)[0]["user"] == "ann@example.com"
     assert verify_response(granted.response, trusted_roots=vendor.roots).user == "ann@example.com"
 
@@ -311,8 +312,10 @@ def test_max_users_counts_one_person_once_whatever_the_case(vendor: Vendor) -> N
     m1, m2 = vendor.machine("m1"), vendor.machine("m2")
     m1.import_license(lic)
     m2.import_license(lic)
-    vendor.activate(m1.request(at(1), user="bob@example.com"), at(1))
-    assert vendor.activate(m2.request(at(2), user="Bob@Example.com"), at(2)).activation_id
+    first = vendor.assign(lic, "bob@example.com")
+    vendor.activate(m1.request(at(1), user="bob@example.com", code=first), at(1))
+    code = vendor.new_code(lic, "BOB@example.com")
+    assert vendor.activate(m2.request(at(2), user="Bob@Example.com", code=code), at(2)).activation_id
 
 
 # --- review: tolerant device_match, padded and hybrid fingerprints ------------------------------
@@ -375,10 +378,11 @@ def test_a_stricter_policy_applies_to_new_seats_not_renewals(vendor: Vendor) -> 
 def test_after_its_lease_ended_a_device_may_come_back_for_another_user(vendor: Vendor) -> None:
     lic = vendor.issue("floating", lease=timedelta(hours=1), max_devices=1, max_users=2)
     m1 = vendor.machine("m1")
-    m1.activate(lic, at(0), user="ann@example.com")
+    m1.activate(lic, at(0), user="ann@example.com", code=vendor.assign(lic, "ann@example.com"))
+    bob = vendor.assign(lic, "bob@example.com")
     with pytest.raises(RefusedError, match="holds a seat for user ann@example.com"):
-        vendor.activate(m1.request(at(10), user="bob@example.com"), at(10))
-    granted = vendor.activate(m1.request(at(HOUR), user="bob@example.com"), at(HOUR))
+        vendor.activate(m1.request(at(10), user="bob@example.com", code=bob), at(10))
+    granted = vendor.activate(m1.request(at(HOUR), user="bob@example.com", code=bob), at(HOUR))
     assert granted.reused
     assert vendor.open_activations(lic.id)[0]["user"] == "bob@example.com"
 

@@ -50,7 +50,8 @@ class Documents:
         self.root = vendor.roots[0]
         machine = vendor.machine("interop", fingerprint=FINGERPRINT)
         machine.import_license(self.license, NOW)
-        request = machine.request(NOW, user="alice", label="interop host")
+        code = vendor.assign(self.license, "alice", when=NOW)  # a user-based license: a code
+        request = machine.request(NOW, user="alice", label="interop host", code=code)
         granted = vendor.activate(request, NOW + timedelta(seconds=5))
         machine.install(granted.response, NOW + timedelta(seconds=6))
         receipt = machine.deactivate(NOW + timedelta(seconds=7))
@@ -152,6 +153,7 @@ def test_cwt_verifies_requests_and_receipts_with_their_device_key(
                 "fingerprint": dict(request.fingerprint),
                 "label": "interop host",
                 "user": "alice",
+                "code": request.code,
             },
         }
         response = licverify.verify_response(docs.response, trusted_roots=[docs.root])

@@ -254,3 +254,35 @@ def test_a_writer_behind_a_stuck_desk_gives_up_and_stays_usable(
     assert caught.value.code == "busy" and not waiting.in_transaction
     waiting.add_customer(601, "initech", "Initech", None)
     assert waiting.customer("initech").name == "Initech" and waiting.verify_events() == 3
+
+
+def test_migration_5_fills_the_validity_of_licenses_issued_before_it(ledger_location: str) -> None:
+    """Licenses an older licsign recorded get their start and end of grace from their terms
+    (a statement written for each engine), so ``list --status`` finds them too."""
+    older_ledger(ledger_location, 4)
+    db = engines.connect(ledger_location)
+    db.begin_write()
+    db.run("INSERT INTO keys (key_id, role, public_key, created_at) VALUES ('k1', 'issuing', ?, 1)", (b"k" * 32,))
+    db.run("INSERT INTO products (id, name, created_at) VALUES ('p', 'P', 1)")
+    db.run("INSERT INTO customers (id, name, created_at) VALUES ('c', 'C', 1)")
+    licenses = [  # id, expires, not_before, grace_seconds
+        ("L-OLD-1", 2_000_000_000, "2027-01-01T00:00:00Z", 86400),
+        ("L-OLD-2", None, "2026-01-01T00:00:00Z", 0),
+    ]
+    for license_id, expires, start, grace in licenses:
+        terms = f'{{"not_before": "{start}", "grace_seconds": {grace}}}'
+        db.run(
+            "INSERT INTO licenses (id, version, product_id, customer_id, type, issued_at, expires,"
+            " terms, document, digest, key_id) VALUES (?, 1, 'p', 'c', 't', 1, ?, ?, ?, ?, 'k1')",
+            (license_id, expires, terms, b"doc", license_id),
+        )
+    db.set_schema_version(4)
+    db.commit()
+    db.close()
+    ledger = Ledger(ledger_location, migrate=True)
+    rows = {r["id"]: (r["not_before"], r["grace_ends"], r["order_id"]) for r in ledger.dump()["licenses"]}
+    assert rows == {"L-OLD-1": (1798761600, 2_000_086_400, None), "L-OLD-2": (1767225600, None, None)}
+    assert [r.id for r in ledger.licenses(status="in-grace", at=2_000_000_000)] == ["L-OLD-1"]
+    assert [r.id for r in ledger.licenses(status="not-yet-valid", at=1798761599)] == ["L-OLD-1"]
+    assert [r.id for r in ledger.licenses(status="active", at=1798761600)] == ["L-OLD-1", "L-OLD-2"]
+    ledger.close()

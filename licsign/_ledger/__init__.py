@@ -10,7 +10,10 @@ ledger's write lock up front (SQLite ``BEGIN IMMEDIATE``, PostgreSQL an
 advisory transaction lock; docs/adr/0015-ledger-engines.md), so limits
 checked inside it cannot be raced, and it nests (savepoints), so a service
 that calls other services is still one atomic step. Every change appends an
-event whose hash covers the previous event's hash.
+event whose hash covers the previous event's hash; ``integrity`` keeps the
+newest one in the workspace (checked when a unit begins, recorded after it
+commits) and holds what ``ledger verify`` checks; ``backup`` writes and
+restores whole ledgers (docs/adr/0018-ledger-integrity.md).
 """
 
 from __future__ import annotations
@@ -34,9 +37,11 @@ from licsign._ledger.engine import (
     redact_url,
 )
 from licsign._ledger.events import Events
+from licsign._ledger.integrity import ChainHead, HeadFile, Integrity, LedgerIntegrityError, Problem
 from licsign._ledger.keys import Keys
 from licsign._ledger.licenses import Licenses
 from licsign._ledger.migrations import SCHEMA_VERSION
+from licsign._ledger.orders import Orders
 from licsign._ledger.products import Products
 from licsign._ledger.records import (
     ActivationRecord,
@@ -45,34 +50,47 @@ from licsign._ledger.records import (
     EventRecord,
     KeyRecord,
     LicenseRecord,
+    LicenseUserRecord,
+    ManagerRecord,
     NewSeat,
+    OrderRecord,
     ProductRecord,
     ReceiptRecord,
     Seat,
+    UserCodeRecord,
 )
+from licsign._ledger.users import Users
 
 __all__ = [
     "SCHEMA_VERSION",
     "ActivationRecord",
+    "ChainHead",
     "CustomerRecord",
     "DeviceRecord",
     "EventRecord",
+    "HeadFile",
     "KeyRecord",
     "Ledger",
     "LedgerBusyError",
     "LedgerError",
+    "LedgerIntegrityError",
     "LicenseRecord",
+    "LicenseUserRecord",
+    "ManagerRecord",
     "NewSeat",
+    "OrderRecord",
+    "Problem",
     "ProductRecord",
     "ReceiptRecord",
     "Seat",
+    "UserCodeRecord",
     "is_postgres_url",
     "postgres_url",
     "redact_url",
 ]
 
 
-class Ledger(Keys, Products, Customers, Licenses, Activations, Events):
+class Ledger(Keys, Products, Customers, Licenses, Activations, Orders, Users, Integrity, Events):
     """A connection to the ledger.
 
     Args:
@@ -136,6 +154,8 @@ class Ledger(Keys, Products, Customers, Licenses, Activations, Events):
 _TABLES = {
     "keys": "key_id", "products": "id", "customers": "id", "licenses": "id, version",
     "devices": "license_id, id", "activations": "id", "receipts": "nonce", "events": "seq",
+    "orders": "id", "order_managers": "order_id, email, added_at",
+    "license_users": "id", "user_codes": "id",
 }  # fmt: skip
 
 

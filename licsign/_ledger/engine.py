@@ -123,6 +123,16 @@ class Database:
         """Run a statement that returns no rows."""
         self.all(sql, args)
 
+    def run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run a statement that returns no rows once per row of arguments (one batch:
+        SQLite's ``executemany``, psycopg's pipelined one), for bulk issuance."""
+        if not rows:
+            return
+        try:
+            self._many(sql, [tuple(r) for r in rows])
+        except self._errors as exc:
+            raise self._error(exc) from None
+
     def begin_write(self) -> None:
         """Start a transaction holding the ledger's write lock (LedgerBusyError after the wait)."""
         raise NotImplementedError
@@ -156,6 +166,9 @@ class Database:
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
         raise NotImplementedError
 
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        raise NotImplementedError
+
     def _error(self, exc: BaseException) -> LedgerError:
         raise NotImplementedError
 
@@ -182,6 +195,9 @@ class SqliteDatabase(Database):
 
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
         return self._db.execute(sql, args).fetchall()
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        self._db.executemany(sql, rows)
 
     def _error(self, exc: BaseException) -> LedgerError:
         if "database is locked" in str(exc):
@@ -247,6 +263,10 @@ class PostgresDatabase(Database):
     def _all(self, sql: str, args: tuple[Any, ...]) -> list[Row]:
         cursor = self._db.execute(_pg(sql), args)
         return list(cursor.fetchall()) if cursor.description else []
+
+    def _many(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        with self._db.cursor() as cursor:
+            cursor.executemany(_pg(sql), rows)
 
     def _error(self, exc: BaseException) -> LedgerError:
         if getattr(exc, "sqlstate", None) == "55P03":  # lock_not_available: lock_timeout passed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from licsign._ledger.engine import LedgerError
@@ -18,15 +19,28 @@ class Events(UnitOfWork):
 
     def append_event(self, at: int, kind: str, subject: str, data: dict[str, Any]) -> None:
         """Append a hash-chained event; call inside ``transaction()``."""
+        self.append_events(at, [(kind, subject, data)])
+
+    def append_events(self, at: int, events: Sequence[tuple[str, str, dict[str, Any]]]) -> None:
+        """Append hash-chained events (kind, subject, data), in order; call inside ``transaction()``.
+
+        The chain's head is read once and the rows inserted in one batch: bulk
+        issuance appends one event per license without a read per event.
+        """
         if not self.in_transaction:
             raise LedgerError("internal error: a ledger change outside a unit of work")
         row = self._db.one("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")
-        seq, prev = (int(row["seq"]) + 1, bytes(row["hash"])) if row else (1, GENESIS)
-        body = json.dumps(data, sort_keys=True, separators=(",", ":"))
-        digest = event_hash(prev, seq, at, kind, subject, body)
-        self._db.run(
+        seq, prev = (int(row["seq"]), bytes(row["hash"])) if row else (0, GENESIS)
+        rows = []
+        for kind, subject, data in events:
+            seq += 1
+            body = json.dumps(data, sort_keys=True, separators=(",", ":"))
+            digest = event_hash(prev, seq, at, kind, subject, body)
+            rows.append((seq, at, kind, subject, body, prev, digest))
+            prev = digest
+        self._db.run_many(
             "INSERT INTO events (seq, at, kind, subject, data, prev_hash, hash) VALUES (?,?,?,?,?,?,?)",
-            (seq, at, kind, subject, body, prev, digest),
+            rows,
         )
 
     def events(self, subject: str | None = None) -> list[EventRecord]:

@@ -34,6 +34,23 @@ _APPEND_ONLY = {
     ],
 }
 
+#: Fills the validity columns of licenses issued before they existed, from the ledger's
+#: JSON copy of the signed terms (ISO 8601 UTC times, ``grace_seconds``): the one
+#: statement whose JSON and date functions differ between the engines.
+_VALIDITY_BACKFILL = {
+    "sqlite": [
+        "UPDATE licenses SET"
+        " not_before = CAST(strftime('%s', json_extract(terms, '$.not_before')) AS INTEGER),"
+        " grace_ends = expires + COALESCE(json_extract(terms, '$.grace_seconds'), 0)"
+    ],
+    "postgresql": [
+        "UPDATE licenses SET"
+        " not_before = CAST(EXTRACT(EPOCH FROM CAST(CAST(terms AS json)->>'not_before'"
+        " AS timestamptz)) AS BIGINT),"
+        " grace_ends = expires + COALESCE(CAST(CAST(terms AS json)->>'grace_seconds' AS BIGINT), 0)"
+    ],
+}
+
 MIGRATIONS: list[list[Statement]] = [
     # 1: keys, products, customers, licenses and the hash-chained events.
     [
@@ -143,6 +160,67 @@ MIGRATIONS: list[list[Statement]] = [
         "CREATE INDEX activations_by_device ON activations(license_id, device_id)",
         "CREATE INDEX licenses_by_product ON licenses(product_id)",
         "CREATE INDEX devices_by_first_seen ON devices(license_id, first_seen)",
+    ],
+    # 5: orders and their license managers (issue 8), a license's order, and the instants a
+    # license's status changes (start of validity, end of grace), so `licsign list
+    # --order/--status/--expiring-within` is an indexed query, not a scan in Python.
+    [
+        """CREATE TABLE orders (
+            id          TEXT PRIMARY KEY,
+            customer_id TEXT NOT NULL REFERENCES customers(id),
+            reference   TEXT,
+            created_at  INTEGER NOT NULL
+        )""",
+        "CREATE INDEX orders_by_customer ON orders(customer_id, id)",
+        # A manager removed and added again is a new row: the old one keeps its dates.
+        """CREATE TABLE order_managers (
+            {rowid}
+            order_id    TEXT NOT NULL REFERENCES orders(id),
+            email       TEXT NOT NULL,
+            name        TEXT,
+            added_at    INTEGER NOT NULL,
+            removed_at  INTEGER
+        )""",
+        "CREATE UNIQUE INDEX one_current_manager ON order_managers(order_id, email)"
+        " WHERE removed_at IS NULL",
+        "ALTER TABLE licenses ADD COLUMN order_id TEXT REFERENCES orders(id)",
+        "CREATE INDEX licenses_by_order ON licenses(order_id)",
+        # NULL not_before: valid from the start; NULL grace_ends: never expires.
+        "ALTER TABLE licenses ADD COLUMN not_before INTEGER",
+        "ALTER TABLE licenses ADD COLUMN grace_ends INTEGER",
+        _VALIDITY_BACKFILL,
+        "CREATE INDEX licenses_by_not_before ON licenses(not_before)",
+        "CREATE INDEX licenses_by_expiry ON licenses(expires)",
+        "CREATE INDEX licenses_by_grace_end ON licenses(grace_ends)",
+    ],
+    # License users and their one-time activation codes (issue 8, docs/adr/0017-user-codes.md).
+    # Ids are given by the ledger under its write lock; a user removed and assigned again is
+    # a new row. A code is stored only as a keyed hash; at most one unused code per user.
+    [
+        """CREATE TABLE license_users (
+            id          INTEGER PRIMARY KEY,
+            license_id  TEXT NOT NULL,
+            email       TEXT NOT NULL,
+            name        TEXT,
+            max_devices INTEGER,
+            added_at    INTEGER NOT NULL,
+            removed_at  INTEGER
+        )""",
+        "CREATE UNIQUE INDEX one_current_user ON license_users(license_id, email)"
+        " WHERE removed_at IS NULL",
+        "CREATE INDEX license_users_by_license ON license_users(license_id, added_at)",
+        """CREATE TABLE user_codes (
+            id            INTEGER PRIMARY KEY,
+            user_id       INTEGER NOT NULL REFERENCES license_users(id),
+            code_hash     BLOB NOT NULL,
+            key_id        TEXT NOT NULL,
+            created_at    INTEGER NOT NULL,
+            ended_at      INTEGER,
+            end_reason    TEXT CHECK (end_reason IN ('used', 'replaced', 'removed')),
+            activation_id TEXT
+        )""",
+        "CREATE UNIQUE INDEX one_unused_code_per_user ON user_codes(user_id) WHERE ended_at IS NULL",
+        "CREATE INDEX user_codes_by_user ON user_codes(user_id, code_hash)",
     ],
 ]
 

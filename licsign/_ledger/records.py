@@ -116,6 +116,8 @@ class LicenseRecord:
     digest: str
     key_id: str
     status: str
+    #: The order it was issued under (``licsign issue --order``), if any.
+    order_id: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> LicenseRecord:
@@ -237,3 +239,89 @@ class EventRecord:
             data=_json(row, "data", "events", dict) or {}, prev_hash=bytes(row["prev_hash"]),
             hash=bytes(row["hash"]), body=row["data"],
         )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order: a customer's purchase, under which licenses are issued."""
+
+    id: str
+    customer_id: str
+    #: Free text the vendor gave (an invoice or shop number), as given.
+    reference: str | None
+    created_at: int
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> OrderRecord:
+        """Build from an ``orders`` row."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class ManagerRecord:
+    """A license manager of an order: added, and perhaps removed since."""
+
+    order_id: str
+    #: Normalized as users are (``licverify._fields.normalize_user``).
+    email: str
+    name: str | None
+    added_at: int
+    removed_at: int | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ManagerRecord:
+        """Build from an ``order_managers`` row."""
+        return cls(**_columns(cls, row))
+
+
+@dataclass(frozen=True, slots=True)
+class LicenseUserRecord:
+    """A user assigned to a user-based license: added, and perhaps removed since.
+
+    A user removed and assigned again is a new row (with a new ``id``): the old
+    one keeps its dates, and codes made for it never work for the new one.
+    """
+
+    id: int
+    license_id: str
+    #: Normalized as requests are compared (``licverify._fields.normalize_user``).
+    email: str
+    name: str | None
+    #: The user's own device cap (within the license's), or None: the license's alone.
+    max_devices: int | None
+    added_at: int
+    removed_at: int | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> LicenseUserRecord:
+        """Build from a ``license_users`` row."""
+        values = _columns(cls, row)
+        values["id"] = int(values["id"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class UserCodeRecord:
+    """A one-time user activation code, kept only as a keyed hash (docs/adr/0017-user-codes.md)."""
+
+    id: int
+    #: The ``license_users`` row it was made for.
+    user_id: int
+    #: HMAC-SHA-256 of the code under the workspace's user-code key.
+    code_hash: bytes
+    #: Which user-code key made the hash (not the key: a digest of it).
+    key_id: str
+    created_at: int
+    ended_at: int | None
+    #: ``used`` (it took a seat), ``replaced`` (by a newer code) or ``removed`` (with its user).
+    end_reason: str | None
+    #: The activation it took, once used.
+    activation_id: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> UserCodeRecord:
+        """Build from a ``user_codes`` row."""
+        values = _columns(cls, row)
+        values["id"], values["user_id"] = int(values["id"]), int(values["user_id"])
+        values["code_hash"] = bytes(values["code_hash"])
+        return cls(**values)

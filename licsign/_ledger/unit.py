@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from licsign._ledger.engine import Database
 
@@ -13,6 +14,19 @@ class UnitOfWork:
 
     _db: Database
     _depth: int = 0
+
+    def _after_begin(self) -> None:
+        """Run when the outermost unit has begun, under the write lock, before any change (an
+        exception ends the unit): the ledger checks its history against the head the
+        workspace recorded here (integrity.py)."""
+
+    def _before_commit(self) -> Any:
+        """Run at the end of the outermost unit, before COMMIT, still under the write lock
+        (an exception undoes the unit); what it returns goes to ``_after_commit``."""
+        return None
+
+    def _after_commit(self, token: Any) -> None:
+        """Run once the outermost unit committed (the ledger records its new head)."""
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -30,7 +44,10 @@ class UnitOfWork:
             self._db.run(f"SAVEPOINT unit_{depth}")
         self._depth = depth + 1
         try:
+            if depth == 0:
+                self._after_begin()
             yield
+            token = self._before_commit() if depth == 0 else None
         except BaseException:
             self._depth = depth
             if depth == 0:
@@ -42,6 +59,7 @@ class UnitOfWork:
         self._depth = depth
         if depth == 0:
             self._db.commit()
+            self._after_commit(token)
         else:
             self._db.run(f"RELEASE SAVEPOINT unit_{depth}")
 

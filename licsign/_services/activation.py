@@ -31,7 +31,9 @@ from typing import Any
 from licsign._errors import InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource
 from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, NewSeat, ProductRecord, Seat
+from licsign._services.codes import Admission, admitter
 from licsign._services.issuing import new_license_id
+from licsign._services.keyring import KeyRing
 from licsign._validation import MIN_COMPONENTS, device_label
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
@@ -186,8 +188,14 @@ def _check_same_machine(seat: Seat, request: ActivationRequest, terms: LicenseTe
     )
 
 
-def _check_limits(terms: LicenseTerms, holders: list[Seat], user: str | None) -> None:
-    """Refuse a new seat past any limit, naming the limit and who holds the seats."""
+def _check_limits(
+    terms: LicenseTerms, holders: list[Seat], user: str | None, user_cap: int | None = None
+) -> None:
+    """Refuse a new seat past any limit, naming the limit and who holds the seats.
+
+    ``user_cap`` is the user's own device cap from their assignment (``licsign user
+    assign --max-devices``), applied with the license's devices-per-user cap.
+    """
     limits = terms.limits
     if limits.max_devices is not None and len(holders) >= limits.max_devices:
         raise RefusedError(
@@ -201,7 +209,8 @@ def _check_limits(terms: LicenseTerms, holders: list[Seat], user: str | None) ->
             f"{', '.join(sorted(users))}"
         )
     per_user = [r for r in holders if user is not None and r.activation.user == user]
-    cap = limits.max_devices_per_user
+    caps = [c for c in (limits.max_devices_per_user, user_cap) if c is not None]
+    cap = min(caps) if caps else None
     if cap is not None and len(per_user) >= cap:
         raise RefusedError(
             f"user {user} has {len(per_user)} of {cap} devices on license "
@@ -224,12 +233,15 @@ def _take_seat(
     user: str | None,
     at: int,
     new_id: Callable[[], str],
+    admit: Callable[[bool], Admission],
 ) -> tuple[str, bool]:
     """This device's activation id, and whether it already existed; RefusedError past a limit.
 
     The product's fingerprint policy applies when a device takes a new seat;
     a renewal is held to the fingerprint recorded when its seat was taken.
-    Call inside the ledger's transaction.
+    On a user-based license ``admit(need_code)`` says whether the user may take
+    a seat (a new one needs their one-time code, used here). Call inside the
+    ledger's transaction.
     """
     open_rows = ledger.open_activations(terms.id)
     mine = next((r for r in open_rows if r.activation.device_id == request.device_id), None)
@@ -244,11 +256,14 @@ def _take_seat(
                     f"{mine.activation.user or '(none)'}; deactivate it before activating it for another user"
                 )
         else:  # its lease ended: the seat may be taken, and it may come back for another user
-            _check_limits(terms, holders, user)
+            admission = admit(mine.activation.user != user)  # another user: a new seat
+            _check_limits(terms, holders, user, admission.max_devices)
             ledger.set_activation_user(mine.activation.id, user)
+            admission.redeem(ledger, at, mine.activation.id)
         return mine.activation.id, True
+    admission = admit(True)
     check_fingerprint_policy(ledger.product(terms.product), request.fingerprint)
-    _check_limits(terms, holders, user)
+    _check_limits(terms, holders, user, admission.max_devices)
     activation_id = new_id()
     fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
     seat = NewSeat(
@@ -256,7 +271,23 @@ def _take_seat(
         request.nonce, request.license_digest,
     )  # fmt: skip
     ledger.add_activation(activation_id, terms.id, seat, at)
+    admission.redeem(ledger, at, activation_id)
     return activation_id, False
+
+
+def _seat(
+    ws: Workspace,
+    terms: LicenseTerms,
+    request: ActivationRequest,
+    user: str | None,
+    at: int,
+    random_bytes: Callable[[int], bytes],
+) -> tuple[str, bool]:
+    """``_take_seat`` with this workspace's activation ids and license users (inside the unit)."""
+    return _take_seat(
+        ws.ledger, terms, request, user, at, lambda: "A" + new_license_id(random_bytes)[1:],
+        admitter(ws, terms, user, request.code),
+    )  # fmt: skip
 
 
 def activate(
@@ -266,12 +297,14 @@ def activate(
     *,
     now: datetime,
     random_bytes: Callable[[int], bytes] = os.urandom,
+    keys: KeyRing | None = None,
 ) -> Granted:
     """Answer an activation request: enforce every limit, record, sign the response.
 
     Re-activating a device that holds a seat gives a fresh response for the
     same activation and takes no second seat, if the request comes from the
-    machine the device was first activated on.
+    machine the device was first activated on. ``keys``: issuing keys already
+    opened for a batch (``activate_many``); without it the key is opened here.
 
     Raises:
         LicenseError: the request file does not verify.
@@ -288,15 +321,13 @@ def activate(
         ) from None
     user = _normalized_user(request.user)
     terms = _check_request(ws, request, user, at)
-    key, certificate, kid = ws.issuing_signer(terms.product, at, passphrase)
+    key, certificate, kid = (keys or KeyRing(ws, passphrase)).signer(terms.product, at)
     lease, refresh, expires = _expiries(terms, at)
     ledger = ws.ledger
     with ledger.transaction():
         # Re-check inside the write lock: the license row cannot change under us now.
         _check_request(ws, request, user, at)
-        activation_id, reused = _take_seat(
-            ledger, terms, request, user, at, lambda: "A" + new_license_id(random_bytes)[1:]
-        )
+        activation_id, reused = _seat(ws, terms, request, user, at, random_bytes)
         ledger.renew_activation(
             activation_id, at, (lease, refresh), request.nonce, request.license_digest
         )

@@ -9,10 +9,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from nacl.signing import SigningKey
+
 from licsign import _validation as check
 from licsign._errors import InvalidInputError
 from licsign._keyfile import PassphraseSource
-from licsign._ledger import LicenseRecord
+from licsign._ledger import LicenseRecord, ProductRecord
+from licsign._services.orders import check_order
 from licsign._workspace import Workspace
 from licverify import LicenseError
 from licverify._time import from_timestamp, to_timestamp
@@ -71,6 +74,7 @@ class IssueRequest:
         lease: timedelta | Duration | None = None,
         metadata: Mapping[str, Any] | None = None,
         refresh: timedelta | Duration | None = None,
+        order: str | None = None,
     ) -> None:
         self.product, self.customer, self.type = product, customer, check.license_type(type)
         self.expires, self.duration, self.not_before, self.grace = (
@@ -99,6 +103,8 @@ class IssueRequest:
         self.lease = lease
         self.metadata = dict(metadata or {})
         self.refresh = refresh
+        #: The order it is issued under (recorded in the ledger, not in the document).
+        self.order = None if order is None else check.order_id(order)
         check.combination(
             self.type, expires=expires is not None, duration=duration is not None,
             lease=lease is not None, counters=bool(self.counters),
@@ -152,10 +158,95 @@ def new_license_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     return f"L-{chars[0:4]}-{chars[4:8]}-{chars[8:12]}"
 
 
-def _build_terms(ws: Workspace, req: IssueRequest, license_id: str, at: int) -> LicenseTerms:
+class Lookups:
+    """The catalog reads issuing makes (product, customer, order), each made once per
+    ``Lookups``: bulk issuance shares one across its rows; a single license uses its own."""
+
+    def __init__(self, ws: Workspace) -> None:
+        self._ws = ws
+        self._products: dict[str, ProductRecord] = {}
+        self._customers: set[str] = set()
+        self._orders: set[tuple[str, str]] = set()
+
+    def product(self, product_id: str) -> ProductRecord:
+        """The product; NotFoundError if unknown."""
+        if product_id not in self._products:
+            self._products[product_id] = self._ws.ledger.product(product_id)
+        return self._products[product_id]
+
+    def customer(self, customer_id: str) -> None:
+        """Check that the customer exists; NotFoundError if not."""
+        if customer_id not in self._customers:
+            self._ws.ledger.customer(customer_id)
+            self._customers.add(customer_id)
+
+    def order(self, order_id: str, customer_id: str) -> None:
+        """Check that the order exists and is the customer's; NotFoundError or RefusedError."""
+        if (order_id, customer_id) not in self._orders:
+            check_order(self._ws, order_id, customer_id)
+            self._orders.add((order_id, customer_id))
+
+
+@dataclass(frozen=True)
+class PreparedLicense:
+    """A license that passed every check needing no key: its terms, encoded, not yet signed."""
+
+    request: IssueRequest
+    terms: LicenseTerms
+    payload: bytes
+
+
+def prepare_license(
+    ws: Workspace, request: IssueRequest, license_id: str, at: int, lookups: Lookups | None = None
+) -> PreparedLicense:
+    """Build and encode the terms of ``request`` as license ``license_id`` issued at ``at``.
+
+    Raises:
+        NotFoundError: unknown product, customer or order.
+        RefusedError: the order belongs to another customer.
+        InvalidInputError: contradictory or out-of-range terms.
+    """
+    lookups = lookups or Lookups(ws)
+    terms = _build_terms(ws, request, license_id, at, lookups)
+    if request.order is not None:
+        lookups.order(request.order, request.customer)
+    try:
+        payload = encode_license_payload(terms)
+    except LicenseError as exc:
+        raise InvalidInputError(str(exc)) from None
+    return PreparedLicense(request, terms, payload)
+
+
+def sign_license(
+    prepared: PreparedLicense, signer: tuple[SigningKey, bytes, str], at: int
+) -> tuple[IssuedLicense, LicenseRecord]:
+    """Sign a prepared license with ``signer`` (key, certificate, key id): the license and
+    the ledger record to add (``Ledger.add_license``, ``add_licenses``)."""
+    key, certificate, kid = signer
+    terms, request = prepared.terms, prepared.request
+    document = encode_sign1(
+        LICENSE, bytes.fromhex(kid), prepared.payload, lambda m: key.sign(m).signature, certificate
+    )
+    record = LicenseRecord(
+        id=terms.id, version=terms.version, product_id=terms.product,
+        customer_id=terms.customer, type=terms.type, issued_at=at, expires=terms.expires,
+        terms=terms_to_json(terms), document=document,
+        digest=hashlib.sha256(document).hexdigest(), key_id=kid, status="active",
+        order_id=request.order,
+    )  # fmt: skip
+    issued = IssuedLicense(
+        terms.id, document, armor(document, LICENSE), terms,
+        () if request.activation_required else activation_implied_by(request),
+    )  # fmt: skip
+    return issued, record
+
+
+def _build_terms(
+    ws: Workspace, req: IssueRequest, license_id: str, at: int, lookups: Lookups
+) -> LicenseTerms:
     """The terms of ``req`` issued at ``at``: what needs the ledger and the clock is checked here."""
-    product = ws.ledger.product(req.product)
-    ws.ledger.customer(req.customer)
+    product = lookups.product(req.product)
+    lookups.customer(req.customer)
     check.product_features(req.features, product.features, req.product)
     start = at if req.not_before is None else to_timestamp(req.not_before, "not before")
     expires = _expiry(req, start)
@@ -244,7 +335,8 @@ def issue_license(
         The issued license (``to_json()`` is what ``licsign issue --json`` prints).
 
     Raises:
-        NotFoundError: unknown product or customer, or no usable issuing key.
+        NotFoundError: unknown product, customer or order, or no usable issuing key.
+        RefusedError: the order belongs to another customer.
         InvalidInputError: contradictory or out-of-range terms.
         WrongPassphraseError: the issuing key's passphrase is wrong.
     """
@@ -252,24 +344,9 @@ def issue_license(
     license_id = new_license_id(random_bytes)
     while ws.ledger.license_exists(license_id):
         license_id = new_license_id(random_bytes)
-    terms = _build_terms(ws, request, license_id, at)
-    try:
-        payload = encode_license_payload(terms)
-    except LicenseError as exc:
-        raise InvalidInputError(str(exc)) from None
-    key, certificate, kid = ws.issuing_signer(request.product, at, passphrase)
-    document = encode_sign1(
-        LICENSE, bytes.fromhex(kid), payload, lambda m: key.sign(m).signature, certificate
-    )
-    record = LicenseRecord(
-        id=license_id, version=terms.version, product_id=terms.product,
-        customer_id=terms.customer, type=terms.type, issued_at=at, expires=terms.expires,
-        terms=terms_to_json(terms), document=document,
-        digest=hashlib.sha256(document).hexdigest(), key_id=kid, status="active",
-    )  # fmt: skip
+    # The same steps as bulk issuance (licsign._services.bulk.issue_many), for one license.
+    prepared = prepare_license(ws, request, license_id, at)
+    issued, record = sign_license(prepared, ws.issuing_signer(request.product, at, passphrase), at)
     with ws.ledger.transaction():
         ws.ledger.add_license(at, record)
-    return IssuedLicense(
-        license_id, document, armor(document, LICENSE), terms,
-        () if request.activation_required else activation_implied_by(request),
-    )  # fmt: skip
+    return issued

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
+from licsign import _validation as check
 from licsign._ledger import ActivationRecord, EventRecord, LedgerError, LicenseRecord
 from licsign._services.activation import holds_seat
+from licsign._services.orders import ManagerInfo, OrderInfo
 from licsign._workspace import Workspace
 from licverify import ExpiredError, LicenseError, NotYetValidError, Status
-from licverify._time import iso, to_timestamp
+from licverify._time import MAX_TIMESTAMP, from_timestamp, iso, to_timestamp
 from licverify._verify import check_time
+from licverify.cliutil import Duration
 from licverify.format import (
     LICENSE,
     armor,
@@ -31,6 +34,8 @@ from licverify.format import (
 #: What ``licsign list`` and ``show`` call the verifier's verdicts at a time
 #: (``licverify._verify.check_time``: not before, expiry, grace).
 ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID = "active", "in-grace", "expired", "not-yet-valid"
+#: The statuses ``licsign list --status`` selects.
+LICENSE_STATUSES = (ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID)
 #: The recorded document cannot be decoded (a ledger row from an older format).
 UNREADABLE = "unreadable"
 
@@ -142,22 +147,95 @@ class LicenseSummary:
 
 
 def licenses(
-    ws: Workspace, *, now: datetime, product: str | None = None, customer: str | None = None
+    ws: Workspace,
+    *,
+    now: datetime,
+    product: str | None = None,
+    customer: str | None = None,
+    order: str | None = None,
+    status: str | None = None,
+    type: str | None = None,
+    expiring_within: timedelta | Duration | None = None,
 ) -> list[LicenseSummary]:
     """The newest version of every license, newest first, with its status at ``now``.
 
+    Every filter is a lookup the ledger answers from an index; the status of
+    each license found is then the verifier's own verdict (``license_status``).
+
     Args:
         ws: the workspace.
-        now: the time statuses are judged at.
+        now: the time statuses (and ``expiring_within``) are judged at.
         product: only this product's licenses.
         customer: only this customer's licenses.
+        order: only those issued under this order.
+        status: only those ``active``, ``in-grace``, ``expired`` or ``not-yet-valid``.
+        type: only licenses of this type (``perpetual``, ``subscription`` ...).
+        expiring_within: only those that expire after ``now`` and at the latest
+            this long after it (calendar months counted from ``now``).
+
+    Raises:
+        InvalidInputError: an unknown status or type (``InvalidFieldError``:
+            ``status``, ``type``).
     """
     at = to_timestamp(now)
-    return [
+    if status is not None:
+        check.one_of(status, LICENSE_STATUSES, "status")
+    if type is not None:
+        check.license_type(type)
+    found = ws.ledger.licenses(
+        product, customer, order=order, type=type, status=status, at=at,
+        expires_by=None if expiring_within is None else _horizon(at, expiring_within),
+    )  # fmt: skip
+    rows = [
         LicenseSummary(r.id, r.version, r.product_id, r.customer_id, r.type,
                        license_status(r, at), r.issued_at, r.expires)
-        for r in ws.ledger.licenses(product, customer)
+        for r in found
     ]  # fmt: skip
+    return [r for r in rows if status is None or r.status == status]
+
+
+def _horizon(at: int, within: timedelta | Duration) -> int:
+    """``within`` after ``at``, in seconds (the format's last second if past the year 9999)."""
+    try:
+        return at + Duration.of(within).seconds_from(from_timestamp(at))
+    except ValueError:
+        return MAX_TIMESTAMP
+
+
+@dataclass(frozen=True)
+class LicenseList:
+    """What ``licsign list`` prints: the licenses that matched, and whether there are any at all."""
+
+    licenses: tuple[LicenseSummary, ...]
+    #: Whether the ledger holds any license: an empty list then means that nothing matched.
+    any_issued: bool
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The licenses as ``licsign list --json`` prints them."""
+        return [s.to_json() for s in self.licenses]
+
+
+def license_list(
+    ws: Workspace,
+    *,
+    now: datetime,
+    product: str | None = None,
+    customer: str | None = None,
+    order: str | None = None,
+    status: str | None = None,
+    type: str | None = None,
+    expiring_within: timedelta | Duration | None = None,
+) -> LicenseList:
+    """``licenses`` with the same filters, telling "nothing matched" from "nothing issued yet".
+
+    Raises:
+        InvalidInputError: as ``licenses``.
+    """
+    found = licenses(
+        ws, now=now, product=product, customer=customer, order=order, status=status, type=type,
+        expiring_within=expiring_within,
+    )  # fmt: skip
+    return LicenseList(tuple(found), bool(found) or ws.ledger.any_license())
 
 
 @dataclass(frozen=True)
@@ -198,6 +276,10 @@ class LicenseDetails:
     document: bytes
     devices: tuple[DeviceReport, ...]
     history: tuple[HistoryEntry, ...]
+    #: The order it was issued under, if any.
+    order: OrderInfo | None = None
+    #: The order's current license managers (they manage every license of the order).
+    managers: tuple[ManagerInfo, ...] = ()
 
     @property
     def armored(self) -> bytes:
@@ -215,6 +297,8 @@ class LicenseDetails:
             "status": self.status, "terms": _copy(self.terms),
             "devices": [d.to_json() for d in self.devices], "key_id": self.key_id,
             "digest": self.digest, "history": [h.to_json() for h in self.history],
+            "order": None if self.order is None else self.order.to_json(),
+            "managers": [m.to_json() for m in self.managers],
         }  # fmt: skip
 
 
@@ -230,11 +314,23 @@ def license_details(ws: Workspace, license_id: str, *, now: datetime) -> License
         NotFoundError: unknown license.
     """
     record = ws.ledger.license(license_id)
+    order, managers = _order_of(ws, record)
     return LicenseDetails(
         record.id, record.version, license_status(record, to_timestamp(now)), signed_terms(record),
         record.key_id, record.digest, record.document, tuple(devices(ws, license_id, now=now)),
         tuple(HistoryEntry.from_event(e) for e in ws.ledger.license_history(license_id)),
+        order=order, managers=managers,
     )  # fmt: skip
+
+
+def _order_of(
+    ws: Workspace, record: LicenseRecord
+) -> tuple[OrderInfo | None, tuple[ManagerInfo, ...]]:
+    """The order a license was issued under, and its current managers (none without an order)."""
+    if record.order_id is None:
+        return None, ()
+    managers = tuple(ManagerInfo.from_record(m) for m in ws.ledger.managers(record.order_id))
+    return OrderInfo.from_record(ws.ledger.order(record.order_id)), managers
 
 
 def signed_terms(record: LicenseRecord) -> dict[str, Any]:

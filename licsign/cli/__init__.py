@@ -6,7 +6,17 @@ import sys
 
 import click
 
-from licsign.cli import activation, catalog, inspect_cmd, keys, ledger, licenses, workspace
+from licsign.cli import (
+    activation,
+    catalog,
+    inspect_cmd,
+    keys,
+    ledger,
+    licenses,
+    orders,
+    users,
+    workspace,
+)
 from licsign.cli._context import HOME_ENV, LEDGER_ENV, PASSPHRASE_ENV, Context
 
 #: The command and the environment variables it reads (public: tests and wrappers use them).
@@ -54,6 +64,8 @@ licenses.register(cli)
 inspect_cmd.register(cli)
 activation.register(cli)
 ledger.register(cli)
+orders.register(cli)
+users.register(cli)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import click
@@ -37,14 +38,20 @@ def _read(path: str, what: str) -> bytes:
 
 
 @click.command()
-@click.argument("request_file", metavar="REQUEST")
+@click.argument("request_files", metavar="REQUEST...", nargs=-1, required=True)
 @click.option(
-    "-o", "--output", required=True, help="Activation response file to write ('-' for stdout)."
+    "-o",
+    "--output",
+    required=True,
+    help="Activation response file to write ('-' for stdout); with several requests, a "
+    "directory that gets REQUEST-STEM.response.txt for each.",
 )
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
 @pass_context
-def activate(ctx: Context, request_file: str, output: str, force: bool, as_json: bool) -> None:
+def activate(
+    ctx: Context, request_files: tuple[str, ...], output: str, force: bool, as_json: bool
+) -> None:
     """Answer an activation request file from a customer's machine.
 
     Checks the request's signature, the license (exists, right product, not
@@ -52,8 +59,19 @@ def activate(ctx: Context, request_file: str, output: str, force: bool, as_json:
     users) in one transaction, records the device, and writes a signed
     response to carry back. A device that already holds a seat gets a fresh
     response for the same seat.
+
+    Several requests (or -o naming a directory) are answered with the issuing
+    key opened once, each in its own transaction: a refused one does not undo
+    the others. A summary lists each; the exit status is 1 if any was refused.
     """
     from licsign._services.activation import activate as grant
+
+    if len(request_files) > 1 or os.path.isdir(output):
+        from licsign.cli.bulk import activate_batch
+
+        activate_batch(ctx, request_files, output, force, as_json)
+        return
+    request_file = request_files[0]
 
     if output == "-" and as_json:
         raise click.UsageError("--json and -o - would both write to stdout; give -o FILE")

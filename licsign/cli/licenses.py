@@ -9,12 +9,13 @@ from typing import Any
 import click
 
 from licsign import (
+    LICENSE_STATUSES,
     MAX_LIMIT,
     IssueRequest,
     LicenseDetails,
     issue_license,
     license_details,
-    licenses,
+    license_list,
 )
 from licsign._validation import counter_spec
 from licsign.cli._context import (
@@ -36,7 +37,7 @@ from licverify.format import LICENSE_TYPES
 #: Where each field ``issue`` may refuse came from on its command line.
 _ISSUE_FIELDS = {
     "feature": "--feature", "counter": "--counter", "max_version": "--max-version",
-    "device_match": "--device-match", "user": "--user",
+    "device_match": "--device-match", "user": "--user", "order_id": "--order",
 }  # fmt: skip
 
 
@@ -103,14 +104,18 @@ def _request(opts: dict[str, Any]) -> IssueRequest:
         lease=parse_option(parse_duration, opts["lease"], "--lease"),
         metadata=metadata,
         refresh=parse_option(parse_duration, opts["refresh"], "--refresh"),
+        order=opts["order"],
     )  # fmt: skip
 
 
 @click.command()
-@click.option("--product", required=True, help="Product id.")
-@click.option("--customer", required=True, help="Customer id.")
+@click.option("--product", help="Product id.  [required unless --from-csv]")
+@click.option("--customer", help="Customer id.  [required unless --from-csv]")
 @click.option(
-    "--type", "license_type", required=True, type=click.Choice(LICENSE_TYPES), help="License type."
+    "--type",
+    "license_type",
+    type=click.Choice(LICENSE_TYPES),
+    help="License type.  [required unless --from-csv]",
 )
 @click.option(
     "--expires", help="Expiry date (YYYY-MM-DD or ISO date-time, UTC unless a zone is given)."
@@ -169,7 +174,20 @@ def _request(opts: dict[str, Any]) -> IssueRequest:
 @click.option(
     "--meta", "meta", multiple=True, help="Free-form KEY=VALUE metadata (repeatable, 4 KiB total)."
 )
-@click.option("-o", "--output", required=True, help="License file to write ('-' for stdout).")
+@click.option("--order", help="The order it is issued under ('licsign order add'; same customer).")
+@click.option(
+    "--from-csv",
+    "from_csv",
+    metavar="FILE",
+    help="Issue one license per row of this CSV file (columns named as these options), all "
+    "or none, the key opened once; -o is then a new or empty directory (docs/issuer.md).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    help="License file to write ('-' for stdout); with --from-csv, the directory.",
+)
 @click.option("--binary", is_flag=True, help="Write binary CBOR instead of armored text.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print the issued terms as JSON.")
@@ -182,7 +200,17 @@ def issue(ctx: Context, /, **opts: Any) -> None:
     can only be enforced through the activation exchange, so they make the
     license require activation (said on the output). Devices listed with
     --device work without an exchange.
+
+    With --from-csv FILE -o DIR: one license per row, recorded all or none,
+    then DIR/<license id>.lic for each and DIR/manifest.csv (line, license,
+    product, customer, file, sha256).
     """
+    from licsign.cli import bulk
+
+    if opts["from_csv"] is not None:
+        bulk.issue_csv(ctx, opts)
+        return
+    bulk.require_single_issue_options(opts)
     with field_errors(**_ISSUE_FIELDS):
         request = _request(opts)
     output = opts["output"]
@@ -207,21 +235,39 @@ def issue(ctx: Context, /, **opts: Any) -> None:
 @click.command("list")
 @click.option("--product", help="Only this product.")
 @click.option("--customer", help="Only this customer.")
+@click.option("--order", help="Only licenses issued under this order.")
+@click.option(
+    "--status", type=click.Choice(LICENSE_STATUSES), help="Only licenses with this status now."
+)
+@click.option("--type", "license_type", type=click.Choice(LICENSE_TYPES), help="Only this type.")
+@click.option(
+    "--expiring-within",
+    metavar="DURATION",
+    help="Only licenses that expire from now to this long from now, e.g. 30d or 1mo.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
-def list_licenses(ctx: Context, product: str | None, customer: str | None, as_json: bool) -> None:
-    """List licenses (newest version of each)."""
-    rows = licenses(ctx.workspace(), now=now_utc(), product=product, customer=customer)
-    if as_json:
-        emit_json([r.to_json() for r in rows])
+def list_licenses(ctx: Context, /, **opts: Any) -> None:
+    """List licenses (newest version of each), newest first."""
+    found = license_list(
+        ctx.workspace(), now=now_utc(), product=opts["product"], customer=opts["customer"],
+        order=opts["order"], status=opts["status"], type=opts["license_type"],
+        expiring_within=parse_option(parse_duration, opts["expiring_within"], "--expiring-within"),
+    )  # fmt: skip
+    if opts["as_json"]:
+        emit_json(found.to_json())
         return
-    if not rows:
-        click.echo("No licenses yet. Issue one with 'licsign issue'.", err=True)
+    if not found.licenses:
+        if found.any_issued:
+            click.echo("No license matches these filters.", err=True)
+        else:
+            click.echo("No licenses yet. Issue one with 'licsign issue'.", err=True)
         return
     table(
-        [[r.id, r.product, r.customer, r.type, r.status, iso(r.expires) or "never"] for r in rows],
+        [[r.id, r.product, r.customer, r.type, r.status, iso(r.expires) or "never"]
+         for r in found.licenses],
         ["ID", "PRODUCT", "CUSTOMER", "TYPE", "STATUS", "EXPIRES"],
-    )
+    )  # fmt: skip
 
 
 @click.command()
@@ -256,6 +302,7 @@ def _detail_lines(details: LicenseDetails) -> list[tuple[str, str]]:
         ("Status", details.status),
         ("Product", terms["product"]),
         ("Customer", terms["customer"]),
+        *_order_lines(details),
         ("Type", terms["type"]),
         ("Issued", terms["issued_at"]),
         ("Valid from", terms["not_before"] or terms["issued_at"]),
@@ -268,6 +315,16 @@ def _detail_lines(details: LicenseDetails) -> list[tuple[str, str]]:
         ("Signed by", details.key_id),
         ("Seats", _seats(details)),
     ]  # fmt: skip
+
+
+def _order_lines(details: LicenseDetails) -> list[tuple[str, str]]:
+    """The Order and Managers lines (the order's managers manage each of its licenses)."""
+    order = details.order
+    if order is None:
+        return [("Order", "none"), ("Managers", "none")]
+    reference = "" if order.reference is None else f" (reference {order.reference})"
+    managers = [m.email if m.name is None else f"{m.email} ({m.name})" for m in details.managers]
+    return [("Order", order.id + reference), ("Managers", ", ".join(managers) or "none")]
 
 
 def _grants(terms: dict[str, Any]) -> list[tuple[str, str]]:
