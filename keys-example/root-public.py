@@ -1,3 +1,3 @@
 """Trusted root for the INSECURE example workspace (keys-example/regenerate.py)."""
 
-TRUSTED_ROOTS = [bytes.fromhex("d3c567db53757b512063d4d8464fa564cccd23f02cba573ca1b4474e7feb9128")]
+TRUSTED_ROOTS = [bytes.fromhex("472bc5efa87869a4f216ad939255a4745d3f0a35355a49827926fe02b32afdaa")]
