@@ -2,12 +2,14 @@
 
 Vendor: create a workspace, add a product and a customer, issue a license,
 export the trust root. Application: verify the license offline. Then show
-what a tampered copy and a wrong product get. Every step prints the command
-it runs and what it printed.
+what a tampered copy and a wrong product get, an air-gapped activation, and
+license users with one-time codes. Every step prints the command it runs
+and what it printed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -82,6 +84,35 @@ def activation_round_trip(licsign: str, licverify: str, env: dict[str, str]) -> 
     run("Vendor: the license's devices", licsign, "device", "list", license_id, env=env)
 
 
+def users_with_codes(licsign: str, licverify: str, env: dict[str, str]) -> None:
+    """A user-based license: a seat only for an assigned user with a one-time code."""
+    env = dict(env, LICVERIFY_TRUST="root.pem", LICVERIFY_PRODUCT="acme-cad")
+    u = ["--state-dir", "machine-u", "--machine-id", "machine-u"]
+    v = ["--state-dir", "machine-v", "--machine-id", "machine-v"]
+    print("\n#### License users: one-time activation codes (a portal's initial password, offline)")
+    issued = run("Vendor: a user-based license for two users", licsign, "issue", "--product",
+        "acme-cad", "--customer", "globex", "--type", "perpetual", "--max-users", "2",
+        "-o", "team.lic", env=env)  # fmt: skip
+    license_id = issued.split()[2]
+    assigned = run("Vendor: assign Alice; her one-time code is shown once", licsign, "user",
+        "assign", license_id, "alice@globex.example", "--name", "Alice", "--json", env=env)  # fmt: skip
+    code = json.loads(assigned)["activation_code"]
+    run("Alice's machine: import the license", licverify, "import", "team.lic", *u, env=env)
+    run("Alice's machine: a request carrying her code", licverify, "request", *u, "--user",
+        "alice@globex.example", "--code", code, "-o", "request-u.txt", env=env)  # fmt: skip
+    run("Vendor: granted, and the code is used up", licsign, "activate", "request-u.txt",
+        "-o", "response-u.txt", env=env)  # fmt: skip
+    run("Alice's machine: install and check", licverify, "install", "response-u.txt", *u, env=env)
+    run("Another machine: the same code again", licverify, "import", "team.lic", *v, env=env)
+    run("", licverify, "request", *v, "--user", "alice@globex.example", "--code", code,
+        "-o", "request-v.txt", env=env)  # fmt: skip
+    run("Vendor: refused, a code takes one seat", licsign, "activate", "request-v.txt",
+        "-o", "response-v.txt", env=env, expect=1)  # fmt: skip
+    run("Vendor: the license's users", licsign, "user", "list", license_id, env=env)
+    run("Vendor: the ledger's history and every document still verify", licsign, "ledger",
+        "verify", env=env)  # fmt: skip
+
+
 def main() -> None:
     licsign, licverify = os.path.join(BIN, "licsign"), os.path.join(BIN, "licverify")
     with tempfile.TemporaryDirectory(prefix="licsign-demo-") as tmp:
@@ -138,6 +169,7 @@ def main() -> None:
         run("Support: inspect explains every check", licsign, "inspect", "tampered.lic", "--product",
             "acme-cad", env=env, expect=1)  # fmt: skip
         activation_round_trip(licsign, licverify, env)
+        users_with_codes(licsign, licverify, env)
     print("\nDemo finished: every step behaved as expected.")
 
 
