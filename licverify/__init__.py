@@ -84,18 +84,21 @@ from licverify._verify import (
     verify_receipt,
     verify_request,
     verify_response,
+    verify_revocation_list,
 )
 
 if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
     from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
     from licverify._inspect import Check, InspectReport, inspect_document
+    from licverify._revocation import RevocationList
     from licverify._store import LocalStore
 
 __version__ = "0.1.0"
 
 _LAZY = {"Check": "_inspect", "InspectReport": "_inspect", "inspect_document": "_inspect",
          "LocalStore": "_store", "ActivationRequest": "_activation",
-         "ActivationResponse": "_activation", "DeactivationReceipt": "_activation"}  # fmt: skip
+         "ActivationResponse": "_activation", "DeactivationReceipt": "_activation",
+         "RevocationList": "_revocation"}  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
@@ -131,6 +134,7 @@ __all__ = [
     "NotActivatedError",
     "NotYetValid",  # old name of NotYetValidError, kept for one release (0.x)
     "NotYetValidError",
+    "RevocationList",
     "Revoked",  # old name of RevokedError, kept for one release (0.x)
     "RevokedError",
     "Status",
@@ -160,4 +164,5 @@ __all__ = [
     "verify_receipt",
     "verify_request",
     "verify_response",
+    "verify_revocation_list",
 ]

@@ -21,6 +21,7 @@ from licverify._kinds import (
     DEACTIVATION_RECEIPT,
     ISSUING_CERTIFICATE,
     LICENSE,
+    REVOCATION_LIST,
 )
 from licverify._license import decode_license_payload, terms_to_json
 from licverify._time import to_timestamp
@@ -36,6 +37,7 @@ from licverify._verify import (
     open_device_signed,
     open_envelope,
     open_response,
+    open_revocation_list,
 )
 
 PASS, FAIL, SKIP = "pass", "fail", "skip"
@@ -151,6 +153,8 @@ def inspect_document(
             report.verdict = "valid"
     elif envelope.kind is ACTIVATION_RESPONSE:
         _inspect_response(report, binary, envelope, roots, at)
+    elif envelope.kind is REVOCATION_LIST:
+        _inspect_revocations(report, binary, envelope, roots, product)
     else:
         report.run(
             "kind",
@@ -260,6 +264,30 @@ def _inspect_response(
         if not ok:
             report.verdict = "not-activated"
     if report.verdict == "unknown":
+        report.verdict = "valid"
+
+
+def _inspect_revocations(
+    report: InspectReport, binary: bytes, envelope: Any, roots: Any, product: Any
+) -> None:
+    """A revocation list (format §13.2): its entries, verified when a root is given."""
+    from licverify._revocation import decode_revocation_payload
+
+    if roots is None:
+        decoded = report.run(
+            "claims", lambda: decode_revocation_payload(envelope.payload), "claims decode strictly"
+        )
+        if decoded:
+            report.fields = decoded.to_json()
+        report.skip("signature", "no trusted root given (--trust); fields above are unverified")
+        return
+    verified = report.run(
+        "signature",
+        lambda: open_revocation_list(binary, roots, product),
+        "certificate chains to a trusted root; signature verifies; claims decode strictly",
+    )
+    if verified:
+        report.fields = verified.to_json()
         report.verdict = "valid"
 
 

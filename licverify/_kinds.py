@@ -34,6 +34,7 @@ ISSUING_CERTIFICATE = Kind("issuing-key-certificate", "root", True)
 ACTIVATION_REQUEST = Kind("activation-request", "device", True)
 ACTIVATION_RESPONSE = Kind("activation-response", "issuing", True)
 DEACTIVATION_RECEIPT = Kind("deactivation-receipt", "device", True)
+REVOCATION_LIST = Kind("revocation-list", "issuing", True)
 
 #: Every kind, including names reserved for later versions of the format so
 #: that no future document can be confused with an existing one.
@@ -45,7 +46,7 @@ KINDS = (
     DEACTIVATION_RECEIPT,
     Kind("usage-report", "device", False),
     Kind("counter-refill", "issuing", False),
-    Kind("revocation-list", "issuing", False),
+    REVOCATION_LIST,
     Kind("clock-reset", "issuing", False),
 )
 

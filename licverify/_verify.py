@@ -26,6 +26,7 @@ from licverify._armor import dearmor
 
 if TYPE_CHECKING:  # imported lazily below: applications without activations never load it
     from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
+    from licverify._revocation import RevocationList
 from licverify._certificate import IssuingCertificate, decode_certificate_payload
 from licverify._cose import Envelope, parse_unverified
 from licverify._errors import (
@@ -51,6 +52,7 @@ from licverify._kinds import (
     DEACTIVATION_RECEIPT,
     ISSUING_CERTIFICATE,
     LICENSE,
+    REVOCATION_LIST,
     Kind,
 )
 from licverify._license import (
@@ -62,6 +64,9 @@ from licverify._license import (
 from licverify._time import from_timestamp, iso, to_timestamp
 
 _DAY = 86400
+#: How far a revocation list's iat may lie after ``now``: clocks of issuer and
+#: customer differ by minutes, and daylight-saving mistakes by an hour.
+_CLOCK_SKEW = 3600
 _P = ParamSpec("_P")
 _T = TypeVar("_T")
 
@@ -412,6 +417,44 @@ def open_response(
     return response, binary, certificate
 
 
+def open_revocation_list(
+    document: bytes, roots: TrustedRoots, product: str | None
+) -> RevocationList:
+    """Verify a revocation list's chain and signature and decode it (format §13.2).
+
+    The signer's certificate must have been valid when the list was signed;
+    a list for one product must be signed by a key allowed to sign for it, a
+    list for every product by a key allowed to sign for any. ``product`` (an
+    application's) refuses a list for another product.
+    """
+    from licverify._revocation import RevocationList, decode_revocation_payload
+
+    envelope, binary = open_envelope(document)
+    expect_kind(envelope, REVOCATION_LIST)
+    certificate = check_chain(envelope, roots)
+    decoded = decode_revocation_payload(envelope.payload)
+    if not certificate.covers(decoded.issued_at):
+        raise UntrustedKeyError("revocation list was issued outside its issuing key's validity")
+    if decoded.product is None:
+        if certificate.products is not None:
+            raise WrongProductError(
+                "a revocation list for every product must be signed by a key for every product"
+            )
+    elif not certificate.allows_product(decoded.product):
+        raise WrongProductError(
+            f"issuing key {certificate.key_id.hex()[:16]} may not sign for {decoded.product!r}"
+        )
+    if product is not None and decoded.product is not None and decoded.product != product:
+        raise WrongProductError(
+            f"revocation list is for product {decoded.product!r}, not {product!r}"
+        )
+    return RevocationList(
+        number=decoded.number, issued_at=decoded.issued_at, issuer=decoded.issuer,
+        product=decoded.product, licenses=decoded.licenses, activations=decoded.activations,
+        keys=decoded.keys, key_id=certificate.key_id, document=binary,
+    )  # fmt: skip
+
+
 def open_device_signed(document: bytes, kind: Kind) -> tuple[Any, bytes]:
     """Verify a request or receipt: signed by the device key it carries."""
     from licverify._activation import (
@@ -477,6 +520,11 @@ def _certificate(document: bytes, roots: TrustedRoots, at: int) -> IssuingCertif
 @_fail_closed
 def _response(document: bytes, roots: TrustedRoots) -> ActivationResponse:
     return open_response(document, roots)[0]
+
+
+@_fail_closed
+def _revocation_list(document: bytes, roots: TrustedRoots, product: str | None) -> RevocationList:
+    return open_revocation_list(document, roots, product)
 
 
 @_fail_closed
@@ -693,6 +741,30 @@ class Verifier(Frozen):
         """
         return _certificate(_as_bytes(document), self.trusted_roots, to_timestamp(now))
 
+    def verify_revocation_list(self, document: bytes, *, now: datetime) -> RevocationList:
+        """Verify a revocation list (armored or binary) for this application's product.
+
+        ``RevocationList.check(license)`` then refuses a license it revokes.
+        Whether the list is newer than one seen before is the caller's check
+        (``LocalStore.import_revocations`` keeps the highest number).
+
+        Args:
+            document: the list, armored or binary.
+            now: when it is checked (an aware datetime); a list signed after
+                ``now`` is refused (``not-yet-valid``): a clock set back.
+
+        Raises:
+            LicenseError: a subclass naming the failure.
+        """
+        data = _as_bytes(document)
+        at = to_timestamp(now)
+        revocations = _revocation_list(data, self.trusted_roots, self.product)
+        if revocations.issued_at > at + _CLOCK_SKEW:
+            raise NotYetValidError(
+                f"revocation list was signed at {iso(revocations.issued_at)}, after now"
+            )
+        return revocations
+
 
 # --- module-level functions: one Verifier per call ------------------------------------------
 
@@ -811,3 +883,22 @@ def verify_response(
     """
     data = _as_bytes(document)
     return _response(data, TrustedRoots.coerce(trusted_roots))
+
+
+def verify_revocation_list(
+    document: bytes,
+    *,
+    trusted_roots: TrustedRoots | Iterable[bytes],
+    product: str,
+    now: datetime,
+) -> RevocationList:
+    """Verify a revocation list (armored or binary) for ``product``.
+
+    The same as ``Verifier(trusted_roots=..., product=...).verify_revocation_list``.
+
+    Raises:
+        LicenseError: a subclass naming the failure.
+    """
+    data = _as_bytes(document)
+    verifier = Verifier(trusted_roots=trusted_roots, product=product)
+    return verifier.verify_revocation_list(data, now=now)

@@ -21,6 +21,7 @@ from licverify._kinds import (
     ISSUING_CERTIFICATE,
     KINDS,
     LICENSE,
+    REVOCATION_LIST,
     Kind,
 )
 from licverify._license import (
@@ -33,6 +34,7 @@ from licverify._license import (
     encode_license_payload,
     terms_to_json,
 )
+from licverify._revocation import RevocationList, encode_revocation_payload
 
 __all__ = [
     "ACTIVATION_REQUEST",
@@ -45,12 +47,14 @@ __all__ = [
     "LICENSE_TYPES",
     "LIMIT_NAMES",
     "MAX_DOCUMENT_SIZE",
+    "REVOCATION_LIST",
     "ActivationResponse",
     "Counter",
     "IssuingCertificate",
     "Kind",
     "LicenseTerms",
     "Limits",
+    "RevocationList",
     "armor",
     "check_public_key",
     "dearmor",
@@ -59,6 +63,7 @@ __all__ = [
     "encode_certificate_payload",
     "encode_license_payload",
     "encode_response_payload",
+    "encode_revocation_payload",
     "encode_sign1",
     "is_armored",
     "key_id",

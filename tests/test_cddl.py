@@ -713,7 +713,7 @@ BAD_PROTECTED: dict[str, dict[int, Any]] = {
     "alg ES256": {1: -7, 3: _CT, 4: _KID},
     "alg missing": {3: _CT, 4: _KID},
     "content type unknown": {1: -8, 3: "application/cwt", 4: _KID},
-    "content type reserved": {1: -8, 3: "application/vnd.licsign.revocation-list+cbor", 4: _KID},
+    "content type reserved": {1: -8, 3: "application/vnd.licsign.clock-reset+cbor", 4: _KID},
     "content type as integer": {1: -8, 3: 61, 4: _KID},
     "kid of 15 bytes": {1: -8, 3: _CT, 4: _KID[:15]},
     "kid as an integer": {1: -8, 3: _CT, 4: 16},

@@ -565,8 +565,9 @@ def test_list_with_filters_and_json(ws: Site) -> None:
     assert [r["id"] for r in json.loads(ws.vendor_ok("list", "--product", "other", "--customer", "initech", "--json").out)] == []
 
     lines = ws.vendor_ok("list", "--customer", "initech").out.splitlines()
-    assert lines[0].split() == ["ID", "PRODUCT", "CUSTOMER", "TYPE", "STATUS", "EXPIRES"]
-    assert lines[1].split() == [c, PRODUCT, "initech", "time-limited", "not-yet-valid", "2091-01-01T00:00:00Z"]
+    assert lines[0].split() == ["ID", "CUSTOMER", "PRODUCT", "TYPE", "BASIS", "STATUS", "DEVICES", "USERS", "EXPIRES"]
+    assert lines[1].split() == [c, "initech", PRODUCT, "time-limited", "computer", "not-yet-valid", "0/-", "-",
+                                "2091-01-01T00:00:00Z"]  # fmt: skip
     assert "never" in ws.vendor_ok("list", "--product", PRODUCT, "--customer", "globex").out
 
 

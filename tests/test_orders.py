@@ -427,8 +427,9 @@ def test_list_filters_on_the_command_line(site: Site) -> None:
     }  # fmt: skip
 
     lines = site.vendor_ok("list", "--status", "expired").out.splitlines()
-    assert lines[0].split() == ["ID", "PRODUCT", "CUSTOMER", "TYPE", "STATUS", "EXPIRES"]
-    assert lines[1].split() == [expired, PRODUCT, CUSTOMER, "time-limited", "expired", "2020-02-01T00:00:00Z"]
+    assert lines[0].split() == ["ID", "CUSTOMER", "PRODUCT", "TYPE", "BASIS", "STATUS", "DEVICES", "USERS", "EXPIRES"]
+    assert lines[1].split() == [expired, CUSTOMER, PRODUCT, "time-limited", "computer", "expired", "0/-", "-",
+                                "2020-02-01T00:00:00Z"]  # fmt: skip
     none = site.vendor_ok("list", "--order", "PO-1", "--status", "in-grace")
     assert none.out == "" and none.err == "No license matches these filters.\n"
     assert json.loads(site.vendor_ok("list", "--order", "nope", "--json").out) == []

@@ -249,6 +249,7 @@ def test_license_summary_and_details(vendor: Vendor) -> None:
         "id": issued.id, "version": 1, "product": PRODUCT, "customer": CUSTOMER,
         "type": "subscription", "status": "active", "issued_at": licverify._time.iso(int(at(0).timestamp())),
         "expires": licverify._time.iso(int(at(30 * DAY).timestamp())),
+        "basis": "computer", "devices_used": 0, "max_devices": 2, "users_used": 0, "max_users": None,
     }  # fmt: skip
     assert licsign.licenses(vendor.ws, now=at(1), customer="nobody") == []
     details = licsign.license_details(vendor.ws, issued.id, now=at(1))

@@ -59,6 +59,8 @@ from licsign._ledger.records import (
     Seat,
     UserCodeRecord,
 )
+from licsign._ledger.revocations import RevocationListRecord, RevocationRecord, Revocations
+from licsign._ledger.shares import Shares
 from licsign._ledger.users import Users
 
 __all__ = [
@@ -82,6 +84,8 @@ __all__ = [
     "Problem",
     "ProductRecord",
     "ReceiptRecord",
+    "RevocationListRecord",
+    "RevocationRecord",
     "Seat",
     "UserCodeRecord",
     "is_postgres_url",
@@ -90,7 +94,19 @@ __all__ = [
 ]
 
 
-class Ledger(Keys, Products, Customers, Licenses, Activations, Orders, Users, Integrity, Events):
+class Ledger(
+    Keys,
+    Products,
+    Customers,
+    Licenses,
+    Activations,
+    Orders,
+    Users,
+    Shares,
+    Revocations,
+    Integrity,
+    Events,
+):
     """A connection to the ledger.
 
     Args:
@@ -155,7 +171,8 @@ _TABLES = {
     "keys": "key_id", "products": "id", "customers": "id", "licenses": "id, version",
     "devices": "license_id, id", "activations": "id", "receipts": "nonce", "events": "seq",
     "orders": "id", "order_managers": "order_id, email, added_at",
-    "license_users": "id", "user_codes": "id",
+    "license_users": "id", "user_codes": "id", "license_shares": "id",
+    "revocations": "number", "revocation_lists": "number",
 }  # fmt: skip
 
 

@@ -33,6 +33,26 @@ class Activations(Events):
             Seat(ActivationRecord.from_row(r), r["label"], r["first_fingerprint"]) for r in rows
         ]
 
+    def seats_held(self, at: int) -> dict[str, int]:
+        """Open activations holding a seat at ``at`` (a lapsed lease does not), per license.
+
+        One grouped query for a whole ``licsign list``, however many licenses it shows.
+        """
+        rows = self._db.all(
+            "SELECT license_id, COUNT(*) AS n FROM activations WHERE ended_at IS NULL"
+            " AND (lease_expires IS NULL OR lease_expires > ?) GROUP BY license_id",
+            (at,),
+        )
+        return {str(r["license_id"]): int(r["n"]) for r in rows}
+
+    def license_versions(self, license_id: str) -> list[tuple[int, int, str]]:
+        """Every version of a license: (version, issued at, ledger status), oldest first."""
+        rows = self._db.all(
+            "SELECT version, issued_at, status FROM licenses WHERE id = ? ORDER BY version",
+            (license_id,),
+        )
+        return [(int(r["version"]), int(r["issued_at"]), str(r["status"])) for r in rows]
+
     def activation(self, activation_id: str) -> ActivationRecord | None:
         """One activation by id, or None."""
         row = self._db.one("SELECT * FROM activations WHERE id = ?", (activation_id,))

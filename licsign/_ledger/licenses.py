@@ -10,6 +10,7 @@ from typing import Any
 
 from licsign._errors import NotFoundError
 from licsign._ledger.events import Events
+from licsign._ledger.integrity import CHANGE, MAKE, Replay, on
 from licsign._ledger.records import EventRecord, LicenseRecord
 
 _COLUMNS = [f.name for f in fields(LicenseRecord)]
@@ -70,6 +71,29 @@ class Licenses(Events):
             rows,
         )
         self.append_events(at, events)
+
+    def add_license_version(
+        self, at: int, record: LicenseRecord, kind: str, data: dict[str, Any]
+    ) -> None:
+        """Record a new version of a license (renewed, amended, transferred): every older
+        version becomes ``superseded``; one event ``kind`` with ``data`` (call inside
+        ``transaction()``; ``ledger verify`` replays it, below)."""
+        self._db.run(
+            "UPDATE licenses SET status = 'superseded' WHERE id = ? AND version < ?"
+            " AND status = 'active'",
+            (record.id, record.version),
+        )
+        values = [getattr(record, name) for name in _COLUMNS]
+        values[_TERMS] = json.dumps(record.terms, sort_keys=True)
+        columns = _COLUMNS + _VALIDITY
+        self._db.run(
+            f"INSERT INTO licenses ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            values + _validity(record),
+        )
+        self.append_event(at, kind, record.id, {
+            "version": record.version, "digest": record.digest, "key_id": record.key_id,
+            "customer": record.customer_id, "order": record.order_id, **data,
+        })  # fmt: skip
 
     def license_exists(self, license_id: str) -> bool:
         """True if any version of ``license_id`` exists."""
@@ -145,3 +169,26 @@ class Licenses(Events):
     def license_history(self, license_id: str) -> list[EventRecord]:
         """Events about a license, oldest first."""
         return self.events(license_id)
+
+
+# --- what a new version does to rows, for ``licsign ledger verify`` (licsign._ledger.integrity) ---
+
+
+def _new_version(event: EventRecord, replay: Replay) -> None:
+    """``license.renewed``/``amended``/``transferred``: the version it supersedes, the new row,
+    and (a transfer) the activations it ended."""
+    data = event.data
+    replay.apply(event, "licenses", (event.subject, data["supersedes"]), CHANGE,
+                 {"status": "superseded"})  # fmt: skip
+    replay.apply(event, "licenses", (event.subject, data["version"]), MAKE, {
+        "key_id": data["key_id"], "digest": data["digest"], "status": "active",
+        "customer_id": data["customer"], "order_id": data["order"],
+    })  # fmt: skip
+    for activation in data.get("activations", ()):
+        replay.apply(event, "activations", (activation,), CHANGE, {
+            "ended_at": event.at, "end_reason": "reset", "counts_transfer": 0,
+        })  # fmt: skip
+
+
+for _kind in ("license.renewed", "license.amended", "license.transferred"):
+    on(_kind, _new_version)

@@ -222,6 +222,47 @@ MIGRATIONS: list[list[Statement]] = [
         "CREATE UNIQUE INDEX one_unused_code_per_user ON user_codes(user_id) WHERE ended_at IS NULL",
         "CREATE INDEX user_codes_by_user ON user_codes(user_id, code_hash)",
     ],
+    # License shares (issue 8, docs/issuer.md "Sharing a license"): another user may use a
+    # license, one sharer device at a time. A share removed and made again is a new row. Its
+    # one-time activation code is kept only as a keyed hash (as user codes: ADR 0017).
+    [
+        """CREATE TABLE license_shares (
+            id              INTEGER PRIMARY KEY,
+            license_id      TEXT NOT NULL,
+            email           TEXT NOT NULL,
+            added_at        INTEGER NOT NULL,
+            removed_at      INTEGER,
+            code_hash       BLOB,
+            key_id          TEXT,
+            code_at         INTEGER,
+            code_used_at    INTEGER,
+            code_activation TEXT
+        )""",
+        "CREATE UNIQUE INDEX one_current_share ON license_shares(license_id, email)"
+        " WHERE removed_at IS NULL",
+        "CREATE INDEX license_shares_by_license ON license_shares(license_id, email, added_at)",
+    ],
+    # Revocations (issue 8, docs/format.md §13, docs/adr/0020-revocation-lists.md): each
+    # revoked license (all versions, or one), activation or issuing key, numbered in the
+    # order revoked; and each signed revocation list exported, whose number only grows.
+    [
+        """CREATE TABLE revocations (
+            number      INTEGER PRIMARY KEY,
+            kind        TEXT NOT NULL CHECK (kind IN ('license', 'activation', 'key')),
+            subject     TEXT NOT NULL,
+            version     INTEGER,
+            reason      TEXT,
+            at          INTEGER NOT NULL
+        )""",
+        "CREATE INDEX revocations_by_subject ON revocations(kind, subject)",
+        """CREATE TABLE revocation_lists (
+            number      INTEGER PRIMARY KEY,
+            issued_at   INTEGER NOT NULL,
+            key_id      TEXT NOT NULL,
+            product     TEXT,
+            digest      TEXT NOT NULL
+        )""",
+    ],
 ]
 
 #: The schema version this licsign writes and reads.

@@ -325,3 +325,34 @@ class UserCodeRecord:
         values["id"], values["user_id"] = int(values["id"]), int(values["user_id"])
         values["code_hash"] = bytes(values["code_hash"])
         return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class ShareRecord:
+    """A license shared with another user (``licsign share``), and its one-time code.
+
+    A share removed and made again is a new row (with a new ``id``).
+    """
+
+    id: int
+    license_id: str
+    #: Normalized as requests are compared (``licverify._fields.normalize_user``).
+    email: str
+    added_at: int
+    removed_at: int | None
+    #: The keyed hash of the sharer's newest activation code (ADR 0017), and its key's id.
+    code_hash: bytes | None
+    key_id: str | None
+    code_at: int | None
+    #: When the code took a seat, and which activation it took (None: unused).
+    code_used_at: int | None
+    code_activation: str | None
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ShareRecord:
+        """Build from a ``license_shares`` row."""
+        values = _columns(cls, row)
+        values["id"] = int(values["id"])
+        if values["code_hash"] is not None:
+            values["code_hash"] = bytes(values["code_hash"])
+        return cls(**values)

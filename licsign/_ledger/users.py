@@ -55,6 +55,14 @@ class Users(Events):
         rows = self._db.all(sql + " ORDER BY added_at, id", (license_id,))
         return [LicenseUserRecord.from_row(r) for r in rows]
 
+    def user_counts(self) -> dict[str, int]:
+        """Users assigned now (not removed), per license: one grouped query for ``licsign list``."""
+        rows = self._db.all(
+            "SELECT license_id, COUNT(*) AS n FROM license_users WHERE removed_at IS NULL"
+            " GROUP BY license_id"
+        )
+        return {str(r["license_id"]): int(r["n"]) for r in rows}
+
     def add_license_user(
         self, at: int, license_id: str, email: str, name: str | None, max_devices: int | None
     ) -> LicenseUserRecord:

@@ -31,9 +31,9 @@ from typing import Any
 from licsign._errors import InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource
 from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, NewSeat, ProductRecord, Seat
-from licsign._services.codes import Admission, admitter
 from licsign._services.issuing import new_license_id
 from licsign._services.keyring import KeyRing
+from licsign._services.shares import SeatAdmission, seat_admitter, sharers
 from licsign._validation import MIN_COMPONENTS, device_label
 from licsign._workspace import Workspace
 from licverify import ActivationRequest, DeactivationReceipt, verify_receipt, verify_request
@@ -137,8 +137,10 @@ def _check_request(
     terms = _license_terms(row)
     if terms.expires is not None and at >= terms.expires + terms.grace_seconds:
         raise RefusedError(f"license {row.id} expired on {iso(terms.expires)}")
-    # Allowed users are stored normalized at issue (licsign._issue), like ``user`` here.
-    if terms.allowed_users and user not in terms.allowed_users:
+    # Allowed users are stored normalized at issue (licsign._issue), like ``user`` here; a
+    # sharer (``licsign share``) is not one of the owner's users.
+    shared = user is not None and ws.ledger.license_share(row.id, user) is not None
+    if terms.allowed_users and user not in terms.allowed_users and not shared:
         who = "no user" if user is None else f"user {user!r}"
         raise RefusedError(
             f"license {row.id} does not allow {who} (allowed: {', '.join(terms.allowed_users)})"
@@ -189,12 +191,18 @@ def _check_same_machine(seat: Seat, request: ActivationRequest, terms: LicenseTe
 
 
 def _check_limits(
-    terms: LicenseTerms, holders: list[Seat], user: str | None, user_cap: int | None = None
+    terms: LicenseTerms,
+    holders: list[Seat],
+    user: str | None,
+    user_cap: int | None = None,
+    shared: frozenset[str] = frozenset(),
 ) -> None:
     """Refuse a new seat past any limit, naming the limit and who holds the seats.
 
     ``user_cap`` is the user's own device cap from their assignment (``licsign user
-    assign --max-devices``), applied with the license's devices-per-user cap.
+    assign --max-devices``), applied with the license's devices-per-user cap. ``shared``:
+    the license's sharers, whose seats count toward its devices but not its users (one
+    sharer device at a time is ``shares.seat_admitter``'s rule).
     """
     limits = terms.limits
     if limits.max_devices is not None and len(holders) >= limits.max_devices:
@@ -202,7 +210,9 @@ def _check_limits(
             f"license {terms.id} is activated on {len(holders)} of {limits.max_devices} "
             f"devices: {_holders(holders)}; deactivate one or ask the vendor to reset it"
         )
-    users = {r.activation.user for r in holders if r.activation.user is not None}
+    users = {r.activation.user for r in holders if r.activation.user is not None} - shared
+    if user in shared:
+        return
     if limits.max_users is not None and user not in users and len(users) >= limits.max_users:
         raise RefusedError(
             f"license {terms.id} has {len(users)} of {limits.max_users} users: "
@@ -233,7 +243,7 @@ def _take_seat(
     user: str | None,
     at: int,
     new_id: Callable[[], str],
-    admit: Callable[[bool], Admission],
+    admit: Callable[[bool], SeatAdmission],
 ) -> tuple[str, bool]:
     """This device's activation id, and whether it already existed; RefusedError past a limit.
 
@@ -246,6 +256,7 @@ def _take_seat(
     open_rows = ledger.open_activations(terms.id)
     mine = next((r for r in open_rows if r.activation.device_id == request.device_id), None)
     holders = [r for r in open_rows if r is not mine and holds_seat(r.activation, at)]
+    shared = sharers(ledger, terms.id)
     if mine is not None:
         _check_same_machine(mine, request, terms)
         if holds_seat(mine.activation, at):
@@ -257,13 +268,13 @@ def _take_seat(
                 )
         else:  # its lease ended: the seat may be taken, and it may come back for another user
             admission = admit(mine.activation.user != user)  # another user: a new seat
-            _check_limits(terms, holders, user, admission.max_devices)
+            _check_limits(terms, holders, user, admission.max_devices, shared)
             ledger.set_activation_user(mine.activation.id, user)
             admission.redeem(ledger, at, mine.activation.id)
         return mine.activation.id, True
     admission = admit(True)
     check_fingerprint_policy(ledger.product(terms.product), request.fingerprint)
-    _check_limits(terms, holders, user, admission.max_devices)
+    _check_limits(terms, holders, user, admission.max_devices, shared)
     activation_id = new_id()
     fingerprint = json.dumps({k: v.hex() for k, v in request.fingerprint.items()}, sort_keys=True)
     seat = NewSeat(
@@ -286,7 +297,7 @@ def _seat(
     """``_take_seat`` with this workspace's activation ids and license users (inside the unit)."""
     return _take_seat(
         ws.ledger, terms, request, user, at, lambda: "A" + new_license_id(random_bytes)[1:],
-        admitter(ws, terms, user, request.code),
+        seat_admitter(ws, terms, user, request.code, at),
     )  # fmt: skip
 
 

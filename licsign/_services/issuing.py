@@ -151,6 +151,35 @@ def activation_implied_by(req: IssueRequest) -> tuple[str, ...]:
     return tuple(reasons)
 
 
+def request_from_terms(terms: LicenseTerms, order: str | None, **changes: Any) -> IssueRequest:
+    """The request that issues ``terms`` again (a renewal's starting point), with ``changes``
+    (``IssueRequest`` keyword arguments, and ``customer``) applied; the start of validity
+    stays the original one, so a renewal covers the time since."""
+    limits = terms.limits
+    args: dict[str, Any] = {
+        "expires": None if terms.expires is None else from_timestamp(terms.expires),
+        "not_before": None if terms.not_before is None else from_timestamp(terms.not_before),
+        "grace": timedelta(seconds=terms.grace_seconds) if terms.grace_seconds else None,
+        "features": dict(terms.features), "max_version": terms.max_version,
+        "maintenance_end": None
+        if terms.maintenance_end is None else from_timestamp(terms.maintenance_end),
+        "max_devices": limits.max_devices, "max_users": limits.max_users,
+        "max_devices_per_user": limits.max_devices_per_user,
+        "max_transfers": limits.max_transfers, "users": list(terms.allowed_users),
+        "devices": [dict(d) for d in terms.allowed_devices], "device_match": terms.device_match,
+        "activation_required": terms.activation_required,
+        "counters": {n: (c.limit, c.overage) for n, c in terms.counters.items()},
+        "lease": None if terms.lease_seconds is None else timedelta(seconds=terms.lease_seconds),
+        "metadata": dict(terms.metadata),
+        "refresh": None
+        if terms.refresh_seconds is None else timedelta(seconds=terms.refresh_seconds),
+        "order": order,
+    }  # fmt: skip
+    customer = changes.pop("customer", terms.customer)
+    args.update(changes)
+    return IssueRequest(terms.product, customer, terms.type, **args)
+
+
 def new_license_id(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     """A license id like ``L-7K3M-9QXA-W2RT``: 60 random bits in Crockford base32."""
     value = int.from_bytes(random_bytes(8), "big") >> 4
@@ -197,9 +226,16 @@ class PreparedLicense:
 
 
 def prepare_license(
-    ws: Workspace, request: IssueRequest, license_id: str, at: int, lookups: Lookups | None = None
+    ws: Workspace,
+    request: IssueRequest,
+    license_id: str,
+    at: int,
+    lookups: Lookups | None = None,
+    *,
+    version: int = 1,
 ) -> PreparedLicense:
-    """Build and encode the terms of ``request`` as license ``license_id`` issued at ``at``.
+    """Build and encode the terms of ``request`` as license ``license_id`` issued at ``at``
+    (``version``: higher for a renewal, ``licsign._services.renewals``).
 
     Raises:
         NotFoundError: unknown product, customer or order.
@@ -207,7 +243,7 @@ def prepare_license(
         InvalidInputError: contradictory or out-of-range terms.
     """
     lookups = lookups or Lookups(ws)
-    terms = _build_terms(ws, request, license_id, at, lookups)
+    terms = _build_terms(ws, request, license_id, at, lookups, version)
     if request.order is not None:
         lookups.order(request.order, request.customer)
     try:
@@ -242,7 +278,7 @@ def sign_license(
 
 
 def _build_terms(
-    ws: Workspace, req: IssueRequest, license_id: str, at: int, lookups: Lookups
+    ws: Workspace, req: IssueRequest, license_id: str, at: int, lookups: Lookups, version: int = 1
 ) -> LicenseTerms:
     """The terms of ``req`` issued at ``at``: what needs the ledger and the clock is checked here."""
     product = lookups.product(req.product)
@@ -256,7 +292,7 @@ def _build_terms(
         lease = DEFAULT_LEASE
     return LicenseTerms(
         id=check.license_id(license_id),
-        version=1,
+        version=version,
         issuer=ws.vendor,
         customer=req.customer,
         product=req.product,

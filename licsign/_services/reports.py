@@ -10,14 +10,24 @@ verifier's own verdict on time (``license_status``); the key list is in
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from licsign import _validation as check
-from licsign._ledger import ActivationRecord, EventRecord, LedgerError, LicenseRecord
+from licsign._errors import InvalidInputError, NotFoundError
+from licsign._ledger import (
+    ActivationRecord,
+    DeviceRecord,
+    EventRecord,
+    LedgerError,
+    LicenseRecord,
+)
 from licsign._services.activation import holds_seat
+from licsign._services.codes import is_user_based
 from licsign._services.orders import ManagerInfo, OrderInfo
+from licsign._services.shares import ShareInfo, license_shares
+from licsign._services.users import LicenseUser, license_users
 from licsign._workspace import Workspace
 from licverify import ExpiredError, LicenseError, NotYetValidError, Status
 from licverify._time import MAX_TIMESTAMP, from_timestamp, iso, to_timestamp
@@ -25,6 +35,7 @@ from licverify._verify import check_time
 from licverify.cliutil import Duration
 from licverify.format import (
     LICENSE,
+    LicenseTerms,
     armor,
     decode_license_payload,
     parse_unverified,
@@ -38,6 +49,9 @@ ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID = "active", "in-grace", "expired", "not
 LICENSE_STATUSES = (ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID)
 #: The recorded document cannot be decoded (a ledger row from an older format).
 UNREADABLE = "unreadable"
+#: What ``list`` and ``show`` call a license that names or counts its users, and one
+#: that counts devices only (``licsign._services.codes.is_user_based``).
+USER_BASED, COMPUTER_BASED = "user", "computer"
 
 
 @dataclass(frozen=True)
@@ -88,13 +102,7 @@ def devices(ws: Workspace, license_id: str, *, now: datetime) -> list[DeviceRepo
     """
     ws.ledger.license(license_id)
     at = to_timestamp(now)
-    out = []
-    for d, a in ws.ledger.devices_of(license_id):
-        out.append(DeviceReport(
-            d.id, d.label, d.user, d.first_seen, d.last_seen, a.id if a else None,
-            device_status(a, at), a.lease_expires if a else None, a.refresh_by if a else None,
-        ))  # fmt: skip
-    return out
+    return [_device_report(d, a, at) for d, a in ws.ledger.devices_of(license_id)]
 
 
 def license_status(record: LicenseRecord, at: int) -> str:
@@ -110,10 +118,20 @@ def license_status(record: LicenseRecord, at: int) -> str:
         ``active``, ``in-grace``, ``expired``, ``not-yet-valid``, or
         ``unreadable`` if the recorded document does not decode.
     """
+    terms = _decoded(record)
+    return UNREADABLE if terms is None else _time_status(terms, at)
+
+
+def _decoded(record: LicenseRecord) -> LicenseTerms | None:
+    """The terms of the recorded document, or None if it does not decode."""
     try:  # our own ledger's document: decoded without verifying the signature again
-        terms = decode_license_payload(parse_unverified(record.document).payload)
+        return decode_license_payload(parse_unverified(record.document).payload)
     except LicenseError:
-        return UNREADABLE
+        return None
+
+
+def _time_status(terms: LicenseTerms, at: int) -> str:
+    """The verifier's time verdict on ``terms`` at ``at`` (see ``license_status``)."""
     try:
         status, _ = check_time(terms, at)
     except NotYetValidError:
@@ -136,6 +154,14 @@ class LicenseSummary:
     status: str
     issued_at: int
     expires: int | None
+    #: ``user`` (names or counts its users) or ``computer`` (counts devices only).
+    basis: str = COMPUTER_BASED
+    #: Devices holding a seat now, and the most allowed (None: unlimited).
+    devices_used: int = 0
+    max_devices: int | None = None
+    #: Users assigned now, and the most allowed (None: unlimited).
+    users_used: int = 0
+    max_users: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The summary as ``licsign list --json`` prints it (times in ISO 8601)."""
@@ -143,7 +169,25 @@ class LicenseSummary:
             "id": self.id, "version": self.version, "product": self.product,
             "customer": self.customer, "type": self.type, "status": self.status,
             "issued_at": iso(self.issued_at), "expires": iso(self.expires),
+            "basis": self.basis, "devices_used": self.devices_used,
+            "max_devices": self.max_devices, "users_used": self.users_used,
+            "max_users": self.max_users,
         }  # fmt: skip
+
+
+def _summary(record: LicenseRecord, at: int, seats: int, users: int) -> LicenseSummary:
+    """One line of ``licsign list``: ``seats`` and ``users`` counted for the whole list at once."""
+    terms = _decoded(record)
+    if terms is None:
+        return LicenseSummary(record.id, record.version, record.product_id, record.customer_id,
+                              record.type, UNREADABLE, record.issued_at, record.expires)  # fmt: skip
+    limits = terms.limits
+    return LicenseSummary(
+        record.id, record.version, record.product_id, record.customer_id, record.type,
+        _time_status(terms, at), record.issued_at, record.expires,
+        USER_BASED if is_user_based(terms) else COMPUTER_BASED,
+        seats, limits.max_devices, users, limits.max_users,
+    )  # fmt: skip
 
 
 def licenses(
@@ -186,11 +230,10 @@ def licenses(
         product, customer, order=order, type=type, status=status, at=at,
         expires_by=None if expiring_within is None else _horizon(at, expiring_within),
     )  # fmt: skip
-    rows = [
-        LicenseSummary(r.id, r.version, r.product_id, r.customer_id, r.type,
-                       license_status(r, at), r.issued_at, r.expires)
-        for r in found
-    ]  # fmt: skip
+    # One grouped query each for the whole list, not one per license (large ledgers).
+    seats = ws.ledger.seats_held(at) if found else {}
+    users = ws.ledger.user_counts() if found else {}
+    rows = [_summary(r, at, seats.get(r.id, 0), users.get(r.id, 0)) for r in found]
     return [r for r in rows if status is None or r.status == status]
 
 
@@ -258,6 +301,84 @@ class HistoryEntry:
 
 
 @dataclass(frozen=True)
+class ActivationEntry:
+    """One activation of a license (a seat held now or once), naming its device."""
+
+    id: str
+    device_id: str
+    #: The device's label (as its latest request gave it).
+    label: str
+    user: str | None
+    created_at: int
+    #: When the device last got a response for this seat.
+    renewed_at: int
+    ended_at: int | None
+    #: ``deactivated`` (a receipt), ``reset`` (by the vendor), or None while open.
+    end_reason: str | None
+    lease_expires: int | None
+    refresh_by: int | None
+    counts_transfer: bool
+
+    @classmethod
+    def of(cls, a: ActivationRecord, label: str) -> ActivationEntry:
+        """The entry for an activation of a device labelled ``label``."""
+        return cls(a.id, a.device_id, label, a.user, a.created_at, a.renewed_at, a.ended_at,
+                   a.end_reason, a.lease_expires, a.refresh_by, a.counts_transfer)  # fmt: skip
+
+    @property
+    def device_name(self) -> str:
+        """How people are shown the device: its label and short id."""
+        return device_name(self.label, self.device_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as ``--json`` prints it (times in ISO 8601)."""
+        return {
+            "activation": self.id, "device": self.device_id, "label": self.label,
+            "user": self.user, "created_at": iso(self.created_at),
+            "renewed_at": iso(self.renewed_at), "ended_at": iso(self.ended_at),
+            "end_reason": self.end_reason, "lease_expires": iso(self.lease_expires),
+            "refresh_by": iso(self.refresh_by),
+            # Whether ending it counted as a transfer: None while it is open.
+            "transfer": None if self.ended_at is None else self.counts_transfer,
+        }  # fmt: skip
+
+
+def device_name(label: str, device_id: str) -> str:
+    """A device as people see it: ``label (first 8 characters of its id)``."""
+    return f"{label} ({device_id[:8]})"
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """When a license was made, first used, ends; which versions it replaced or was replaced by."""
+
+    #: When its first version was issued.
+    created: int
+    #: When the version shown was issued.
+    issued: int
+    first_activated: int | None
+    expires: int | None
+    #: When the grace period after expiry ends (None: never expires).
+    grace_ends: int | None
+    #: The version the one shown supersedes, and the one that superseded it (None: none).
+    supersedes: int | None
+    superseded_by: int | None
+    #: Every version in the ledger: (version, issued at, ledger status), oldest first.
+    versions: tuple[tuple[int, int, str], ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The lifecycle as ``licsign show --json`` prints it (times in ISO 8601)."""
+        return {
+            "created": iso(self.created), "issued": iso(self.issued),
+            "first_activated": iso(self.first_activated), "expires": iso(self.expires),
+            "grace_ends": iso(self.grace_ends), "supersedes": self.supersedes,
+            "superseded_by": self.superseded_by,
+            "versions": [{"version": v, "issued_at": iso(t), "status": st}
+                         for v, t, st in self.versions],
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
 class LicenseDetails:
     """What ``licsign show`` prints: a license's identity, terms, status, devices, history."""
 
@@ -280,6 +401,31 @@ class LicenseDetails:
     order: OrderInfo | None = None
     #: The order's current license managers (they manage every license of the order).
     managers: tuple[ManagerInfo, ...] = ()
+    #: ``user`` or ``computer`` (as ``LicenseSummary.basis``).
+    basis: str = COMPUTER_BASED
+    lifecycle: Lifecycle | None = None
+    #: The usage rules (``usage_rules``): limits, transfers used, allowed devices, refresh.
+    usage: dict[str, Any] = field(default_factory=dict)
+    #: Its users (a user-based license's), with their seats and code state.
+    users: tuple[LicenseUser, ...] = ()
+    #: Every activation, oldest first, naming its device.
+    activations: tuple[ActivationEntry, ...] = ()
+    #: Who it is shared with (``licsign share``), removed shares too, oldest first.
+    shares: tuple[ShareInfo, ...] = ()
+
+    @property
+    def last_activation(self) -> int | None:
+        """When a device last took or renewed a seat (None: never)."""
+        return max((a.renewed_at for a in self.activations), default=None)
+
+    @property
+    def last_deactivation(self) -> int | None:
+        """When a seat was last freed, by a receipt or a reset (None: never)."""
+        return max((a.ended_at for a in self.activations if a.ended_at is not None), default=None)
+
+    def device_names(self) -> dict[str, str]:
+        """Each device's id, and how people are shown it (label and short id)."""
+        return {d.device_id: device_name(d.label, d.device_id) for d in self.devices}
 
     @property
     def armored(self) -> bytes:
@@ -299,6 +445,13 @@ class LicenseDetails:
             "digest": self.digest, "history": [h.to_json() for h in self.history],
             "order": None if self.order is None else self.order.to_json(),
             "managers": [m.to_json() for m in self.managers],
+            "id": self.id, "version": self.version, "basis": self.basis,
+            "lifecycle": None if self.lifecycle is None else self.lifecycle.to_json(),
+            "usage": _copy(self.usage), "users": [u.to_json() for u in self.users],
+            "activations": [a.to_json() for a in self.activations],
+            "last_seen": {"activation": iso(self.last_activation),
+                          "deactivation": iso(self.last_deactivation)},
+            "shares": [s.to_json() for s in self.shares],
         }  # fmt: skip
 
 
@@ -315,12 +468,143 @@ def license_details(ws: Workspace, license_id: str, *, now: datetime) -> License
     """
     record = ws.ledger.license(license_id)
     order, managers = _order_of(ws, record)
+    terms = signed_terms(record)
+    decoded = _decoded(record)
+    device_list = tuple(devices(ws, license_id, now=now))
+    labels = {d.device_id: d.label for d in device_list}
+    entries = tuple(
+        ActivationEntry.of(a, labels.get(a.device_id, "?"))
+        for a in ws.ledger.activations_of(license_id)
+    )
+    user_based = decoded is not None and is_user_based(decoded)
     return LicenseDetails(
-        record.id, record.version, license_status(record, to_timestamp(now)), signed_terms(record),
-        record.key_id, record.digest, record.document, tuple(devices(ws, license_id, now=now)),
+        record.id, record.version, license_status(record, to_timestamp(now)), terms,
+        record.key_id, record.digest, record.document, device_list,
         tuple(HistoryEntry.from_event(e) for e in ws.ledger.license_history(license_id)),
-        order=order, managers=managers,
+        order=order, managers=managers, basis=USER_BASED if user_based else COMPUTER_BASED,
+        lifecycle=_lifecycle(ws, record, terms, entries),
+        usage=usage_rules(terms, ws.ledger.transfers_used(license_id)),
+        users=tuple(license_users(ws, license_id, now=now, removed=True)),
+        activations=entries,
+        shares=tuple(license_shares(ws, license_id, now=now, removed=True)),
     )  # fmt: skip
+
+
+def _lifecycle(
+    ws: Workspace,
+    record: LicenseRecord,
+    terms: dict[str, Any],
+    entries: tuple[ActivationEntry, ...],
+) -> Lifecycle:
+    """The license's dates and its place among its versions (the ledger's ``licenses`` rows)."""
+    versions = tuple(ws.ledger.license_versions(record.id))
+    numbers = [v for v, _, _ in versions]
+    earlier = [v for v in numbers if v < record.version]
+    later = [v for v in numbers if v > record.version]
+    grace = int(terms.get("grace_seconds") or 0)
+    return Lifecycle(
+        versions[0][1] if versions else record.issued_at, record.issued_at,
+        min((a.created_at for a in entries), default=None), record.expires,
+        None if record.expires is None else record.expires + grace,
+        max(earlier, default=None), min(later, default=None), versions,
+    )  # fmt: skip
+
+
+def usage_rules(terms: dict[str, Any], transfers_used: int) -> dict[str, Any]:
+    """What the license allows (its signed terms) and the transfers it has used."""
+    limits = terms["limits"]
+    return {
+        "max_devices": limits.get("max_devices"), "max_users": limits.get("max_users"),
+        "max_devices_per_user": limits.get("max_devices_per_user"),
+        "max_transfers": limits.get("max_transfers"), "transfers_used": transfers_used,
+        "allowed_devices": len(terms["allowed_devices"]),
+        "allowed_users": list(terms["allowed_users"]),
+        "activation_required": terms["activation_required"],
+        "refresh_seconds": terms.get("refresh_seconds"), "lease_seconds": terms.get("lease_seconds"),
+    }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeviceDetails:
+    """What ``licsign device show`` prints: one device of a license and its every activation."""
+
+    license_id: str
+    device: DeviceReport
+    #: The fingerprint it first activated with, and the latest one seen (name -> hex digest).
+    first_fingerprint: dict[str, str]
+    latest_fingerprint: dict[str, str]
+    activations: tuple[ActivationEntry, ...]
+
+    @property
+    def components(self) -> list[str]:
+        """The names of the fingerprint's components, first and latest together."""
+        return sorted(set(self.first_fingerprint) | set(self.latest_fingerprint))
+
+    @property
+    def changed(self) -> list[str]:
+        """Components whose digest differs between the first and the latest fingerprint."""
+        first, latest = self.first_fingerprint, self.latest_fingerprint
+        return [c for c in self.components if first.get(c) != latest.get(c)]
+
+    def to_json(self) -> dict[str, Any]:
+        """The details as ``licsign device show --json`` prints them."""
+        return {
+            "license": self.license_id, **self.device.to_json(),
+            "fingerprint": {"components": self.components, "changed": self.changed,
+                            "first": dict(self.first_fingerprint),
+                            "latest": dict(self.latest_fingerprint)},
+            "activations": [a.to_json() for a in self.activations],
+        }  # fmt: skip
+
+
+def device_details(ws: Workspace, license_id: str, device: str, *, now: datetime) -> DeviceDetails:
+    """One device of a license: label, user, fingerprints, dates and every activation.
+
+    Args:
+        ws: the workspace.
+        license_id: the license.
+        device: the device id or a unique prefix of at least 4 characters.
+        now: the time its status is judged at.
+
+    Raises:
+        NotFoundError: unknown license, or no such device on it.
+        InvalidInputError: the prefix is too short or ambiguous.
+    """
+    if len(device) < 4:
+        raise InvalidInputError("give at least 4 characters of the device id")
+    ws.ledger.license(license_id)
+    found = [(d, a) for d, a in ws.ledger.devices_of(license_id) if d.id.startswith(device.lower())]
+    if not found:
+        raise NotFoundError(f"no device {device!r} on license {license_id}")
+    if len(found) > 1:
+        raise InvalidInputError(f"device id {device!r} is ambiguous on license {license_id}")
+    record, latest = found[0]
+    report = _device_report(record, latest, to_timestamp(now))
+    mine = [a for a in ws.ledger.activations_of(license_id) if a.device_id == record.id]
+    seen = [a.fingerprint for a in mine if a.fingerprint is not None]
+    return DeviceDetails(
+        license_id,
+        report,
+        _fingerprint(record.fingerprint),
+        _fingerprint(seen[-1] if seen else record.fingerprint),
+        tuple(ActivationEntry.of(a, record.label) for a in mine),
+    )
+
+
+def _device_report(d: DeviceRecord, a: ActivationRecord | None, at: int) -> DeviceReport:
+    return DeviceReport(
+        d.id, d.label, d.user, d.first_seen, d.last_seen, a.id if a else None,
+        device_status(a, at), a.lease_expires if a else None, a.refresh_by if a else None,
+    )  # fmt: skip
+
+
+def _fingerprint(text: str) -> dict[str, str]:
+    """A fingerprint as the ledger keeps it (JSON: component name -> hex digest)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _order_of(

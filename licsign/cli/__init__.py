@@ -14,6 +14,9 @@ from licsign.cli import (
     ledger,
     licenses,
     orders,
+    renewals,
+    revocations,
+    shares,
     users,
     workspace,
 )
@@ -66,6 +69,9 @@ activation.register(cli)
 ledger.register(cli)
 orders.register(cli)
 users.register(cli)
+shares.register(cli)
+renewals.register(cli)
+revocations.register(cli)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -152,6 +152,39 @@ def _until(row: DeviceReport) -> str:
     return str(iso(min(ends))) if ends else "no end"
 
 
+@device.command("show")
+@click.argument("license_id", metavar="LICENSE")
+@click.argument("device_id", metavar="DEVICE")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def device_show(ctx: Context, license_id: str, device_id: str, as_json: bool) -> None:
+    """Show one device of a license: label, user, fingerprint, every activation.
+
+    DEVICE is the device id from 'licsign device list' (4 or more leading characters).
+    """
+    from licsign import device_details
+
+    shown = device_details(ctx.workspace(), license_id, device_id, now=now_utc())
+    if as_json:
+        emit_json(shown.to_json())
+        return
+    d = shown.device
+    changed = ", ".join(shown.changed)
+    for label, value in [
+        ("Device", d.device_id), ("License", shown.license_id), ("Label", d.label),
+        ("User", d.user or "-"), ("Status", d.status), ("First seen", str(iso(d.first_seen))),
+        ("Last seen", str(iso(d.last_seen))), ("Works until", _until(d)),
+        ("Components", ", ".join(shown.components) or "none"),
+        ("Fingerprint", f"changed since first seen: {changed}" if changed
+         else "unchanged since first seen"),
+    ]:  # fmt: skip
+        say(f"{label + ':':<12} {value}")
+    click.echo("Activations:")
+    for a in shown.activations:
+        ended = "open" if a.ended_at is None else f"ended {iso(a.ended_at)} ({a.end_reason})"
+        say(f"  {a.id}  activated {iso(a.created_at)}  last renewed {iso(a.renewed_at)}  {ended}")
+
+
 @device.command("reset")
 @click.argument("license_id", metavar="LICENSE")
 @click.argument("device_id", metavar="DEVICE")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from licsign import TRUST_ROOT_FORMATS, keys, new_issuing_key, trust_root
+from licsign import TRUST_ROOT_FORMATS, keys, new_issuing_key, rotate_key, trust_root
 from licsign.cli._context import (
     Context,
     emit_json,
@@ -68,6 +68,36 @@ def new_issuing(ctx: Context, validity: str, products: tuple[str, ...], as_json:
         emit_json(cert.to_json())
         return
     click.echo(f"Issuing key {cert.key_id.hex()} valid until {iso(cert.not_after)}")
+
+
+@key.command("rotate")
+@click.option(
+    "--validity", default="3y", show_default=True, help="How long the key may sign (e.g. 365d, 2y)."
+)
+@click.option(
+    "--product", "products", multiple=True, help="Restrict the key to this product (repeatable)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def rotate(ctx: Context, validity: str, products: tuple[str, ...], as_json: bool) -> None:
+    """Create a new issuing key and retire the active ones for the same products.
+
+    A retired key signs nothing new; what it signed keeps verifying unless it
+    is revoked ('licsign revoke --key KEY_ID').
+    """
+    duration = parse_option(parse_duration, validity, "--validity")
+    ws = ctx.workspace()
+    click.echo("... opening the root key and creating the issuing key", err=True)
+    cert, retired = rotate_key(
+        ws, ctx.passphrase_source(), ctx.passphrase(), now=now_utc(), validity=duration,
+        products=list(products),
+    )  # fmt: skip
+    if as_json:
+        emit_json({**cert.to_json(), "retired": retired})
+        return
+    click.echo(f"Issuing key {cert.key_id.hex()} valid until {iso(cert.not_after)}")
+    for key_id in retired:
+        click.echo(f"Retired issuing key {key_id} (no new issuance)")
 
 
 @key.command("export-public")

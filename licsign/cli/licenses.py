@@ -264,10 +264,18 @@ def list_licenses(ctx: Context, /, **opts: Any) -> None:
             click.echo("No licenses yet. Issue one with 'licsign issue'.", err=True)
         return
     table(
-        [[r.id, r.product, r.customer, r.type, r.status, iso(r.expires) or "never"]
+        [[r.id, r.customer, r.product, r.type, r.basis, r.status,
+          _used(r.devices_used, r.max_devices),
+          _used(r.users_used, r.max_users) if r.basis == "user" else "-",
+          iso(r.expires) or "never"]
          for r in found.licenses],
-        ["ID", "PRODUCT", "CUSTOMER", "TYPE", "STATUS", "EXPIRES"],
+        ["ID", "CUSTOMER", "PRODUCT", "TYPE", "BASIS", "STATUS", "DEVICES", "USERS", "EXPIRES"],
     )  # fmt: skip
+
+
+def _used(used: int, limit: int | None) -> str:
+    """``used/max``, ``-`` standing for no limit (``2/5``, ``2/-``)."""
+    return f"{used}/{'-' if limit is None else limit}"
 
 
 @click.command()
@@ -285,13 +293,82 @@ def show(ctx: Context, license_id: str, as_json: bool, export_to: str | None, fo
     if as_json:
         emit_json(details.to_json())
         return
-    for label, value in _detail_lines(details):
+    for label, value in _detail_lines(details) + _page_lines(details):
         say(f"{label + ':':<12} {value}")
+    _print_users(details)
+    say(f"Devices:     {len(details.devices)} seen")
     for d in details.devices:
         say(f"  device {d.device_id[:12]}  {d.label}  {d.status}  last seen {iso(d.last_seen)}")
+    _print_shares(details)
+    _print_activations(details)
     click.echo("History:")
+    names = details.device_names()
     for h in details.history:
-        say(f"  {iso(h.at)}  {h.event}")
+        device = h.data.get("device")
+        named = f"  {names[device]}" if isinstance(device, str) and device in names else ""
+        say(f"  {iso(h.at)}  {h.event}{named}")
+
+
+def _page_lines(details: LicenseDetails) -> list[tuple[str, str]]:
+    """The lines of the details page beyond the terms: basis, lifecycle, usage, last seen."""
+    life, usage = details.lifecycle, details.usage
+    lines = [("Basis", f"{details.basis}-based")]
+    if life is not None:
+        lines += [
+            ("Created", str(iso(life.created))),
+            ("First used", iso(life.first_activated) or "never"),
+            ("Grace ends", iso(life.grace_ends) or "never"),
+            ("Supersedes", "none" if life.supersedes is None else f"version {life.supersedes}"),
+            ("Superseded", "no" if life.superseded_by is None
+             else f"by version {life.superseded_by}"),
+        ]  # fmt: skip
+    per_user = usage.get("max_devices_per_user")
+    lines += [
+        ("Max devices", _limit(usage.get("max_devices"))),
+        ("Max users", _limit(usage.get("max_users"))),
+        ("Per user", "no cap" if per_user is None else f"{per_user} device(s)"),
+        ("Transfers", f"{usage.get('transfers_used', 0)} used of "
+         f"{_limit(usage.get('max_transfers'))}"),
+        ("Last active", iso(details.last_activation) or "never"),
+        ("Last freed", iso(details.last_deactivation) or "never"),
+    ]  # fmt: skip
+    return lines
+
+
+def _limit(value: int | None) -> str:
+    return "unlimited" if value is None else str(value)
+
+
+def _print_users(details: LicenseDetails) -> None:
+    """The users of a user-based license: seats, own cap, code state (removed ones marked)."""
+    if details.basis != "user" and not details.users:
+        return
+    say(f"License users: {sum(1 for u in details.users if u.removed_at is None)}")
+    for u in details.users:
+        name = "" if u.name is None else f" ({u.name})"
+        cap = "" if u.max_devices is None else f", cap {u.max_devices}"
+        gone = "" if u.removed_at is None else f", removed {iso(u.removed_at)}"
+        say(f"  user {u.email}{name}  seats {u.seats}{cap}  code {u.code}{gone}")
+
+
+def _print_shares(details: LicenseDetails) -> None:
+    """Who the license is shared with: their seat, code state, and when (removed ones marked)."""
+    say(f"Shares:      {sum(1 for x in details.shares if x.removed_at is None)}")
+    for x in details.shares:
+        gone = "" if x.removed_at is None else f", removed {iso(x.removed_at)}"
+        say(
+            f"  shared with {x.email}  since {iso(x.added_at)}  seats {x.seats}  code {x.code}{gone}"
+        )
+
+
+def _print_activations(details: LicenseDetails) -> None:
+    """Every activation, oldest first, naming its device (label and short id)."""
+    click.echo("Activations:")
+    for a in details.activations:
+        user = "" if a.user is None else f"  user {a.user}"
+        ended = "open" if a.ended_at is None else f"ended {iso(a.ended_at)} ({a.end_reason})"
+        say(f"  {iso(a.created_at)}  {a.device_name}{user}  last renewed "
+            f"{iso(a.renewed_at)}  {ended}")  # fmt: skip
 
 
 def _detail_lines(details: LicenseDetails) -> list[tuple[str, str]]:

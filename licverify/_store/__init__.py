@@ -16,7 +16,8 @@ writes, and hands the work to one module per part of the state:
 - ``device``: the device key;
 - ``licenses``: the installed license;
 - ``pending``: requests waiting for an answer;
-- ``activation``: install, check, deactivate, and the receipt.
+- ``activation``: install, check, deactivate, and the receipt;
+- ``revocations``: the installed revocation list (highest number seen).
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from licverify._armor import armor
 from licverify._errors import NotActivatedError
 from licverify._keys import TrustedRoots
 from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
-from licverify._store import activation, device, licenses, pending
+from licverify._revocation import RevocationList
+from licverify._store import activation, device, licenses, pending, revocations
 from licverify._store.files import StoreFiles
 from licverify._store.pending import MAX_PENDING as MAX_PENDING
 from licverify._time import to_timestamp
-from licverify._verify import License, open_response, verify_license_for_import
+from licverify._verify import License, Verifier, open_response, verify_license_for_import
 
 
 class LocalStore(StoreFiles):
@@ -79,9 +81,13 @@ class LocalStore(StoreFiles):
     ) -> License:
         """Verify a license and install it (activation is checked later, by ``check``).
 
+        A newer version of the installed license (a renewal) replaces it
+        without deactivating; a version older than one seen here is refused.
+
         Raises:
-            LicenseError: the license does not verify, or an activation for
-                another license is installed (deactivate it first).
+            LicenseError: the license does not verify, an activation for
+                another license is installed (deactivate it first), or this
+                store has seen a newer version of it (``StoreError``).
         """
         lic = verify_license_for_import(
             document, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint
@@ -152,10 +158,60 @@ class LocalStore(StoreFiles):
         """
         if not self._check_directory():
             raise NotActivatedError("no license is installed on this machine")
-        return activation.check(
-            self, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint,
-            app_version=app_version, app_release_date=app_release_date,
-        )  # fmt: skip
+        # Format §13.3: the installed revocation list, if any, is applied first to the
+        # license and its issuing key, and again, after the activation is verified, to it.
+        revoked = revocations.applicable(
+            self, Verifier(trusted_roots=trusted_roots, product=product), now, fingerprint
+        )
+        try:
+            lic = activation.check(
+                self, trusted_roots=trusted_roots, product=product, now=now,
+                fingerprint=fingerprint, app_version=app_version,
+                app_release_date=app_release_date,
+            )  # fmt: skip
+        except NotActivatedError:
+            version = licenses.renewed_since_activation(self)
+            if version is None:
+                raise
+            # The activation names the previous version's digest (format §11.4): the seat
+            # carries over, but the machine must ask for a response for this version.
+            raise NotActivatedError(
+                f"renewed license installed (version {version}): request a new activation"
+                " for it (licverify request) and send it to your vendor; the seat carries over"
+            ) from None
+        if revoked is not None:
+            revoked.check(lic)
+        return lic
+
+    def import_revocations(
+        self, document: bytes, *, trusted_roots: TrustedRoots | Any, product: str, now: datetime
+    ) -> RevocationList:
+        """Verify a revocation list and install it, unless a newer one is installed (format §13.3).
+
+        Installing the list already installed is harmless. ``check`` then
+        refuses the installed license (``revoked``) if the list names it, its
+        issuing key or its activation.
+
+        Raises:
+            LicenseError: the list does not verify; ``StoreError`` if a list
+                with a higher number (or another with the same number) is
+                installed; ``RevokedError`` if the installed list revokes its
+                signer.
+        """
+        verifier = Verifier(trusted_roots=trusted_roots, product=product)
+        new = verifier.verify_revocation_list(document, now=now)
+        with self._locked(create=True):
+            revocations.install(self, new, verifier, now)
+        return new
+
+    def installed_revocations(
+        self, *, trusted_roots: TrustedRoots | Any, product: str, now: datetime
+    ) -> RevocationList | None:
+        """The installed revocation list, verified again, or None."""
+        if not self._check_directory():
+            return None
+        verifier = Verifier(trusted_roots=trusted_roots, product=product)
+        return revocations.installed(self, verifier, now)
 
     def deactivate(
         self, *, now: datetime, random_bytes: Callable[[int], bytes] = os.urandom

@@ -38,7 +38,15 @@ def _add_import(group: click.Group, settings: Settings) -> None:
     @options(settings, store=True)
     def import_(license_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
                 app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
-        """Verify a license file and install it in the local store."""
+        """Verify a license file and install it in the local store.
+
+        A revocation list from your vendor is imported the same way: the store
+        keeps the newest and the application refuses what it revokes.
+        """
+        if _is_revocation_list(license_file):
+            _import_revocations(settings, license_file, trust, product_opt, state_dir, app_opt,
+                                at, as_json)  # fmt: skip
+            return
         lic, store = settings.install_file(
             "import_license", license_file, "LICENSE", trust, product_opt, state_dir, app_opt,
             machine_id, at, as_json,
@@ -50,6 +58,39 @@ def _add_import(group: click.Group, settings: Settings) -> None:
             click.echo(
                 f"It needs activation: run '{settings.app} request -o request.txt' and send the file to your vendor."
             )
+
+
+def _is_revocation_list(path: str) -> bool:
+    """Whether the file holds a revocation list (by its armor or content type, unverified)."""
+    from licverify._kinds import REVOCATION_LIST
+    from licverify._verify import open_envelope
+    from licverify.cli._io import read_input
+
+    try:
+        return open_envelope(read_input(path, "LICENSE"))[0].kind is REVOCATION_LIST
+    except licverify.LicenseError:
+        return False  # import_license reports what is wrong with it
+
+
+def _import_revocations(settings: Settings, path: str, trust: str | None,
+                        product_opt: str | None, state_dir: str | None, app_opt: str | None,
+                        at: str | None, as_json: bool) -> None:  # fmt: skip
+    """Verify a revocation list and install it in the local store (format §13.3)."""
+    from licverify.cli._io import read_input
+
+    roots, chosen = settings.resolve(trust, product_opt)
+    store = settings.store(state_dir, app_opt, chosen)
+    try:
+        revoked = store.import_revocations(
+            read_input(path, "LICENSE"), trusted_roots=roots, product=chosen, now=at_or_now(at)
+        )
+    except licverify.LicenseError as exc:
+        refuse(exc, as_json)
+    if as_json:
+        click.echo(json.dumps(revoked.to_json(), indent=2))
+        return
+    count = len(revoked.licenses) + len(revoked.activations) + len(revoked.keys)
+    say(f"Installed revocation list {revoked.number} ({count} revoked) in {store.path}")
 
 
 def _add_request(group: click.Group, settings: Settings) -> None:

@@ -1919,6 +1919,114 @@ def activation_vectors() -> None:
     expiring_activation_vectors()
 
 
+# --- revocation lists (format §13) --------------------------------------------------------------
+#
+# Payloads built by hand from plain dicts, as for the activation documents. The
+# operation is verify_revocation_list(document, trusted_roots, product, now); a
+# valid vector's 'expected' is RevocationList.to_json().
+
+REVOCATION_VECTORS: list[dict[str, Any]] = []
+REVOKED_ACTIVATION = "A-VECT-0001"
+
+
+def revocation_claims(number: int = 4, **terms_: Any) -> dict[Any, Any]:
+    """A valid list's claims: every product, one license of each form, an activation, a key."""
+    t: dict[str, Any] = {
+        "v": 2, "number": number, "licenses": {"L-VECT-0001": True, "L-VECT-0002": [1, 3]},
+        "activations": [REVOKED_ACTIVATION], "keys": [kid_of(pub(OTHER_ISSUING))],
+    }  # fmt: skip
+    t.update(terms_)
+    return {1: "Acme Corp.", IAT: NOW - 3600, -65537: {k: v for k, v in t.items() if v is not None}}
+
+
+def revocation_document(claims: dict[Any, Any] | None = None, *, payload: bytes | None = None,
+                        key: nacl.signing.SigningKey = ISSUING,
+                        cert: bytes | None = DEFAULT_CERTIFICATE,
+                        kind: F.Kind = F.REVOCATION_LIST) -> bytes:  # fmt: skip
+    """A revocation list signed by an issuing key, its certificate in kcwt (label 13)."""
+    if payload is None:
+        payload = F.encode_canonical(claims if claims is not None else revocation_claims())
+    return F.encode_sign1(kind, kid_of(pub(key)), payload, signer(key), cert)
+
+
+def add_revocation(name: str, description: str, document: bytes, *, error: str | None = None,
+                   expected: dict[str, Any] | None = None, now: int = NOW) -> None:  # fmt: skip
+    """Record one revocation-list vector: ``error`` (a code) or ``expected`` (to_json())."""
+    if any(v["name"] == name for v in VECTORS + ACTIVATION_VECTORS + REVOCATION_VECTORS):
+        raise SystemExit(f"duplicate vector name {name!r}")
+    if (error is None) == (expected is None):
+        raise SystemExit(f"vector {name!r} needs exactly one of error and expected")
+    vector: dict[str, Any] = {
+        "name": name, "description": description, "operation": "verify_revocation_list",
+        "document": document.hex(), "trusted_roots": [pub(ROOT).hex()], "product": PRODUCT,
+        "now": iso(now),
+    }  # fmt: skip
+    vector["error" if error is not None else "expected"] = error if error is not None else expected
+    REVOCATION_VECTORS.append(vector)
+
+
+def revocation_json(number: int = 4, product: str | None = None) -> dict[str, Any]:
+    return {
+        "number": number, "issued_at": iso(NOW - 3600), "issuer": "Acme Corp.",
+        "product": product, "licenses": {"L-VECT-0001": None, "L-VECT-0002": [1, 3]},
+        "activations": [REVOKED_ACTIVATION], "keys": [kid_of(pub(OTHER_ISSUING)).hex()],
+        "key_id": kid_of(pub(ISSUING)).hex(),
+    }  # fmt: skip
+
+
+def revocation_vectors() -> None:
+    REVOCATION_VECTORS.clear()
+    add_revocation("revocation-valid", "A list for every product: licenses, an activation, a key.",
+                   revocation_document(), expected=revocation_json())  # fmt: skip
+    add_revocation("revocation-valid-armored", "The same list, armored (format §5).",
+                   F.armor(revocation_document(), F.REVOCATION_LIST), expected=revocation_json())  # fmt: skip
+    add_revocation("revocation-valid-product", "A list for this product only.",
+                   revocation_document(revocation_claims(product=PRODUCT)),
+                   expected=revocation_json(product=PRODUCT))  # fmt: skip
+    empty = revocation_claims(1, licenses=None, activations=None, keys=None)
+    add_revocation("revocation-valid-empty", "A list that revokes nothing: it advances the number.",
+                   revocation_document(empty),
+                   expected={**revocation_json(1), "licenses": {}, "activations": [], "keys": []})  # fmt: skip
+    good = revocation_document()
+    add_revocation("revocation-bit-flip-signature", "Last bit of the signature flipped.",
+                   flip_bit(good, len(good) - 1), error="bad-signature")  # fmt: skip
+    add_revocation("revocation-wrong-kind-license", "A license where a list is expected.",
+                   license_document(terms()), error="wrong-kind")  # fmt: skip
+    add_revocation("revocation-signed-as-license", "List payload under the license content type.",
+                   revocation_document(kind=F.LICENSE), error="wrong-kind")  # fmt: skip
+    add_revocation("revocation-no-certificate", "No issuing-key certificate in kcwt.",
+                   revocation_document(cert=None), error="untrusted-key")  # fmt: skip
+    add_revocation("revocation-other-root", "Certificate signed by an untrusted root.",
+                   revocation_document(cert=certificate(root=OTHER_ROOT)), error="untrusted-key")  # fmt: skip
+    add_revocation("revocation-other-product", "A list for another product.",
+                   revocation_document(revocation_claims(product="acme-viewer")),
+                   error="wrong-product")  # fmt: skip
+    add_revocation("revocation-restricted-key-every-product",
+                   "A list for every product signed by a key certified for one product only.",
+                   revocation_document(key=VIEWER_ISSUING,
+                                       cert=certificate(pub(VIEWER_ISSUING), products=("acme-viewer",))),
+                   error="wrong-product")  # fmt: skip
+    for name, claims, code in (
+        ("number-zero", revocation_claims(0), "malformed"),
+        ("number-missing", revocation_claims(number=None), "malformed"),
+        ("activations-unsorted", revocation_claims(activations=["B-1", "A-1"]), "malformed"),
+        ("activations-duplicate", revocation_claims(activations=["A-1", "A-1"]), "malformed"),
+        ("activations-empty", revocation_claims(activations=[]), "malformed"),
+        ("versions-empty", revocation_claims(licenses={"L-1": []}), "malformed"),
+        ("versions-false", revocation_claims(licenses={"L-1": False}), "malformed"),
+        ("key-id-short", revocation_claims(keys=[b"short"]), "malformed"),
+        ("license-id-bad", revocation_claims(licenses={"-bad": True}), "malformed"),
+        ("unknown-term", revocation_claims(reason="refund"), "unsupported"),
+        ("version-1", revocation_claims(v=1), "unsupported"),
+    ):  # fmt: skip
+        add_revocation(f"revocation-{name}", f"Payload defect: {name.replace('-', ' ')}.",
+                       revocation_document(claims), error=code)  # fmt: skip
+    add_revocation("revocation-non-canonical", "Claims map keys out of order (format §3.1).",
+                   revocation_document(payload=unsorted(revocation_claims())), error="malformed")  # fmt: skip
+    add_revocation("revocation-from-the-future", "Signed more than an hour after now (§13.2).",
+                   revocation_document(), now=NOW - 3 * 3600, error="not-yet-valid")  # fmt: skip
+
+
 def self_check() -> None:
     """The generator's own COSE assembly must agree with the format's encoder byte for byte."""
     payload = F.encode_license_payload(terms())
@@ -1943,6 +2051,7 @@ def build() -> str:
     valid_vectors()
     invalid_vectors()
     activation_vectors()
+    revocation_vectors()
     document = {
         "format": FORMAT_NAME,
         "description": (
@@ -1963,6 +2072,9 @@ def build() -> str:
         ),
         "vectors": VECTORS,
         "activation_vectors": ACTIVATION_VECTORS,
+        # Format §13: verify_revocation_list(document, trusted_roots, product, now) must
+        # return 'expected' (RevocationList.to_json()) or fail with the code in 'error'.
+        "revocation_vectors": REVOCATION_VECTORS,
     }
     return json.dumps(document, sort_keys=True, indent=1) + "\n"
 
@@ -1983,13 +2095,14 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(
             f"{OUTPUT.name} is up to date ({len(VECTORS)} license vectors, "
-            f"{len(ACTIVATION_VECTORS)} activation vectors)"
+            f"{len(ACTIVATION_VECTORS)} activation vectors, "
+            f"{len(REVOCATION_VECTORS)} revocation vectors)"
         )
         return 0
     OUTPUT.write_text(text, encoding="utf-8")
     print(
-        f"wrote {len(VECTORS)} license vectors and {len(ACTIVATION_VECTORS)} activation "
-        f"vectors to {OUTPUT}"
+        f"wrote {len(VECTORS)} license vectors, {len(ACTIVATION_VECTORS)} activation "
+        f"vectors and {len(REVOCATION_VECTORS)} revocation vectors to {OUTPUT}"
     )
     return 0
 

@@ -1,0 +1,400 @@
+"""License shares: another user may use a license, one sharer device at a time.
+
+What ``licsign share``, ``unshare`` and ``shares`` do (docs/issuer.md, "Sharing a
+license"). A shared license is used by its owner's users plus its sharers. A
+sharer's machine asks with ``licverify request --user EMAIL --code CODE``: every
+new seat of a sharer needs a one-time code, made by ``share`` (or ``share
+--new-code``) as ``user assign`` makes one (``licsign._services.codes``, its
+key, its alphabet), on any license, user-based or not: without it anyone who
+knew a sharer's e-mail could take the shared seat.
+
+At activation (``seat_admitter``, inside the activation's unit of work), while
+any sharer holds a seat, another sharer's new seat, or a second device of the
+same sharer, is refused naming who holds it. A sharer's seat counts toward the
+license's max devices (the signed total), not toward its users or per-user caps.
+Unsharing frees the sharer's seats, counted as ``licsign user reset`` counts them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
+
+from licsign import _validation as check
+from licsign._errors import AlreadyExistsError, NotFoundError, RefusedError, WorkspaceError
+from licsign._ledger import Ledger, Seat
+from licsign._ledger.records import ShareRecord
+from licsign._services.codes import (
+    CodeKey,
+    admitter,
+    canonical_code,
+    check_ledger_key,
+    code_key,
+    code_key_path,
+    new_code,
+    read_code_key,
+    show_code,
+)
+from licsign._workspace import Workspace
+from licverify._time import iso, to_timestamp
+from licverify.format import LicenseTerms
+
+if TYPE_CHECKING:  # activation imports this module: no cycle at import time
+    from licsign._services.activation import SeatFreed
+
+
+def share_digest(key: CodeKey, license_id: str, share_id: int, code: str) -> bytes:
+    """The hash the ledger keeps of a sharer's code (canonical): its own domain, so a user
+    code can never stand for a share code or the reverse."""
+    message = f"licsign share code v1\x00{license_id}\x00{share_id}\x00{code}".encode()
+    return hmac.new(key.secret, message, hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class ShareInfo:
+    """A share of a license: who, since when, the seat they hold, and their code's state."""
+
+    license_id: str
+    #: Normalized (trimmed, NFC, case-folded): what activation requests are compared with.
+    email: str
+    added_at: int
+    removed_at: int | None
+    #: Seats the sharer holds now (0 or 1).
+    seats: int
+    #: Their newest code: ``unused`` (may take the shared seat) or ``used``.
+    code: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The share as ``licsign shares --json`` prints it (times in ISO 8601)."""
+        return {
+            "license": self.license_id, "email": self.email, "added_at": iso(self.added_at),
+            "removed_at": iso(self.removed_at), "seats": self.seats, "code": self.code,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A license shared (or a sharer's new code), with the one-time activation code."""
+
+    share: ShareInfo
+    #: Grouped for reading aloud (``7K2M-QX4D-9RTB``); shown once.
+    code: str
+    #: Whether an unused code was replaced (``--new-code``): it no longer works.
+    replaced: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``licsign share --json`` prints it."""
+        return {**self.share.to_json(), "activation_code": self.code, "replaced": self.replaced}
+
+
+@dataclass(frozen=True)
+class Unshared:
+    """A share removed; the sharer's seats freed (each counted as ``device reset`` counts it)."""
+
+    license_id: str
+    email: str
+    seats: tuple[SeatFreed, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as ``licsign unshare --json`` prints it."""
+        return {
+            "license": self.license_id, "email": self.email,
+            "seats": [
+                {**s.to_json(), "works_offline_until": iso(s.works_offline_until)}
+                for s in self.seats
+            ],
+        }  # fmt: skip
+
+
+def _holds(seat: Seat, at: int) -> bool:
+    lease = seat.activation.lease_expires
+    return lease is None or lease > at
+
+
+def _info(ws: Workspace, share: ShareRecord, at: int) -> ShareInfo:
+    held = 0
+    if share.removed_at is None:
+        held = sum(
+            1
+            for s in ws.ledger.open_activations(share.license_id)
+            if s.activation.user == share.email and _holds(s, at)
+        )
+    code = "unused" if share.code_used_at is None else "used"
+    return ShareInfo(share.license_id, share.email, share.added_at, share.removed_at, held, code)
+
+
+def license_shares(
+    ws: Workspace, license_id: str, *, now: datetime, removed: bool = False
+) -> list[ShareInfo]:
+    """The license's sharers, oldest first, with the seat each holds at ``now``.
+
+    Raises:
+        NotFoundError: unknown license.
+    """
+    ws.ledger.license(license_id)
+    at = to_timestamp(now)
+    return [_info(ws, s, at) for s in ws.ledger.license_shares(license_id, removed=removed)]
+
+
+def _current(ws: Workspace, license_id: str, email: str) -> ShareRecord:
+    ws.ledger.license(license_id)
+    share = ws.ledger.license_share(license_id, email)
+    if share is None:
+        others = [s.email for s in ws.ledger.license_shares(license_id)]
+        raise NotFoundError(
+            f"license {license_id} is not shared with {email} "
+            f"(shared with: {', '.join(others[:10]) or 'nobody'})"
+        )
+    return share
+
+
+def _check_shareable(ws: Workspace, license_id: str, email: str, new: bool) -> ShareRecord | None:
+    """Refuse a share the license cannot take; the current share if ``new`` (a new code)."""
+    record = ws.ledger.license(license_id)
+    if new:
+        return _current(ws, license_id, email)
+    if record.status != "active":
+        raise RefusedError(f"license {license_id} is {record.status}; it cannot be shared")
+    if ws.ledger.license_user(license_id, email) is not None:
+        raise RefusedError(
+            f"{email} is already a user of license {license_id}; users need no share"
+        )
+    share = ws.ledger.license_share(license_id, email)
+    if share is not None:
+        raise AlreadyExistsError(
+            f"license {license_id} is already shared with {email} (since {iso(share.added_at)});"
+            " --new-code makes them a new activation code"
+        )
+    return None
+
+
+def _check_key(ws: Workspace, key: CodeKey) -> None:
+    """Codes of one ledger use one key (ADR 0017): user codes' and share codes' alike."""
+    check_ledger_key(ws, key)
+    recorded = ws.ledger.share_key_id()
+    if recorded is not None and recorded != key.key_id:
+        raise WorkspaceError(
+            f"the ledger's share codes were made with user-code key {recorded}, and this "
+            f"workspace has key {key.key_id} ({code_key_path(ws)}); copy keys/user-codes.key "
+            "from the desk that made them"
+        )
+
+
+def share_license(
+    ws: Workspace,
+    license_id: str,
+    email: str,
+    *,
+    now: datetime,
+    new_code_only: bool = False,
+    random_bytes: Callable[[int], bytes] = os.urandom,
+) -> Shared:
+    """Share a license with another user and make their one-time activation code.
+
+    Args:
+        ws: the workspace.
+        license_id: the license.
+        email: the sharer, as their activation requests will name them (normalized).
+        now: when (recorded in the history).
+        new_code_only: the license is shared with them already: make a new code
+            (for their next machine, or a lost code); the previous one stops working.
+        random_bytes: the source of the code (and of the workspace's user-code key).
+
+    Returns:
+        The share and its code (shown once: the ledger keeps only its keyed hash).
+
+    Raises:
+        NotFoundError: unknown license (or, with ``new_code_only``, not shared with them).
+        AlreadyExistsError: shared with them already (without ``new_code_only``).
+        RefusedError: the license is not active, or they are one of its users.
+        InvalidInputError: a bad e-mail (``InvalidFieldError``).
+        WorkspaceError: the ledger's codes were made with another desk's key.
+    """
+    at = to_timestamp(now)
+    address = check.user_email(email)
+    _check_shareable(ws, license_id, address, new_code_only)  # before making a key
+    key, code = code_key(ws, random_bytes), new_code(random_bytes)
+    with ws.ledger.transaction():
+        share = _check_shareable(ws, license_id, address, new_code_only)
+        _check_key(ws, key)
+        replaced = share is not None and share.code_used_at is None
+        if share is None:
+            share_id = ws.ledger.next_share_id()
+            digest = share_digest(key, license_id, share_id, code)
+            share = ws.ledger.add_share(at, share_id, license_id, address, digest, key.key_id)
+        else:
+            digest = share_digest(key, license_id, share.id, code)
+            ws.ledger.new_share_code(at, share, digest, key.key_id)
+        info = _info(ws, ws.ledger.license_share(license_id, address) or share, at)
+    return Shared(info, show_code(code), replaced)
+
+
+def unshare_license(
+    ws: Workspace, license_id: str, email: str, *, now: datetime, force: bool = False
+) -> Unshared:
+    """Stop sharing a license with a user: their seats are freed (each counted as
+    ``licsign device reset`` counts it) and their code stops working; all recorded.
+
+    Raises:
+        NotFoundError: unknown license, or it is not shared with them.
+        RefusedError: the license's transfer limit is reached (unless ``force``).
+        InvalidInputError: a bad e-mail (``InvalidFieldError``).
+    """
+    from licsign._services.activation import SeatFreed, _end_activation
+
+    at = to_timestamp(now)
+    address = check.user_email(email)
+    freed = []
+    with ws.ledger.transaction():
+        share = _current(ws, license_id, address)
+        for seat in ws.ledger.open_activations(license_id):
+            activation = seat.activation
+            if activation.user != address:
+                continue
+            used, counted = _end_activation(ws, activation, at, "reset", force)
+            ws.ledger.append_event(
+                at, "device.reset", license_id,
+                {"activation": activation.id, "device": activation.device_id, "forced": force,
+                 "transfers_used": used, "transfer": counted, "user": address,
+                 "reason": "unshared"},
+            )  # fmt: skip
+            ends = [t for t in (activation.lease_expires, activation.refresh_by) if t is not None]
+            freed.append(SeatFreed(
+                license_id, activation.id, activation.device_id, used, counted,
+                min(ends) if ends else None,
+            ))  # fmt: skip
+        ws.ledger.remove_share(at, share, {"activations": [s.activation_id for s in freed]})
+    return Unshared(license_id, address, tuple(freed))
+
+
+# --- at activation ------------------------------------------------------------------------------
+
+
+class SeatAdmission(Protocol):
+    """Who a new seat is for, as the activation service uses it (``codes.Admission`` or a
+    sharer's ``ShareAdmission``)."""
+
+    @property
+    def max_devices(self) -> int | None:
+        """The seat holder's own device cap, if any."""
+
+    def redeem(self, ledger: Ledger, at: int, activation_id: str) -> None:
+        """Mark the code that let the seat be taken used (in the activation's unit of work)."""
+
+
+@dataclass(frozen=True)
+class ShareAdmission:
+    """A sharer admitted to the shared seat; ``need_code``: a new seat, taken with their code."""
+
+    share: ShareRecord
+    need_code: bool
+
+    @property
+    def max_devices(self) -> int | None:
+        """None: the one-sharer-device rule bounds a sharer, not a cap."""
+        return None
+
+    def redeem(self, ledger: Ledger, at: int, activation_id: str) -> None:
+        """Mark the sharer's code used by ``activation_id``."""
+        if self.need_code:
+            ledger.use_share_code(at, self.share, activation_id)
+
+
+def sharers(ledger: Ledger, license_id: str) -> frozenset[str]:
+    """The e-mails the license is shared with now (their seats count as no owner's user's)."""
+    return frozenset(s.email for s in ledger.license_shares(license_id))
+
+
+def seat_admitter(
+    ws: Workspace, terms: LicenseTerms, user: str | None, code: str | None, at: int
+) -> Callable[[bool], SeatAdmission]:
+    """Who may take a seat, as ``admit(need_code)``: a current sharer by the share's rules
+    (one sharer device at a time, a new seat with their code), anyone else by the license
+    users' rules (``codes.admitter``). Call the result inside the activation's unit of work.
+
+    Raises (from the result):
+        RefusedError: another sharer's device holds the shared seat, the code is missing,
+            wrong or used, or the user's share was removed.
+        WorkspaceError: the code cannot be checked here (no key, or another desk's key).
+    """
+    users_admit = admitter(ws, terms, user, code)
+
+    def admit(need_code: bool) -> SeatAdmission:
+        share = None if user is None else ws.ledger.license_share(terms.id, user)
+        if share is None:
+            if need_code and user is not None:
+                _refuse_former_sharer(ws, terms.id, user)
+            return users_admit(need_code)
+        _check_shared_seat(ws, terms.id, at)
+        if need_code:
+            _check_share_code(ws, share, code)
+        return ShareAdmission(share, need_code)
+
+    return admit
+
+
+def _refuse_former_sharer(ws: Workspace, license_id: str, user: str) -> None:
+    last = ws.ledger.last_share(license_id, user)
+    if last is None or last.removed_at is None or ws.ledger.license_user(license_id, user):
+        return
+    raise RefusedError(
+        f"license {license_id} is no longer shared with {user} (unshared "
+        f"{iso(last.removed_at)}); the vendor shares it again with "
+        f"'licsign share {license_id} --with {user}'"
+    )
+
+
+def _check_shared_seat(ws: Workspace, license_id: str, at: int) -> None:
+    """One device at a time across all sharers: refuse while any sharer holds a seat."""
+    shared = sharers(ws.ledger, license_id)
+    for seat in ws.ledger.open_activations(license_id):
+        activation = seat.activation
+        if activation.user in shared and _holds(seat, at):
+            raise RefusedError(
+                f"license {license_id}'s shared seat is held by {activation.user} on "
+                f"{seat.label} ({activation.device_id[:8]}, activation {activation.id}); one "
+                f"sharer device at a time: deactivate it there, or 'licsign unshare "
+                f"{license_id} --with {activation.user}'"
+            )
+
+
+def _check_share_code(ws: Workspace, share: ShareRecord, code: str | None) -> None:
+    """The sharer's unused code is ``code``, or RefusedError saying why not (one line)."""
+    license_id, new = (
+        share.license_id,
+        f"'licsign share {share.license_id} --with {share.email} --new-code'",
+    )
+    if code is None:
+        raise RefusedError(
+            f"a new seat on license {license_id} for sharer {share.email} needs their activation "
+            f"code: make the request with --user and --code (a new code: {new})"
+        )
+    key = read_code_key(ws)
+    if share.key_id is not None and (key is None or key.key_id != share.key_id):
+        have = "has none" if key is None else f"has key {key.key_id}"
+        raise WorkspaceError(
+            f"the share codes of license {license_id} were made with user-code key "
+            f"{share.key_id}, and this workspace {have} ({code_key_path(ws)}); copy "
+            "keys/user-codes.key from the desk that made them"
+        )
+    typed = canonical_code(code)
+    digest = (
+        None if key is None or typed is None else share_digest(key, license_id, share.id, typed)
+    )
+    subject = f"the activation code for sharer {share.email} on license {license_id}"
+    if (
+        digest is None
+        or share.code_hash is None
+        or not hmac.compare_digest(share.code_hash, digest)
+    ):
+        raise RefusedError(f"{subject} is not valid; check it, or make a new one: {new}")
+    if share.code_used_at is not None:
+        raise RefusedError(
+            f"{subject} was already used (activation {share.code_activation}, "
+            f"{iso(share.code_used_at)}); a new code: {new}"
+        )

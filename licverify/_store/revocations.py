@@ -1,0 +1,92 @@
+"""The installed revocation list (``revocations.cose``, format §12.1 and §13.3).
+
+The store keeps the list with the highest number it has seen and refuses a
+lower one, so an old list cannot be put back to bring a revoked license or
+activation back. ``check`` applies it to the installed license, its issuing
+key and its activation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from licverify._errors import LicenseError, RevokedError, StoreError
+from licverify._revocation import RevocationList
+from licverify._store.files import LICENSE, StoreFiles
+from licverify._verify import Verifier, verify_license_for_import
+
+REVOCATIONS = "revocations.cose"
+
+
+def installed(files: StoreFiles, verifier: Verifier, now: datetime) -> RevocationList | None:
+    """The installed list, verified again (a damaged one is ``store-error``), or None."""
+    data = files._read(REVOCATIONS)
+    if data is None:
+        return None
+    try:
+        return verifier.verify_revocation_list(data, now=now)
+    except LicenseError as exc:
+        raise StoreError(
+            f"{files._file(REVOCATIONS)} does not verify ({exc.code}: {exc}); "
+            "import the vendor's latest revocation list again"
+        ) from None
+
+
+def install(files: StoreFiles, new: RevocationList, verifier: Verifier, now: datetime) -> bool:
+    """Install the verified list ``new`` (under the lock) unless it is older.
+
+    Returns:
+        False if these exact bytes were installed already, else True.
+
+    Raises:
+        StoreError: a list with a higher number is installed, or another list
+            with the same number.
+        RevokedError: the installed list revokes the key that signed ``new``.
+    """
+    assert new.document is not None  # verified lists carry their bytes
+    current = installed(files, verifier, now)
+    if current is not None:
+        if current.document == new.document:
+            return False
+        if new.number < current.number:
+            raise StoreError(
+                f"this revocation list (number {new.number}) is older than the one installed "
+                f"(number {current.number}); an older list is never installed"
+            )
+        if new.number == current.number:
+            raise StoreError(
+                f"another revocation list with the same number ({new.number}) is installed"
+            )
+        if new.key_id in current.keys:
+            raise RevokedError(
+                f"this revocation list is signed by issuing key {new.key_id.hex()}, "
+                "which the installed list revokes"
+            )
+    files._write(REVOCATIONS, new.document)
+    return True
+
+
+def applicable(
+    files: StoreFiles, verifier: Verifier, now: datetime, fingerprint: Mapping[str, bytes]
+) -> RevocationList | None:
+    """The installed list, checked already against the installed license and its issuing key.
+
+    Runs before the activation is checked, so a revoked license reads
+    ``revoked`` even on a machine that never activated it. ``check`` then
+    applies the list again to the license with its activation.
+    """
+    current = installed(files, verifier, now)
+    if current is None:
+        return None
+    document = files._read(LICENSE)
+    if document is not None:
+        try:
+            lic = verify_license_for_import(
+                document, trusted_roots=verifier.trusted_roots, product=verifier.product, now=now,
+                fingerprint=fingerprint,
+            )  # fmt: skip
+        except LicenseError:
+            return current  # the full check reports what is wrong with the license
+        current.check(lic)
+    return current
