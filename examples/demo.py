@@ -2,8 +2,9 @@
 
 Vendor: create a workspace, add a product and a customer, issue a license,
 export the trust root. Application: verify the license offline. Then show
-what a tampered copy and a wrong product get, an air-gapped activation, and
-license users with one-time codes. Every step prints the command it runs
+what a tampered copy and a wrong product get, an air-gapped activation, a
+renewal and a revocation reaching that machine, and license users with
+one-time codes. Every step prints the command it runs
 and what it printed.
 """
 
@@ -82,6 +83,33 @@ def activation_round_trip(licsign: str, licverify: str, env: dict[str, str]) -> 
         "response-a.txt", *a, env=env, expect=1)  # fmt: skip
     license_id = issued.split()[2]  # "Issued license L-XXXX-XXXX-XXXX to node-locked.lic"
     run("Vendor: the license's devices", licsign, "device", "list", license_id, env=env)
+    renewal_and_revocation(licsign, licverify, env, license_id, b)
+
+
+def renewal_and_revocation(
+    licsign: str, licverify: str, env: dict[str, str], license_id: str, b: list[str]
+) -> None:
+    """A renewal and then a revocation reach machine B as files, with no network."""
+    print("\n#### Renewal and revocation, carried to the air-gapped machine")
+    run("Vendor: renew for another year (version 2 supersedes version 1)", licsign, "renew",
+        license_id, "--extend", "1y", "-o", "node-locked-v2.lic", env=env)  # fmt: skip
+    run("Machine B: import the renewal (no deactivation, no transfer spent)", licverify,
+        "import", "node-locked-v2.lic", *b, env=env)  # fmt: skip
+    run("Machine B: the new version needs its activation renewed", licverify, "status", *b,
+        env=env, expect=1)  # fmt: skip
+    run("", licverify, "request", *b, "--label", "lab-pc-b", "-o", "request-b2.txt", env=env)
+    run("Vendor: the same seat, renewed", licsign, "activate", "request-b2.txt",
+        "-o", "response-b2.txt", env=env)  # fmt: skip
+    run("Machine B: licensed under version 2", licverify, "install", "response-b2.txt", *b, env=env)
+    run("Machine B: version 1 can never come back", licverify, "import", "node-locked.lic", *b,
+        env=env, expect=1)  # fmt: skip
+    run("Vendor: revoke the license (a chargeback)", licsign, "revoke", license_id,
+        "--reason", "chargeback", env=env)  # fmt: skip
+    run("Vendor: export the signed revocation list", licsign, "revocations", "export",
+        "-o", "revocations.txt", env=env)  # fmt: skip
+    run("Machine B: import the list from the USB stick", licverify, "import", "revocations.txt",
+        *b, env=env)  # fmt: skip
+    run("Machine B: revoked", licverify, "status", *b, env=env, expect=1)
 
 
 def users_with_codes(licsign: str, licverify: str, env: dict[str, str]) -> None:

@@ -65,7 +65,7 @@ def _finish(result: NewVersion, output: str, binary: bool, replace: bool, as_jso
     if as_json:
         emit_json(result.to_json())
         return
-    where = "" if output == "-" else f" to {output}"
+    where = "" if output == "-" else f"; written to {output}"
     expires = issued.terms.expires
     until = "" if expires is None else f", valid until {iso(expires)}"
     say(
