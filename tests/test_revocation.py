@@ -257,6 +257,20 @@ def test_revoke_export_import_status(site: Site) -> None:
     site.vendor_ok("ledger", "verify")
 
 
+def test_list_and_show_say_revoked_whatever_the_dates(site: Site) -> None:
+    revoked = site.issue("one.lic")
+    kept = site.issue("two.lic")
+    site.vendor_ok("revoke", revoked, "--reason", "chargeback")
+    rows = {r["id"]: r["status"] for r in json.loads(site.vendor_ok("list", "--json").out)}
+    assert rows == {revoked: "revoked", kept: "active"}
+    only = json.loads(site.vendor_ok("list", "--status", "revoked", "--json").out)
+    assert [r["id"] for r in only] == [revoked]
+    active = json.loads(site.vendor_ok("list", "--status", "active", "--json").out)
+    assert [r["id"] for r in active] == [kept]
+    assert json.loads(site.vendor_ok("show", revoked, "--json").out)["status"] == "revoked"
+    assert "Status:      revoked" in site.vendor_ok("show", revoked).out
+
+
 def test_key_rotate_and_revoke_key(site: Site) -> None:
     site.issue_with("old.lic", "--type", "perpetual")
     b = site.machine("b")

@@ -103,6 +103,12 @@ def test_share_refusals(vendor: Vendor) -> None:
     with pytest.raises(RefusedError, match=r"cid@example.com is already a user of license"):
         share_license(vendor.ws, users.id, "cid@example.com", now=vendor.now)
     assert vendor.ledger_dump() == before
+    # ...and the other way round: a sharer is not made a user behind the share's back.
+    shared(vendor, users, "dee@example.com")
+    before = vendor.ledger_dump()
+    with pytest.raises(RefusedError, match=r"is shared with dee@example.com; unshare it first"):
+        vendor.assign(users, "dee@example.com")
+    assert vendor.ledger_dump() == before
 
 
 # --- activating as a sharer ---------------------------------------------------------------------

@@ -22,6 +22,7 @@ _VALIDITY = ["not_before", "grace_ends"]
 #: columns at a time ``?`` (the verifier's ``check_time``: not before, expiry, grace).
 _STARTED = "(l.not_before IS NULL OR l.not_before <= ?)"
 _STATUS_SQL = {
+    "revoked": ("l.status = 'revoked'", 0),
     "not-yet-valid": ("l.not_before > ?", 1),
     "active": (f"{_STARTED} AND (l.expires IS NULL OR l.expires > ?)", 2),
     "in-grace": (f"{_STARTED} AND l.expires <= ? AND l.grace_ends > ?", 3),

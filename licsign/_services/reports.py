@@ -45,8 +45,10 @@ from licverify.format import (
 #: What ``licsign list`` and ``show`` call the verifier's verdicts at a time
 #: (``licverify._verify.check_time``: not before, expiry, grace).
 ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID = "active", "in-grace", "expired", "not-yet-valid"
+#: The vendor revoked it (``licsign revoke``): whatever its dates say.
+REVOKED = "revoked"
 #: The statuses ``licsign list --status`` selects.
-LICENSE_STATUSES = (ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID)
+LICENSE_STATUSES = (ACTIVE, IN_GRACE, EXPIRED, NOT_YET_VALID, REVOKED)
 #: The recorded document cannot be decoded (a ledger row from an older format).
 UNREADABLE = "unreadable"
 #: What ``list`` and ``show`` call a license that names or counts its users, and one
@@ -114,10 +116,14 @@ def license_status(record: LicenseRecord, at: int) -> str:
     ``licverify.verify_license`` at every instant. Machine, activation and
     version checks depend on where the license is used and are not judged.
 
+    A license the vendor revoked is ``revoked`` whatever its dates say.
+
     Returns:
-        ``active``, ``in-grace``, ``expired``, ``not-yet-valid``, or
+        ``active``, ``in-grace``, ``expired``, ``not-yet-valid``, ``revoked``, or
         ``unreadable`` if the recorded document does not decode.
     """
+    if record.status == REVOKED:
+        return REVOKED
     terms = _decoded(record)
     return UNREADABLE if terms is None else _time_status(terms, at)
 
@@ -184,8 +190,8 @@ def _summary(record: LicenseRecord, at: int, seats: int, users: int) -> LicenseS
     limits = terms.limits
     return LicenseSummary(
         record.id, record.version, record.product_id, record.customer_id, record.type,
-        _time_status(terms, at), record.issued_at, record.expires,
-        USER_BASED if is_user_based(terms) else COMPUTER_BASED,
+        REVOKED if record.status == REVOKED else _time_status(terms, at),
+        record.issued_at, record.expires, USER_BASED if is_user_based(terms) else COMPUTER_BASED,
         seats, limits.max_devices, users, limits.max_users,
     )  # fmt: skip
 

@@ -224,6 +224,9 @@ def _check_assignable(ws: Workspace, terms: LicenseTerms, email: str, cap: int |
                            f"(allowed: {', '.join(terms.allowed_users)})")  # fmt: skip
     if ws.ledger.license_user(license_id, email) is not None:
         raise AlreadyExistsError(f"user {email} is already assigned to license {license_id}")
+    if ws.ledger.license_share(license_id, email) is not None:
+        raise RefusedError(f"license {license_id} is shared with {email}; unshare it first "
+                           f"('licsign unshare {license_id} --with {email}')")  # fmt: skip
     users = ws.ledger.license_users(license_id)
     if limits.max_users is not None and len(users) >= limits.max_users:
         raise RefusedError(
