@@ -63,6 +63,8 @@ class Granted:
     reused: bool
     #: When the response stops working (lease end or refresh deadline), or None.
     expires: int | None = None
+    #: The license the seat belongs to (which revocation list rides along, docs/adr/0021).
+    license_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -358,7 +360,7 @@ def activate(
             lambda m: key.sign(m).signature, certificate,
         )  # fmt: skip
     armored = armor(document, ACTIVATION_RESPONSE)
-    return Granted(armored, activation_id, request.device_id, reused, expires)
+    return Granted(armored, activation_id, request.device_id, reused, expires, request.license_id)
 
 
 def _end_activation(ws: Workspace, activation: ActivationRecord, at: int, reason: str,

@@ -10,6 +10,7 @@ needs. docs/adr/0020-revocation-lists.md.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from licsign._workspace import DEFAULT_ISSUING_VALIDITY, Workspace
 from licverify._time import iso, to_timestamp
 from licverify.cliutil import Duration
 from licverify.format import (
+    MAX_DOCUMENT_SIZE,
     REVOCATION_LIST,
     IssuingCertificate,
     RevocationList,
@@ -220,7 +222,49 @@ def export_revocations(ws: Workspace, passphrase: PassphraseSource, *, now: date
         )  # fmt: skip
         digest = license_digest(document).hex()
         ledger.add_revocation_list(at, RevocationListRecord(number, at, kid, product, digest))
+    _keep_copy(ws, number, document)
     return armor(document, REVOCATION_LIST), revoked
+
+
+def _list_copy_path(ws: Workspace, number: int) -> str:
+    """Where the workspace keeps a copy of exported list ``number`` (binary), to ride along."""
+    return os.path.join(ws.home, "revocations", f"{number}.cose")
+
+
+def _keep_copy(ws: Workspace, number: int, document: bytes) -> None:
+    """Keep the exported list so renewals and responses can carry it (docs/adr/0021).
+
+    Written after the ledger recorded it: a crash in between only means that
+    files do not carry this list until the next export.
+    """
+    from licsign._files import write_atomic
+
+    path = _list_copy_path(ws, number)
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_atomic(path, document, mode=0o644, overwrite=True)
+
+
+def revocations_to_attach(ws: Workspace, license_id: str) -> tuple[bytes, int] | None:
+    """The newest exported revocation list for a license's machines, armored, with its number.
+
+    The newest list the ledger recorded for every product or for the
+    license's product (format §13.2: a list for another product is refused
+    there), if the workspace still holds its copy with the recorded digest;
+    else None. Nothing is signed: export a list to send a fresh one.
+    """
+    product = ws.ledger.license(license_id).product_id
+    for record in reversed(ws.ledger.revocation_lists()):
+        if record.product not in (None, product):
+            continue
+        try:
+            with open(_list_copy_path(ws, record.number), "rb") as f:
+                document = f.read(MAX_DOCUMENT_SIZE + 1)
+        except OSError:
+            return None  # exported before copies were kept, or removed
+        if license_digest(document).hex() != record.digest:
+            return None
+        return armor(document, REVOCATION_LIST), record.number
+    return None
 
 
 def rotate_key(

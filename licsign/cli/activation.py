@@ -17,6 +17,7 @@ from licsign.cli._context import (
     table,
     write_output,
 )
+from licsign.cli.revocations import no_revocations_option, with_revocations
 from licverify._time import iso
 from licverify.format import MAX_DOCUMENT_SIZE
 
@@ -48,9 +49,15 @@ def _read(path: str, what: str) -> bytes:
 )
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
+@no_revocations_option
 @pass_context
 def activate(
-    ctx: Context, request_files: tuple[str, ...], output: str, force: bool, as_json: bool
+    ctx: Context,
+    request_files: tuple[str, ...],
+    output: str,
+    force: bool,
+    as_json: bool,
+    no_revocations: bool,
 ) -> None:
     """Answer an activation request file from a customer's machine.
 
@@ -63,13 +70,16 @@ def activate(
     Several requests (or -o naming a directory) are answered with the issuing
     key opened once, each in its own transaction: a refused one does not undo
     the others. A summary lists each; the exit status is 1 if any was refused.
+
+    The latest exported revocation list for the license rides along in each
+    response file unless --no-revocations.
     """
     from licsign._services.activation import activate as grant
 
     if len(request_files) > 1 or os.path.isdir(output):
         from licsign.cli.bulk import activate_batch
 
-        activate_batch(ctx, request_files, output, force, as_json)
+        activate_batch(ctx, request_files, output, force, as_json, no_revocations)
         return
     request_file = request_files[0]
 
@@ -78,12 +88,14 @@ def activate(
     require_writable(output, force)  # before the ledger records anything
     data = _read(request_file, "request")
     granted = grant(ctx.workspace(), data, ctx.passphrase_source(), now=now_utc())
-    write_output(output, granted.response, force)
+    data, attached = with_revocations(ctx, granted.license_id, granted.response, no_revocations)
+    write_output(output, data, force)
     info = {
         "activation": granted.activation_id,
         "device": granted.device_id,
         "renewed": granted.reused,
         "expires": iso(granted.expires),
+        "revocation_list": attached,
     }
     if as_json:
         emit_json(info)
@@ -93,6 +105,7 @@ def activate(
         say(
             f"{verb} activation {granted.activation_id} for device {granted.device_id[:12]}"
             f"{until}; response in {output}"
+            + ("" if attached is None else f" (with revocation list {attached})")
         )
 
 

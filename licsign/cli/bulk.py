@@ -118,22 +118,39 @@ def _summary(batch: IssuedBatch) -> None:
 
 
 def activate_batch(
-    ctx: Context, request_files: Sequence[str], directory: str, force: bool, as_json: bool
+    ctx: Context,
+    request_files: Sequence[str],
+    directory: str,
+    force: bool,
+    as_json: bool,
+    no_revocations: bool = False,
 ) -> None:
-    """``licsign activate REQUEST... -o DIR``: each answered on its own; exit 1 if any is refused."""
+    """``licsign activate REQUEST... -o DIR``: each answered on its own; exit 1 if any is refused.
+
+    Each response carries the latest exported revocation list for its license
+    unless ``no_revocations`` (docs/adr/0021).
+    """
     from licsign._files import read_regular_file
+    from licsign.cli.revocations import with_revocations
     from licverify.format import MAX_DOCUMENT_SIZE
 
     targets = _response_paths(request_files, directory, force)
     documents = [read_regular_file(p, 2 * MAX_DOCUMENT_SIZE, "request") for p in request_files]
     answers = activate_many(ctx.workspace(), documents, ctx.passphrase_source(), now=now_utc())
     os.makedirs(directory, exist_ok=True)
+    attached: dict[int, int | None] = {}
     for answer in answers:
         if answer.granted is not None:
-            write_output(targets[answer.index], answer.granted.response, force)
+            data, attached[answer.index] = with_revocations(
+                ctx, answer.granted.license_id, answer.granted.response, no_revocations
+            )
+            write_output(targets[answer.index], data, force)
     refused = [a for a in answers if a.granted is None]
     if as_json:
-        emit_json(_batch_json(answers, request_files, targets))
+        out = _batch_json(answers, request_files, targets)
+        for item, number in zip(out["granted"], attached.values(), strict=True):
+            item["revocation_list"] = number
+        emit_json(out)
     else:
         for answer in answers:
             say(_answer_line(answer, request_files, targets))

@@ -19,6 +19,7 @@ from licsign.cli._context import (
     say,
     write_output,
 )
+from licsign.cli.revocations import no_revocations_option, with_revocations
 from licverify._time import iso
 from licverify.cliutil import parse_duration, parse_when
 
@@ -45,6 +46,7 @@ def _output_options(replace: str = "--force") -> Callable[[_F], _F]:
             click.option(replace, "replace", is_flag=True,
                          help="Replace the output file if it exists."),
             click.option("--json", "as_json", is_flag=True, help="Print the new version as JSON."),
+            no_revocations_option,
         ]):  # fmt: skip
             command = option(command)
         return command
@@ -58,13 +60,21 @@ def _check_output(output: str, force: bool, as_json: bool) -> None:
     require_writable(output, force)  # before the ledger records anything
 
 
-def _finish(result: NewVersion, output: str, binary: bool, replace: bool, as_json: bool) -> None:
-    """Write the new document like ``licsign issue`` does, then report."""
+def _finish(ctx: Context, result: NewVersion, output: str, binary: bool, replace: bool,
+            as_json: bool, no_revocations: bool) -> None:  # fmt: skip
+    """Write the new document like ``licsign issue`` does, then report.
+
+    The latest exported revocation list rides along unless ``--no-revocations``
+    or ``--binary`` (a binary file is one document, format §5.1).
+    """
     issued = result.license
-    write_output(output, issued.document if binary else issued.armored, replace)
+    data, attached = with_revocations(ctx, result.id, issued.armored, no_revocations or binary)
+    write_output(output, issued.document if binary else data, replace)
     if as_json:
-        emit_json(result.to_json())
+        emit_json({**result.to_json(), "revocation_list": attached})
         return
+    if attached is not None:
+        say(f"Revocation list {attached} rides along in the file", err=output == "-")
     where = "" if output == "-" else f"; written to {output}"
     expires = issued.terms.expires
     until = "" if expires is None else f", valid until {iso(expires)}"
@@ -90,7 +100,7 @@ def _finish(result: NewVersion, output: str, binary: bool, replace: bool, as_jso
 @_output_options()
 @pass_context
 def renew(ctx: Context, /, license_id: str, extend: str | None, expires: str | None,
-          output: str, binary: bool, replace: bool, as_json: bool) -> None:  # fmt: skip
+          output: str, binary: bool, replace: bool, as_json: bool, no_revocations: bool) -> None:  # fmt: skip
     """Issue the next version of a license with a later expiry.
 
     Everything else stays as it was. The old version is superseded in the
@@ -104,7 +114,7 @@ def renew(ctx: Context, /, license_id: str, extend: str | None, expires: str | N
         extend=parse_option(parse_duration, extend, "--extend"),
         expires=parse_option(parse_when, expires, "--expires"),
     )  # fmt: skip
-    _finish(result, output, binary, replace, as_json)
+    _finish(ctx, result, output, binary, replace, as_json, no_revocations)
 
 
 def _feature_value(text: str) -> Any:
@@ -132,7 +142,8 @@ def _feature_value(text: str) -> Any:
 @_output_options()
 @pass_context
 def amend(ctx: Context, /, license_id: str, features: tuple[str, ...], remove: tuple[str, ...],
-          output: str, binary: bool, replace: bool, as_json: bool, **limits: Any) -> None:  # fmt: skip
+          output: str, binary: bool, replace: bool, as_json: bool, no_revocations: bool,
+          **limits: Any) -> None:  # fmt: skip
     """Issue the next version of a license with other features or limits.
 
     Only what is given changes. A limit may not go below the seats held now
@@ -157,7 +168,7 @@ def amend(ctx: Context, /, license_id: str, features: tuple[str, ...], remove: t
             ctx.workspace(), license_id, ctx.passphrase_source(), now=now_utc(),
             features=added, remove_features=remove, **changes,
         )  # fmt: skip
-    _finish(result, output, binary, replace, as_json)
+    _finish(ctx, result, output, binary, replace, as_json, no_revocations)
 
 
 @click.command()
@@ -169,7 +180,7 @@ def amend(ctx: Context, /, license_id: str, features: tuple[str, ...], remove: t
 @_output_options("--replace")
 @pass_context
 def transfer(ctx: Context, /, license_id: str, customer: str, force: bool,
-             output: str, binary: bool, replace: bool, as_json: bool) -> None:  # fmt: skip
+             output: str, binary: bool, replace: bool, as_json: bool, no_revocations: bool) -> None:  # fmt: skip
     """Move a license to another customer, who gets the next version.
 
     Refused while devices hold seats, unless --force (which frees them,
@@ -181,4 +192,4 @@ def transfer(ctx: Context, /, license_id: str, customer: str, force: bool,
         ctx.workspace(), license_id, ctx.passphrase_source(), to=customer, now=now_utc(),
         force=force,
     )  # fmt: skip
-    _finish(result, output, binary, replace, as_json)
+    _finish(ctx, result, output, binary, replace, as_json, no_revocations)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from licsign import export_revocations, revocations, revoke_activation, revoke_key, revoke_license
+from licsign import (
+    export_revocations,
+    revocations,
+    revocations_to_attach,
+    revoke_activation,
+    revoke_key,
+    revoke_license,
+)
 from licsign.cli._context import (
     Context,
     emit_json,
@@ -16,6 +23,30 @@ from licsign.cli._context import (
     write_output,
 )
 from licverify._time import iso
+from licverify.format import MAX_DOCUMENT_SIZE
+
+#: The option renew, amend, transfer and activate share (docs/adr/0021).
+no_revocations_option = click.option(
+    "--no-revocations", is_flag=True,
+    help="Do not append the latest exported revocation list to the output file.",
+)  # fmt: skip
+
+
+def with_revocations(ctx: Context, license_id: str, document: bytes, skip: bool
+                     ) -> tuple[bytes, int | None]:  # fmt: skip
+    """Append the latest exported revocation list for the license, if any (format §5.1).
+
+    Returns the bytes to write and the list's number (None when none rides along).
+    """
+    if skip:
+        return document, None
+    found = revocations_to_attach(ctx.workspace(), license_id)
+    if found is None:
+        return document, None
+    armored, number = found
+    if len(document) + 1 + len(armored) > 2 * MAX_DOCUMENT_SIZE:
+        return document, None  # too large to ride along (format §5.1): export it on its own
+    return document + b"\n" + armored, number
 
 
 def register(cli: click.Group) -> None:

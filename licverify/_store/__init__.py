@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 from licverify._armor import armor
+from licverify._bundle import split_main_and_lists
 from licverify._errors import NotActivatedError
 from licverify._keys import TrustedRoots
 from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
@@ -84,17 +85,36 @@ class LocalStore(StoreFiles):
         A newer version of the installed license (a renewal) replaces it
         without deactivating; a version older than one seen here is refused.
 
+        ``document`` may be a bundle (format §5.1): the armored license
+        followed by revocation lists. Every list is verified before anything
+        is written; the newest is installed with the license when it is newer
+        than the installed list, and ignored otherwise.
+
         Raises:
-            LicenseError: the license does not verify, an activation for
-                another license is installed (deactivate it first), or this
-                store has seen a newer version of it (``StoreError``).
+            LicenseError: the license or a list riding along does not verify,
+                an activation for another license is installed (deactivate it
+                first), or this store has seen a newer version of it
+                (``StoreError``).
         """
+        main, lists = split_main_and_lists(bytes(document))
         lic = verify_license_for_import(
-            document, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint
+            main, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint
         )
+        verifier, riding = self._verify_lists(lists, trusted_roots, product, now)
         with self._locked(create=True):
+            chosen = revocations.riding_along(self, riding, verifier, now) if riding else None
             licenses.install(self, lic)
+            if chosen is not None:
+                revocations.write(self, chosen)
         return lic
+
+    @staticmethod
+    def _verify_lists(
+        lists: list[bytes], trusted_roots: TrustedRoots | Any, product: str, now: datetime
+    ) -> tuple[Verifier, list[RevocationList]]:
+        """Verify every revocation list riding along in a bundle (format §5.1): fail closed."""
+        verifier = Verifier(trusted_roots=trusted_roots, product=product)
+        return verifier, [verifier.verify_revocation_list(lst, now=now) for lst in lists]
 
     def request(
         self,
@@ -126,20 +146,29 @@ class LocalStore(StoreFiles):
     ) -> License:
         """Verify an activation response for this store's request, device and machine; install it.
 
-        Installing the response already installed is harmless.
+        Installing the response already installed is harmless. ``document``
+        may be a bundle (format §5.1): the armored response followed by
+        revocation lists, handled as by ``import_license``.
 
         Raises:
-            LicenseError: it does not verify, answers a request this store did
-                not make (or made for another license), names another device or
-                machine, or the license with it does not verify.
+            LicenseError: it or a list riding along does not verify, answers a
+                request this store did not make (or made for another license),
+                names another device or machine, or the license with it does
+                not verify.
         """
         roots = TrustedRoots.coerce(trusted_roots)
-        response, binary, _ = open_response(bytes(document), roots)
+        main, lists = split_main_and_lists(bytes(document))
+        response, binary, _ = open_response(main, roots)
+        verifier, riding = self._verify_lists(lists, roots, product, now)
         with self._locked():
-            return activation.install(
+            chosen = revocations.riding_along(self, riding, verifier, now) if riding else None
+            lic = activation.install(
                 self, response, binary, roots=roots, product=product, now=now,
                 fingerprint=fingerprint,
             )  # fmt: skip
+            if chosen is not None:
+                revocations.write(self, chosen)
+            return lic
 
     def check(
         self,

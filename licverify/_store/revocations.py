@@ -67,6 +67,40 @@ def install(files: StoreFiles, new: RevocationList, verifier: Verifier, now: dat
     return True
 
 
+def riding_along(
+    files: StoreFiles, lists: list[RevocationList], verifier: Verifier, now: datetime
+) -> RevocationList | None:
+    """Which verified list riding along in a bundle to install (format §5.1), without writing.
+
+    The one with the highest number, if it is newer than the installed list;
+    a list older than or the same as the installed one is ignored, so an old
+    file imported again never fails for its list.
+
+    Raises:
+        RevokedError: the installed list revokes the key that signed the chosen list.
+    """
+    if not lists:
+        return None
+    newest = max(lists, key=lambda lst: lst.number)
+    current = installed(files, verifier, now)
+    if current is None:
+        return newest
+    if newest.number <= current.number:
+        return None
+    if newest.key_id in current.keys:
+        raise RevokedError(
+            f"the revocation list in this file is signed by issuing key {newest.key_id.hex()},"
+            " which the installed list revokes"
+        )
+    return newest
+
+
+def write(files: StoreFiles, new: RevocationList) -> None:
+    """Write a list chosen by ``riding_along`` (under the lock)."""
+    assert new.document is not None  # verified lists carry their bytes
+    files._write(REVOCATIONS, new.document)
+
+
 def applicable(
     files: StoreFiles, verifier: Verifier, now: datetime, fingerprint: Mapping[str, bytes]
 ) -> RevocationList | None:

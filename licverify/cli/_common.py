@@ -68,26 +68,43 @@ class Settings:
         verdict line and exits 1.
         """
         roots, chosen = self.resolve(trust, product_opt)
-        data = read_input(path, what)
+        data = read_input(path, what)  # a bundle (format §5.1) has the same bound
         store = self.store(state_dir, app_opt, chosen)
         fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+        when = at_or_now(at)
+        # A bundle (format §5.1) may carry a revocation list: say when one was installed.
+        before = _list_number(store, roots, chosen, when)
         try:
             lic: licverify.License = getattr(store, method)(
                 data,
                 trusted_roots=roots,
                 product=chosen,
-                now=at_or_now(at),
+                now=when,
                 fingerprint=fingerprint,
             )
         except licverify.LicenseError as exc:
             refuse(exc, as_json)
+        after = _list_number(store, roots, chosen, when)
+        installed = after if after != before else None
         if as_json:
-            click.echo(json.dumps(lic.to_json(), indent=2))
+            click.echo(json.dumps({**lic.to_json(), "revocation_list_installed": installed},
+                                  indent=2))  # fmt: skip
+        elif installed is not None:
+            say(f"Installed revocation list {installed} from the same file in {store.path}")
         return lic, store
 
     def app_name(self, product: str) -> str:
         """The application name that names the default state directory."""
         return product if self.app == "licverify" else self.app
+
+
+def _list_number(store: Any, roots: Any, product: str, now: datetime) -> int | None:
+    """The number of the store's installed revocation list, or None (none, or damaged)."""
+    try:
+        current = store.installed_revocations(trusted_roots=roots, product=product, now=now)
+    except licverify.LicenseError:
+        return None
+    return None if current is None else int(current.number)
 
 
 def at_or_now(at: str | None) -> datetime:

@@ -41,7 +41,9 @@ def _add_import(group: click.Group, settings: Settings) -> None:
         """Verify a license file and install it in the local store.
 
         A revocation list from your vendor is imported the same way: the store
-        keeps the newest and the application refuses what it revokes.
+        keeps the newest and the application refuses what it revokes. A list
+        riding along in a license file is installed with it (an older one is
+        ignored).
         """
         if _is_revocation_list(license_file):
             _import_revocations(settings, license_file, trust, product_opt, state_dir, app_opt,
@@ -66,7 +68,7 @@ def _is_revocation_list(path: str) -> bool:
     from licverify._verify import open_envelope
     from licverify.cli._io import read_input
 
-    try:
+    try:  # a bundle (format §5.1) is no single envelope: import_license splits it
         return open_envelope(read_input(path, "LICENSE"))[0].kind is REVOCATION_LIST
     except licverify.LicenseError:
         return False  # import_license reports what is wrong with it
@@ -151,7 +153,11 @@ def _add_install(group: click.Group, settings: Settings) -> None:
     @options(settings, store=True)
     def install(response_file: str, trust: str | None, product_opt: str | None, state_dir: str | None,
                 app_opt: str | None, machine_id: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
-        """Verify the vendor's activation response and install it."""
+        """Verify the vendor's activation response and install it.
+
+        A revocation list riding along in the same file is installed with it
+        (an older one is ignored).
+        """
         lic, _ = settings.install_file(
             "install", response_file, "RESPONSE", trust, product_opt, state_dir, app_opt,
             machine_id, at, as_json,
