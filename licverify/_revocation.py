@@ -132,6 +132,28 @@ class RevocationList(Frozen):
         if lic.activation is not None:
             self.check_activation(lic.activation)
 
+    def check_response(self, document: bytes) -> None:
+        """Refuse an activation response this list revokes: its activation, or the issuing key
+        that signed it (a revoked key must not keep answering requests).
+
+        Call it after the response verified (``verify_license(activation=...)`` or
+        ``LocalStore.check``): the signer's key id is then read from the document,
+        where verification has bound it to the certified key.
+
+        Raises:
+            RevokedError: the activation or its signer is listed.
+        """
+        from licverify._activation import decode_response_payload
+        from licverify._verify import open_envelope
+
+        envelope, _ = open_envelope(document)
+        if envelope.kid in self.keys:
+            raise RevokedError(
+                f"the activation response is signed by issuing key {envelope.kid.hex()},"
+                " which has been revoked"
+            )
+        self.check_activation(decode_response_payload(envelope.payload))
+
     def check_activation(self, response: ActivationResponse) -> None:
         """Refuse a revoked activation.
 

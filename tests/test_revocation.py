@@ -297,6 +297,27 @@ def test_key_rotate_and_revoke_key(site: Site) -> None:
     site.vendor_ok("ledger", "verify")
 
 
+def test_a_revoked_key_cannot_keep_answering_activation_requests(site: Site) -> None:
+    """The license is signed by a good key; its activation response by a key revoked later:
+    the machine refuses the response once the list reaches it (format §13.3)."""
+    site.issue("one.lic")
+    rotated = json.loads(site.vendor_ok("key", "rotate", "--json").out)  # the new key answers
+    a = site.machine("a")
+    a.ok("import", str(site.tmp / "one.lic"))
+    a.ok("request", "-o", str(site.tmp / "req.txt"), "--label", "a")
+    site.vendor_ok("activate", str(site.tmp / "req.txt"), "-o", str(site.tmp / "resp.txt"),
+                   "--no-revocations")  # fmt: skip
+    a.ok("install", str(site.tmp / "resp.txt"))
+    a.ok("status")
+    site.vendor_ok("revoke", "--key", rotated["key_id"])
+    site.vendor_ok("key", "rotate")  # a compromised key is replaced: the new one signs the list
+    listed = site.tmp / "list.txt"
+    site.vendor_ok("revocations", "export", "-o", str(listed))
+    a.ok("import", str(listed))
+    line = verdict_line(a("status"), "revoked")
+    assert rotated["key_id"] in line and "activation response" in line
+
+
 # --- the CDDL (schemas/revocation-list.cddl) ----------------------------------------------------
 
 

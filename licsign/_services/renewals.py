@@ -261,8 +261,10 @@ def transfer_license(
 ) -> NewVersion:
     """Move a license to another customer: the next version names the new holder.
 
-    The old version is superseded in the ledger (revocation lists carry that
-    to machines). The license leaves its order (an order is one customer's).
+    The old version is superseded in the ledger, which machines cannot see:
+    a machine holding it keeps it until the vendor revokes that version
+    (``revoke_license(..., version=N)``) and the list reaches the machine.
+    The license leaves its order (an order is one customer's).
 
     Args:
         ws: the workspace.

@@ -210,6 +210,9 @@ class LocalStore(StoreFiles):
             ) from None
         if revoked is not None:
             revoked.check(lic)
+            response = self.installed_activation()
+            if lic.activation is not None and response is not None:
+                revoked.check_response(response)
         return lic
 
     def import_revocations(
