@@ -38,7 +38,13 @@ from licverify._store import activation, device, licenses, pending, revocations
 from licverify._store.files import StoreFiles
 from licverify._store.pending import MAX_PENDING as MAX_PENDING
 from licverify._time import to_timestamp
-from licverify._verify import License, Verifier, open_response, verify_license_for_import
+from licverify._verify import (
+    License,
+    Verifier,
+    _as_bytes,
+    open_response,
+    verify_license_for_import,
+)
 
 
 class LocalStore(StoreFiles):
@@ -96,7 +102,7 @@ class LocalStore(StoreFiles):
                 first), or this store has seen a newer version of it
                 (``StoreError``).
         """
-        main, lists = split_main_and_lists(bytes(document))
+        main, lists = split_main_and_lists(_as_bytes(document))
         lic = verify_license_for_import(
             main, trusted_roots=trusted_roots, product=product, now=now, fingerprint=fingerprint
         )
@@ -157,7 +163,7 @@ class LocalStore(StoreFiles):
                 not verify.
         """
         roots = TrustedRoots.coerce(trusted_roots)
-        main, lists = split_main_and_lists(bytes(document))
+        main, lists = split_main_and_lists(_as_bytes(document))
         response, binary, _ = open_response(main, roots)
         verifier, riding = self._verify_lists(lists, roots, product, now)
         with self._locked():
