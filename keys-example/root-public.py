@@ -1,3 +1,3 @@
 """Trusted root for the INSECURE example workspace (keys-example/regenerate.py)."""
 
-TRUSTED_ROOTS = [bytes.fromhex("472bc5efa87869a4f216ad939255a4745d3f0a35355a49827926fe02b32afdaa")]
+TRUSTED_ROOTS = [bytes.fromhex("b093a2966ba20d5ca9be89f42ba072eafe0171e4242f15e0961ddf66e05501a3")]
