@@ -201,3 +201,19 @@ def test_keys_example_regenerates(tmp_path: Path) -> None:
     assert "Traceback" not in done.stdout + done.stderr
     assert (copy / "licenses" / "perpetual.lic").read_bytes() != before
     assert (copy / "activation" / "receipt.txt").exists()
+
+
+def test_the_committed_keys_example_ledger_is_at_this_schema(tmp_path: Path) -> None:
+    """keys-example/workspace is regenerated when the ledger schema grows (make keys-example);
+    a copy is opened, so the checkout gains no -wal or -shm file."""
+    import shutil
+
+    from licsign import Ledger
+
+    copy = tmp_path / "ledger.sqlite3"
+    shutil.copyfile(REPO / "keys-example" / "workspace" / "ledger.sqlite3", copy)
+    ledger = Ledger(str(copy))  # refuses a ledger at another schema
+    try:
+        assert ledger.verify_events() > 0
+    finally:
+        ledger.close()
