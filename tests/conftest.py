@@ -1,5 +1,8 @@
 """Shared fixtures: thin wrappers around the scenario harness (harness.py).
 
+The suite runs on POSIX systems (CI is Linux): file modes, FIFOs, sockets and
+symbolic links are asserted as POSIX defines them, never skipped.
+
 Key derivation is made cheap only through ``harness.lower_kdf_floor`` (STYLE §8).
 The harness is imported inside the fixtures, so that a harness which cannot
 be imported (a library module it uses moved) fails only the tests that use it.

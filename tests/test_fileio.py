@@ -25,8 +25,6 @@ import pytest
 from licverify import _fileio
 from licverify._fileio import FileProblem, exclusive_lock, read_regular, write_atomic
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file types and modes")
-
 
 @contextmanager
 def deadline(seconds: int = 10) -> Iterator[None]:

@@ -39,8 +39,6 @@ from licverify import LocalStore, NotActivatedError, StoreError
 from licverify._activation import decode_receipt_payload, decode_response_payload
 from licverify.format import MAX_DOCUMENT_SIZE, dearmor, parse_unverified
 
-pytestmark = pytest.mark.skipif(os.name != "posix", reason="POSIX file types and modes")
-
 FILES = ["license.cose", "activation.cose", "device.key", "pending.json", "receipt.cose"]
 #: One customer machine, whatever state directory it uses: its fingerprint, and the
 #: ``--machine-id`` the licverify runs give.

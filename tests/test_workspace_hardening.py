@@ -43,7 +43,6 @@ def siblings(home: Path) -> list[str]:
 # --- (a) modes ----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
 def test_a_new_workspace_is_private(tmp_path: Path, unsafe_fast_kdf: dict[str, int], permissive_umask: None) -> None:
     home = tmp_path / "ws"
     ws = make(home, unsafe_fast_kdf)
@@ -58,7 +57,6 @@ def test_a_new_workspace_is_private(tmp_path: Path, unsafe_fast_kdf: dict[str, i
     ws.close()
 
 
-@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
 def test_a_new_ledger_is_0600_whatever_the_umask(tmp_path: Path, permissive_umask: None) -> None:
     path = tmp_path / "ledger.sqlite3"
     ledger = Ledger(str(path), create=True)
@@ -68,7 +66,6 @@ def test_a_new_ledger_is_0600_whatever_the_umask(tmp_path: Path, permissive_umas
     ledger.close()
 
 
-@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
 def test_an_old_loose_workspace_is_tightened_when_opened(tmp_path: Path, unsafe_fast_kdf: dict[str, int]) -> None:
     # Workspaces made by earlier releases: 0755 directory, 0644 ledger (and WAL files).
     home = tmp_path / "ws"
@@ -87,7 +84,6 @@ def test_an_old_loose_workspace_is_tightened_when_opened(tmp_path: Path, unsafe_
     ws.close()
 
 
-@pytest.mark.skipif(os.name == "nt", reason="POSIX modes")
 def test_a_loose_ledger_that_cannot_be_tightened_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "ledger.sqlite3"
     Ledger(str(path), create=True).close()
@@ -196,7 +192,6 @@ def test_a_file_that_appears_during_init_is_not_overwritten(
     assert [p.name for p in home.iterdir()] == ["someone-elses.txt"] and siblings(home) == []
 
 
-@pytest.mark.skipif(os.name == "nt", reason="symbolic links")
 def test_init_through_a_symlink_to_an_empty_directory_keeps_the_link(
     tmp_path: Path, unsafe_fast_kdf: dict[str, int]
 ) -> None:
@@ -305,7 +300,6 @@ def test_a_passphrase_file_that_is_not_utf8_gives_one_clean_line(
     assert "passphrase file" in line
 
 
-@pytest.mark.skipif(not hasattr(os, "environb"), reason="bytes environment (POSIX)")
 @pytest.mark.parametrize("command", [("init",), ("key", "new-issuing")])
 def test_an_environment_passphrase_that_is_not_utf8_gives_one_clean_line(
     cli: Site, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: tuple[str, ...]

@@ -168,6 +168,10 @@ class ActivationRecord:
     refresh_by: int | None
     counts_transfer: bool
 
+    def holds_seat(self, at: int) -> bool:
+        """Whether it holds its seat at ``at``: a floating lease gives it back when it ends."""
+        return self.lease_expires is None or self.lease_expires > at
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ActivationRecord:
         """Build from an ``activations`` row."""

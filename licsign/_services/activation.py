@@ -98,7 +98,7 @@ def _license_terms(row: LicenseRecord) -> LicenseTerms:
 
 def holds_seat(row: ActivationRecord, at: int) -> bool:
     """A floating activation gives its seat back by itself when its lease ends."""
-    return row.lease_expires is None or row.lease_expires > at
+    return row.holds_seat(at)
 
 
 def _holders(rows: list[Seat]) -> str:

@@ -57,9 +57,13 @@ class CodeKey:
         """A name for the key that the ledger records beside each hash (not the key)."""
         return hashlib.sha256(b"licsign user-code key id\x00" + self.secret).hexdigest()[:16]
 
-    def digest(self, license_id: str, user_id: int, code: str) -> bytes:
-        """The hash the ledger keeps of ``code`` (canonical) for one user of one license."""
-        message = f"licsign user code v1\x00{license_id}\x00{user_id}\x00{code}".encode()
+    def digest(self, license_id: str, holder_id: int, code: str, domain: str = "user") -> bytes:
+        """The hash the ledger keeps of ``code`` (canonical) for one holder of one license.
+
+        ``domain`` is ``user`` (a license user) or ``share`` (a sharer): each hashes in
+        its own domain, so a user code can never stand for a share code or the reverse.
+        """
+        message = f"licsign {domain} code v1\x00{license_id}\x00{holder_id}\x00{code}".encode()
         return hmac.new(self.secret, message, hashlib.sha256).digest()
 
 

@@ -17,7 +17,6 @@ Unsharing frees the sharer's seats, counted as ``licsign user reset`` counts the
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from licsign import _validation as check
 from licsign._errors import AlreadyExistsError, NotFoundError, RefusedError, WorkspaceError
-from licsign._ledger import Ledger, Seat
+from licsign._ledger import Ledger
 from licsign._ledger.records import ShareRecord
 from licsign._services.codes import (
     CodeKey,
@@ -46,13 +45,6 @@ from licverify.format import LicenseTerms
 
 if TYPE_CHECKING:  # activation imports this module: no cycle at import time
     from licsign._services.activation import SeatFreed
-
-
-def share_digest(key: CodeKey, license_id: str, share_id: int, code: str) -> bytes:
-    """The hash the ledger keeps of a sharer's code (canonical): its own domain, so a user
-    code can never stand for a share code or the reverse."""
-    message = f"licsign share code v1\x00{license_id}\x00{share_id}\x00{code}".encode()
-    return hmac.new(key.secret, message, hashlib.sha256).digest()
 
 
 @dataclass(frozen=True)
@@ -111,18 +103,13 @@ class Unshared:
         }  # fmt: skip
 
 
-def _holds(seat: Seat, at: int) -> bool:
-    lease = seat.activation.lease_expires
-    return lease is None or lease > at
-
-
 def _info(ws: Workspace, share: ShareRecord, at: int) -> ShareInfo:
     held = 0
     if share.removed_at is None:
         held = sum(
             1
             for s in ws.ledger.open_activations(share.license_id)
-            if s.activation.user == share.email and _holds(s, at)
+            if s.activation.user == share.email and s.activation.holds_seat(at)
         )
     code = "unused" if share.code_used_at is None else "used"
     return ShareInfo(share.license_id, share.email, share.added_at, share.removed_at, held, code)
@@ -225,10 +212,10 @@ def share_license(
         replaced = share is not None and share.code_used_at is None
         if share is None:
             share_id = ws.ledger.next_share_id()
-            digest = share_digest(key, license_id, share_id, code)
+            digest = key.digest(license_id, share_id, code, "share")
             share = ws.ledger.add_share(at, share_id, license_id, address, digest, key.key_id)
         else:
-            digest = share_digest(key, license_id, share.id, code)
+            digest = key.digest(license_id, share.id, code, "share")
             ws.ledger.new_share_code(at, share, digest, key.key_id)
         info = _info(ws, ws.ledger.license_share(license_id, address) or share, at)
     return Shared(info, show_code(code), replaced)
@@ -354,7 +341,7 @@ def _check_shared_seat(ws: Workspace, license_id: str, at: int) -> None:
     shared = sharers(ws.ledger, license_id)
     for seat in ws.ledger.open_activations(license_id):
         activation = seat.activation
-        if activation.user in shared and _holds(seat, at):
+        if activation.user in shared and seat.activation.holds_seat(at):
             raise RefusedError(
                 f"license {license_id}'s shared seat is held by {activation.user} on "
                 f"{seat.label} ({activation.device_id[:8]}, activation {activation.id}); one "
@@ -384,7 +371,7 @@ def _check_share_code(ws: Workspace, share: ShareRecord, code: str | None) -> No
         )
     typed = canonical_code(code)
     digest = (
-        None if key is None or typed is None else share_digest(key, license_id, share.id, typed)
+        None if key is None or typed is None else key.digest(license_id, share.id, typed, "share")
     )
     subject = f"the activation code for sharer {share.email} on license {license_id}"
     if (
