@@ -4,10 +4,10 @@ Bundles: a file of several armored documents, each verified on its own;
 garbage between blocks, too many blocks, a wrong label or a damaged list
 fail closed, and nothing is written. The store installs a list that rides
 along with a license or a response, ignores one older than (or the same as)
-the installed list, and then refuses what it revokes. The vendor's side:
-``licsign renew/amend/transfer`` and ``activate`` (one request or a batch)
-append the latest exported list unless ``--no-revocations``, on both ledger
-engines.
+the installed list, and then refuses what it revokes, at import as at check.
+The vendor's side: ``licsign renew/amend/transfer`` and ``activate`` (one
+request or a batch) append the latest exported list unless
+``--no-revocations``, on both ledger engines.
 """
 
 from __future__ import annotations
@@ -138,12 +138,64 @@ def test_bit_flips_in_the_second_block_are_refused(tmp_path: Path) -> None:
 # --- the store -----------------------------------------------------------------------------------
 
 
-def test_a_license_carrying_a_list_that_revokes_it_installs_both(tmp_path: Path) -> None:
+def state_files(tmp_path: Path) -> dict[str, bytes]:
+    """Every file of the store's directory, by name."""
+    top = tmp_path / "state"
+    return {p.name: p.read_bytes() for p in top.iterdir() if p.is_file()} if top.exists() else {}
+
+
+def check(store: licverify.LocalStore) -> licverify.License:
+    return store.check(trusted_roots=FACTORY.roots, product=PRODUCT, now=NOW, fingerprint={})
+
+
+def test_a_license_the_installed_list_revokes_is_refused_and_nothing_changes(
+    tmp_path: Path,
+) -> None:
     store = store_at(tmp_path)
-    import_into(store, bundle(LICENSE_TEXT, listed(1, licenses={"L-1": None})))
-    assert installed_number(store) == 1
+    store.import_revocations(listed(1, licenses={"L-1": frozenset({1})}),
+                             trusted_roots=FACTORY.roots, product=PRODUCT, now=NOW)  # fmt: skip
+    before = state_files(tmp_path)
+    with pytest.raises(licverify.RevokedError, match=r"license L-1 \(version 1\) has been revoked"):
+        import_into(store, LICENSE_TEXT)
+    with pytest.raises(licverify.RevokedError):  # the same list riding along changes nothing
+        import_into(store, bundle(LICENSE_TEXT, listed(1, licenses={"L-1": frozenset({1})})))
+    assert state_files(tmp_path) == before and store.installed_license() is None
+    # A newer version the list does not name imports, and is licensed.
+    renewed = FACTORY.license(default_terms(id="L-1", version=2))
+    assert import_into(store, F.armor(renewed, F.LICENSE)).version == 2
+    assert check(store).version == 2
+    # The revoked version cannot come back over it.
+    installed = state_files(tmp_path)
     with pytest.raises(licverify.RevokedError):
-        store.check(trusted_roots=FACTORY.roots, product=PRODUCT, now=NOW, fingerprint={})
+        import_into(store, LICENSE)
+    assert state_files(tmp_path) == installed
+
+
+def test_a_license_signed_by_a_revoked_key_is_refused(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    store.import_revocations(listed(1, keys={F.key_id(public(FACTORY.issuing))}),
+                             trusted_roots=FACTORY.roots, product=PRODUCT, now=NOW)  # fmt: skip
+    with pytest.raises(licverify.RevokedError, match="issuing key"):
+        import_into(store, LICENSE_TEXT)
+    assert store.installed_license() is None
+
+
+def test_a_license_carrying_a_list_that_revokes_it_installs_only_the_list(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    with pytest.raises(
+        licverify.RevokedError, match=r"list in this file \(number 1\) was installed"
+    ):
+        import_into(store, bundle(LICENSE_TEXT, listed(1, licenses={"L-1": None})))
+    assert installed_number(store) == 1 and store.installed_license() is None
+    # Over an installed version of it: that version stays, and the list now refuses it.
+    other = store_at(tmp_path / "other")
+    import_into(other, LICENSE_TEXT)
+    renewed = F.armor(FACTORY.license(default_terms(id="L-1", version=2)), F.LICENSE)
+    with pytest.raises(licverify.RevokedError):
+        import_into(other, bundle(renewed, listed(2, licenses={"L-1": None})))
+    assert installed_number(other) == 2 and other.installed_license() == LICENSE
+    with pytest.raises(licverify.RevokedError):
+        check(other)
 
 
 def test_an_older_or_equal_list_riding_along_is_ignored(tmp_path: Path) -> None:
@@ -197,10 +249,10 @@ def test_a_renewal_carries_the_latest_list_to_the_machine(site: Site) -> None:
     m1.ok("status")
     again = m1.ok("import", str(site.tmp / "a3.lic"))  # the same file again: nothing new
     assert "revocation list" not in again.out + again.err
-    # the revoked license is refused on that machine from now on
-    m1.ok("import", str(site.tmp / "x.lic"))
-    status = m1("status")
-    assert status.code == 1 and "revoked" in status.out + status.err
+    # the revoked license is refused on that machine from now on, and the renewal stays
+    refused = m1("import", str(site.tmp / "x.lic"))
+    assert refused.code == 1 and "NOT VALID: revoked" in refused.out
+    assert json.loads(m1.ok("status", "--json").out)["id"] == lic
     # --no-revocations and --binary write one document
     site.vendor_ok("amend", lic, "--max-devices", "3", "--no-revocations",
                    "-o", str(site.tmp / "a4.lic"))  # fmt: skip

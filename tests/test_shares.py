@@ -63,6 +63,11 @@ def request_from(vendor: Vendor, lic: IssuedLicense, machine: str, **fields: Any
     return m.request(**fields)
 
 
+def _t(seconds: int) -> int:
+    """``at(seconds)`` as the ledger records times (NumericDate)."""
+    return int(at(seconds).timestamp())
+
+
 # --- sharing ------------------------------------------------------------------------------------
 
 
@@ -138,6 +143,54 @@ def test_a_sharer_takes_a_seat_with_the_code_once_and_renews_without(vendor: Ven
         True,
     )
     assert license_shares(vendor.ws, lic.id, now=vendor.now)[0].code == "used"
+
+
+def test_the_ledger_marks_a_share_code_used_once_and_says_so(vendor: Vendor) -> None:
+    lic = vendor.issue("perpetual", max_devices=5)
+    shared(vendor, lic, "ann@example.com")
+    ledger = vendor.ws.ledger
+    share = ledger.license_share(lic.id, "ann@example.com")
+    assert share is not None
+    with ledger.transaction():
+        assert ledger.use_share_code(_t(5), share, "A-FIRST") is True
+        assert ledger.use_share_code(_t(6), share, "A-SECOND") is False
+    # A share read before its code was replaced marks nothing: the code it names is gone.
+    share_license(vendor.ws, lic.id, "ann@example.com", now=at(7), new_code_only=True)
+    stale = ledger.license_share(lic.id, "ann@example.com")
+    share_license(vendor.ws, lic.id, "ann@example.com", now=at(8), new_code_only=True)
+    assert stale is not None
+    with ledger.transaction():
+        assert ledger.use_share_code(_t(9), stale, "A-STALE") is False
+    (row,) = vendor.ledger_dump()["license_shares"]
+    assert row["code_used_at"] is None and row["code_activation"] is None
+    assert vendor.event_count("share.code_used") == 1
+    assert vendor.ws.ledger.verify_events() == vendor.event_count()
+
+
+def test_a_share_code_used_between_its_check_and_its_seat_refuses_and_rolls_back(
+    vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lic = vendor.issue("perpetual", max_devices=5)
+    code = shared(vendor, lic, "ann@example.com")
+    request = request_from(vendor, lic, "m1", user="ann@example.com", code=code)
+    ledger_type = type(vendor.ws.ledger)
+    add_activation = ledger_type.add_activation
+    sneaked: list[bool] = []
+
+    def used_meanwhile(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not sneaked:  # once: another writer uses the code after it was checked
+            sneaked.append(True)
+            share = self.license_share(lic.id, "ann@example.com")
+            assert self.use_share_code(_t(1), share, "A-OTHER")
+        return add_activation(self, *args, **kwargs)
+
+    monkeypatch.setattr(ledger_type, "add_activation", used_meanwhile)
+    line = refused_unchanged(vendor, request, "was already used")
+    assert f"the activation code for sharer ann@example.com on license {lic.id}" in line
+    assert f"'licsign share {lic.id} --with ann@example.com --new-code'" in line
+    # The whole unit rolled back: the code is still unused and takes the seat.
+    assert vendor.activate(request).activation_id
+    assert vendor.open_seats(lic.id) == 1
 
 
 def test_one_sharer_device_at_a_time_naming_who_holds_it(vendor: Vendor) -> None:

@@ -74,6 +74,11 @@ def refused_unchanged(vendor: Vendor, request: bytes, match: str) -> str:
     return str(info.value)
 
 
+def _t(seconds: int) -> int:
+    """``at(seconds)`` as the ledger records times (NumericDate)."""
+    return int(at(seconds).timestamp())
+
+
 # --- codes --------------------------------------------------------------------------------------
 
 
@@ -135,6 +140,53 @@ def test_a_code_takes_one_seat_once_and_a_renewal_needs_none(vendor: Vendor) -> 
     assert m1.activate(when=at(120), user="alice@example.com", code=code).reused
     assert vendor.open_seats(lic.id) == 1
     assert vendor.ws.ledger.verify_events() == vendor.event_count()
+
+
+def test_the_ledger_marks_a_code_used_once_and_says_so(vendor: Vendor) -> None:
+    lic = user_license(vendor)
+    vendor.assign(lic, "alice@example.com")
+    ledger = vendor.ws.ledger
+    user = ledger.license_user(lic.id, "alice@example.com")
+    assert user is not None
+    code = ledger.unused_code(user.id)
+    assert code is not None
+    with ledger.transaction():
+        assert ledger.use_user_code(_t(5), user, code, "A-FIRST") is True
+        assert ledger.use_user_code(_t(6), user, code, "A-SECOND") is False
+    (row,) = vendor.ledger_dump()["user_codes"]
+    assert (row["end_reason"], row["activation_id"], row["ended_at"]) == (
+        "used", "A-FIRST", _t(5))  # fmt: skip
+    assert vendor.event_count("user.code_used") == 1  # nothing recorded for the second
+    assert vendor.ws.ledger.verify_events() == vendor.event_count()
+
+
+def test_a_code_used_between_its_check_and_its_seat_refuses_and_rolls_back(
+    vendor: Vendor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lic = user_license(vendor)
+    code = vendor.assign(lic, "alice@example.com")
+    m1 = vendor.machine("m1")
+    m1.import_license(lic)
+    request = m1.request(user="alice@example.com", code=code)
+    ledger_type = type(vendor.ws.ledger)
+    add_activation = ledger_type.add_activation
+    sneaked: list[bool] = []
+
+    def used_meanwhile(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if not sneaked:  # once: another writer uses the code after it was checked
+            sneaked.append(True)
+            user = self.license_user(lic.id, "alice@example.com")
+            assert self.use_user_code(_t(1), user, self.unused_code(user.id), "A-OTHER")
+        return add_activation(self, *args, **kwargs)
+
+    monkeypatch.setattr(ledger_type, "add_activation", used_meanwhile)
+    line = refused_unchanged(vendor, request, "was already used")
+    assert f"the activation code for user alice@example.com on license {lic.id}" in line
+    assert f"'licsign user new-code {lic.id} alice@example.com'" in line
+    assert vendor.open_seats(lic.id) == 0
+    # The whole unit rolled back: the code is still unused and takes the seat.
+    assert m1.activate(user="alice@example.com", code=code).activation_id
+    assert vendor.open_seats(lic.id) == 1
 
 
 def test_a_code_typed_in_lower_case_without_groups_works(vendor: Vendor) -> None:

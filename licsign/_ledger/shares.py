@@ -86,17 +86,29 @@ class Shares(Events):
              "key_id": key_id, "replaced_unused": share.code_used_at is None},
         )  # fmt: skip
 
-    def use_share_code(self, at: int, share: ShareRecord, activation_id: str) -> None:
-        """Mark the sharer's code used by the activation it let take the shared seat."""
+    def use_share_code(self, at: int, share: ShareRecord, activation_id: str) -> bool:
+        """Mark the sharer's code used by the activation it let take the shared seat.
+
+        Returns whether this call marked it: False if that code was no longer unused (used,
+        or replaced by a new code, since ``share`` was read), and then nothing is written.
+        """
         self._db.run(
             "UPDATE license_shares SET code_used_at = ?, code_activation = ?"
-            " WHERE id = ? AND code_used_at IS NULL",
-            (at, activation_id, share.id),
+            " WHERE id = ? AND code_used_at IS NULL AND code_hash = ?",
+            (at, activation_id, share.id, share.code_hash),
         )
+        # The row count, read back portably (activation ids are unique).
+        marked = self._db.one(
+            "SELECT id FROM license_shares WHERE id = ? AND code_activation = ?",
+            (share.id, activation_id),
+        )
+        if marked is None:
+            return False
         self.append_event(
             at, "share.code_used", share.license_id,
             {"share_id": share.id, "email": share.email, "activation": activation_id},
         )  # fmt: skip
+        return True
 
     def remove_share(self, at: int, share: ShareRecord, data: dict[str, Any]) -> None:
         """Unshare (the row stays, with ``removed_at``); ``data`` joins the event (seats freed)."""

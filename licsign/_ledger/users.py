@@ -184,17 +184,30 @@ class Users(Events):
 
     def use_user_code(
         self, at: int, user: LicenseUserRecord, code: UserCodeRecord, activation_id: str
-    ) -> None:
-        """Mark a code used by the activation it let take a seat (once: it must be unused)."""
+    ) -> bool:
+        """Mark a code used by the activation it let take a seat (once: it must be unused).
+
+        Returns whether this call marked it: False if the code was no longer unused (used,
+        replaced or removed since it was read), and then nothing is written or recorded.
+        """
         self._db.run(
             "UPDATE user_codes SET ended_at = ?, end_reason = ?, activation_id = ?"
             " WHERE id = ? AND ended_at IS NULL",
             (at, USED, activation_id, code.id),
         )
+        # The row count, read back portably (both engines): activation ids are unique, so the
+        # row names this activation only if this statement changed it.
+        marked = self._db.one(
+            "SELECT id FROM user_codes WHERE id = ? AND end_reason = ? AND activation_id = ?",
+            (code.id, USED, activation_id),
+        )
+        if marked is None:
+            return False
         self.append_event(
             at, "user.code_used", user.license_id,
             {"user_id": user.id, "email": user.email, "code": code.id, "activation": activation_id},
         )  # fmt: skip
+        return True
 
     def _end_unused_code(self, user_id: int, at: int, reason: str) -> int | None:
         """End the user's unused code, if any; return its id."""

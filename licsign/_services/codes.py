@@ -22,6 +22,7 @@ import os
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from licsign._errors import AlreadyExistsError, RefusedError, WorkspaceError
 from licsign._ledger import Ledger, LicenseUserRecord, UserCodeRecord
@@ -139,7 +140,7 @@ def code_key(ws: Workspace, random_bytes: Callable[[int], bytes]) -> CodeKey:
         return key
     recorded = ws.ledger.code_key_id()
     if recorded is not None:
-        raise _other_key(code_key_path(ws), recorded, None)
+        raise other_key_error(code_key_path(ws), recorded, None)
     secret = random_bytes(_KEY_BYTES)
     with suppress(AlreadyExistsError):  # another process made it first: use theirs
         write_atomic(code_key_path(ws), _KEY_HEADER + secret.hex().encode() + b"\n", mode=0o600)
@@ -149,10 +150,14 @@ def code_key(ws: Workspace, random_bytes: Callable[[int], bytes]) -> CodeKey:
     return made
 
 
-def _other_key(path: str, ledger_key: str, ours: str | None) -> WorkspaceError:
+def other_key_error(
+    path: str, ledger_key: str, ours: str | None, codes: str = "the ledger's user codes"
+) -> WorkspaceError:
+    """The refusal of a workspace whose user-code key (``ours``, or none) is not the one
+    ``codes`` (say, ``the ledger's share codes``) were made with: copy the key file."""
     have = "has none" if ours is None else f"has key {ours}"
     return WorkspaceError(
-        f"the ledger's user codes were made with user-code key {ledger_key}, and this "
+        f"{codes} were made with user-code key {ledger_key}, and this "
         f"workspace {have} ({path}); copy keys/{KEY_FILE} from the desk that made them"
     )
 
@@ -166,7 +171,7 @@ def check_ledger_key(ws: Workspace, key: CodeKey) -> None:
     """
     recorded = ws.ledger.code_key_id()
     if recorded is not None and recorded != key.key_id:
-        raise _other_key(code_key_path(ws), recorded, key.key_id)
+        raise other_key_error(code_key_path(ws), recorded, key.key_id)
 
 
 def is_user_based(terms: LicenseTerms) -> bool:
@@ -192,9 +197,17 @@ class Admission:
         return None if self.user is None else self.user.max_devices
 
     def redeem(self, ledger: Ledger, at: int, activation_id: str) -> None:
-        """Mark the code used by ``activation_id`` (in the activation's unit of work)."""
-        if self.user is not None and self.code is not None:
-            ledger.use_user_code(at, self.user, self.code, activation_id)
+        """Mark the code used by ``activation_id`` (in the activation's unit of work).
+
+        Raises:
+            RefusedError: the code was no longer unused when it was to be marked (the
+                activation's unit of work then rolls back: no seat without a code).
+        """
+        user, code = self.user, self.code
+        if user is None or code is None:
+            return
+        if not ledger.use_user_code(at, user, code, activation_id):
+            raise RefusedError(already_used(f"user {user.email}", user.license_id, _user_new(user)))
 
 
 def admit_user(
@@ -241,38 +254,134 @@ def admitter(
     return lambda need_code: admit_user(ws, terms, user, code, key, need_code=need_code)
 
 
+def _user_new(user: LicenseUserRecord) -> str:
+    """The command that makes ``user`` a new code, quoted for a message."""
+    return f"'licsign user new-code {user.license_id} {user.email}'"
+
+
 def _valid_code(
     ws: Workspace, license_id: str, user: LicenseUserRecord, code: str | None, key: CodeKey | None
 ) -> UserCodeRecord:
     """The user's unused code that ``code`` is, or RefusedError saying why not (one line)."""
-    new = f"'licsign user new-code {license_id} {user.email}'"
+    unused = ws.ledger.unused_code(user.id)
+    check_code(
+        ws, code, key,
+        CodeCheck(
+            license_id, user.id, "user", f"user {user.email}", _user_new(user),
+            needs=f"needs user {user.email}'s activation code",
+            unused=unused, key_id=None if unused is None else unused.key_id,
+            earlier=lambda digest: ws.ledger.code_by_hash(user.id, digest),
+            none_left=f"user {user.email} has no unused activation code on license {license_id}",
+        ),
+    )  # fmt: skip
+    assert unused is not None  # check_code passes only a code that matches the unused one
+    return unused
+
+
+class CodeRow(Protocol):
+    """A one-time code as the ledger keeps it: a user's ``user_codes`` row, or a sharer's
+    code (``StoredCode``)."""
+
+    @property
+    def code_hash(self) -> bytes:
+        """The keyed hash of the code (``CodeKey.digest``)."""
+
+    @property
+    def ended_at(self) -> int | None:
+        """When it stopped being usable (used or replaced), or None."""
+
+    @property
+    def end_reason(self) -> str | None:
+        """``used``, ``replaced`` or ``removed``; None while unused."""
+
+    @property
+    def activation_id(self) -> str | None:
+        """The activation it took, once used."""
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    """A code kept outside ``user_codes`` (a sharer's), in the shape ``check_code`` reads."""
+
+    code_hash: bytes
+    ended_at: int | None = None
+    end_reason: str | None = None
+    activation_id: str | None = None
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """Whose one-time code ``check_code`` checks, what the ledger holds of it, and how its
+    refusals name them."""
+
+    license_id: str
+    #: The row the code's hash is bound to (a ``license_users`` or ``license_shares`` id).
+    holder_id: int
+    #: ``user`` or ``share``: the hash's domain (``CodeKey.digest``).
+    domain: str
+    #: Who, as messages name them: ``user alice@example.com``, ``sharer ann@example.com``.
+    who: str
+    #: The command that makes them a new code, quoted.
+    new: str
+    #: What a request without a code lacks: ``needs user X's activation code``.
+    needs: str
+    #: Their code that may take a seat now, or None.
+    unused: CodeRow | None
+    #: The user-code key their codes were made with (None: nothing to compare).
+    key_id: str | None
+    #: Their code with a hash, used or replaced, or None.
+    earlier: Callable[[bytes], CodeRow | None]
+    #: The refusal (before "; make one: ...") when they have no unused code, if it differs
+    #: from "is not valid".
+    none_left: str | None = None
+    #: What the codes are, for a key refusal: ``the ledger's user codes``.
+    codes: str = "the ledger's user codes"
+
+
+def already_used(who: str, license_id: str, new: str, old: CodeRow | None = None) -> str:
+    """The refusal of a code that was used already (by ``old``'s activation, if known)."""
+    by = ""
+    if old is not None and old.ended_at is not None:
+        by = f" (activation {old.activation_id}, {iso(old.ended_at)})"
+    subject = f"the activation code for {who} on license {license_id}"
+    return f"{subject} was already used{by}; a new code: {new}"
+
+
+def check_code(ws: Workspace, code: str | None, key: CodeKey | None, holder: CodeCheck) -> None:
+    """Pass if ``code`` (as typed) is ``holder``'s unused code; else refuse in one line: no
+    code, a key this workspace lacks, a code used or replaced already, none left, not valid.
+
+    Raises:
+        RefusedError: the code is missing, wrong, used or replaced.
+        WorkspaceError: the code cannot be checked here (no key, or another desk's key).
+    """
+    license_id, new = holder.license_id, holder.new
     if code is None:
         raise RefusedError(
-            f"a new seat on license {license_id} needs user {user.email}'s activation code: "
-            f"make the request with --user and --code (a new code: {new})"
+            f"a new seat on license {license_id} {holder.needs}: make the request with --user "
+            f"and --code (a new code: {new})"
         )
-    unused = ws.ledger.unused_code(user.id)
-    if unused is not None and (key is None or key.key_id != unused.key_id):
-        raise _other_key(code_key_path(ws), unused.key_id, None if key is None else key.key_id)
+    if holder.key_id is not None and (key is None or key.key_id != holder.key_id):
+        ours = None if key is None else key.key_id
+        raise other_key_error(code_key_path(ws), holder.key_id, ours, holder.codes)
     typed = canonical_code(code)
-    digest = None if key is None or typed is None else key.digest(license_id, user.id, typed)
+    digest = (
+        None
+        if key is None or typed is None
+        else key.digest(license_id, holder.holder_id, typed, holder.domain)
+    )
+    unused = holder.unused
     if unused is not None and digest is not None and hmac.compare_digest(unused.code_hash, digest):
-        return unused
-    old = None if digest is None else ws.ledger.code_by_hash(user.id, digest)
-    subject = f"the activation code for user {user.email} on license {license_id}"
+        return
+    old = None if digest is None else holder.earlier(digest)
+    subject = f"the activation code for {holder.who} on license {license_id}"
     if old is not None and old.ended_at is not None and old.end_reason == "used":
-        raise RefusedError(
-            f"{subject} was already used (activation {old.activation_id}, "
-            f"{iso(old.ended_at)}); a new code: {new}"
-        )
+        raise RefusedError(already_used(holder.who, license_id, new, old))
     if old is not None and old.ended_at is not None:
         raise RefusedError(
             f"{subject} was replaced by a newer code on {iso(old.ended_at)}; use the newer "
             f"one, or make another: {new}"
         )
-    if unused is None:
-        raise RefusedError(
-            f"user {user.email} has no unused activation code on license {license_id}; "
-            f"make one: {new}"
-        )
+    if unused is None and holder.none_left is not None:
+        raise RefusedError(f"{holder.none_left}; make one: {new}")
     raise RefusedError(f"{subject} is not valid; check it, or make a new one: {new}")

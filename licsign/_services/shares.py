@@ -17,7 +17,6 @@ Unsharing frees the sharer's seats, counted as ``licsign user reset`` counts the
 
 from __future__ import annotations
 
-import hmac
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,17 +24,21 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from licsign import _validation as check
-from licsign._errors import AlreadyExistsError, NotFoundError, RefusedError, WorkspaceError
+from licsign._errors import AlreadyExistsError, NotFoundError, RefusedError
 from licsign._ledger import Ledger
 from licsign._ledger.records import ShareRecord
 from licsign._services.codes import (
+    CodeCheck,
     CodeKey,
+    StoredCode,
     admitter,
-    canonical_code,
+    already_used,
+    check_code,
     check_ledger_key,
     code_key,
     code_key_path,
     new_code,
+    other_key_error,
     read_code_key,
     show_code,
 )
@@ -165,11 +168,7 @@ def _check_key(ws: Workspace, key: CodeKey) -> None:
     check_ledger_key(ws, key)
     recorded = ws.ledger.share_key_id()
     if recorded is not None and recorded != key.key_id:
-        raise WorkspaceError(
-            f"the ledger's share codes were made with user-code key {recorded}, and this "
-            f"workspace has key {key.key_id} ({code_key_path(ws)}); copy keys/user-codes.key "
-            "from the desk that made them"
-        )
+        raise other_key_error(code_key_path(ws), recorded, key.key_id, "the ledger's share codes")
 
 
 def share_license(
@@ -287,9 +286,15 @@ class ShareAdmission:
         return None
 
     def redeem(self, ledger: Ledger, at: int, activation_id: str) -> None:
-        """Mark the sharer's code used by ``activation_id``."""
-        if self.need_code:
-            ledger.use_share_code(at, self.share, activation_id)
+        """Mark the sharer's code used by ``activation_id``.
+
+        Raises:
+            RefusedError: the code was no longer unused when it was to be marked (the
+                activation's unit of work then rolls back).
+        """
+        if self.need_code and not ledger.use_share_code(at, self.share, activation_id):
+            who = f"sharer {self.share.email}"
+            raise RefusedError(already_used(who, self.share.license_id, _share_new(self.share)))
 
 
 def sharers(ledger: Ledger, license_id: str) -> frozenset[str]:
@@ -350,38 +355,26 @@ def _check_shared_seat(ws: Workspace, license_id: str, at: int) -> None:
             )
 
 
+def _share_new(share: ShareRecord) -> str:
+    """The command that makes the sharer a new code, quoted for a message."""
+    return f"'licsign share {share.license_id} --with {share.email} --new-code'"
+
+
 def _check_share_code(ws: Workspace, share: ShareRecord, code: str | None) -> None:
     """The sharer's unused code is ``code``, or RefusedError saying why not (one line)."""
-    license_id, new = (
-        share.license_id,
-        f"'licsign share {share.license_id} --with {share.email} --new-code'",
-    )
-    if code is None:
-        raise RefusedError(
-            f"a new seat on license {license_id} for sharer {share.email} needs their activation "
-            f"code: make the request with --user and --code (a new code: {new})"
+    stored = None
+    if share.code_hash is not None:
+        used = share.code_used_at is not None
+        stored = StoredCode(
+            share.code_hash, share.code_used_at, "used" if used else None, share.code_activation
         )
-    key = read_code_key(ws)
-    if share.key_id is not None and (key is None or key.key_id != share.key_id):
-        have = "has none" if key is None else f"has key {key.key_id}"
-        raise WorkspaceError(
-            f"the share codes of license {license_id} were made with user-code key "
-            f"{share.key_id}, and this workspace {have} ({code_key_path(ws)}); copy "
-            "keys/user-codes.key from the desk that made them"
-        )
-    typed = canonical_code(code)
-    digest = (
-        None if key is None or typed is None else key.digest(license_id, share.id, typed, "share")
-    )
-    subject = f"the activation code for sharer {share.email} on license {license_id}"
-    if (
-        digest is None
-        or share.code_hash is None
-        or not hmac.compare_digest(share.code_hash, digest)
-    ):
-        raise RefusedError(f"{subject} is not valid; check it, or make a new one: {new}")
-    if share.code_used_at is not None:
-        raise RefusedError(
-            f"{subject} was already used (activation {share.code_activation}, "
-            f"{iso(share.code_used_at)}); a new code: {new}"
-        )
+    check_code(
+        ws, code, None if code is None else read_code_key(ws),
+        CodeCheck(
+            share.license_id, share.id, "share", f"sharer {share.email}", _share_new(share),
+            needs=f"for sharer {share.email} needs their activation code",
+            unused=stored if stored is not None and stored.ended_at is None else None,
+            key_id=share.key_id, earlier=lambda digest: stored,
+            codes=f"the share codes of license {share.license_id}",
+        ),
+    )  # fmt: skip

@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 
+from licsign.cli._codes import say_code, say_new_code
 from licsign.cli._context import Context, emit_json, field_errors, now_utc, pass_context, say, table
 from licverify._time import iso
 
@@ -54,15 +55,10 @@ def share(ctx: Context, license_id: str, email: str, new_code: bool, as_json: bo
         emit_json(done.to_json())
         return
     if new_code:
-        replaced = "; their previous unused code no longer works" if done.replaced else ""
-        say(f"New activation code for {done.share.email} on license {license_id}{replaced}")
-    else:
-        say(f"Shared license {license_id} with {done.share.email}")
-    say(f"Activation code: {done.code}")
-    say(
-        f"Give it to {done.share.email} once (it is not stored and cannot be shown again); on "
-        f"their machine: licverify request --user {done.share.email} --code {done.code}"
-    )
+        say_new_code(license_id, done.share.email, done.code, done.replaced)
+        return
+    say(f"Shared license {license_id} with {done.share.email}")
+    say_code(done.share.email, done.code)
 
 
 @click.command()

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from licsign.cli._codes import say_code, say_new_code
 from licsign.cli._context import Context, emit_json, field_errors, now_utc, pass_context, say, table
 from licverify._time import iso
 
@@ -43,14 +44,6 @@ def _force_option(f: Any) -> Any:
     )(f)
 
 
-def _show_code(license_id: str, email: str, code: str) -> None:
-    say(f"Activation code: {code}")
-    say(
-        f"Give it to {email} once (it is not stored and cannot be shown again); on their machine: "
-        f"licverify request --user {email} --code {code}"
-    )
-
-
 @user.command("assign")
 @click.argument("license_id", metavar="LICENSE")
 @click.argument("email", metavar="EMAIL")
@@ -79,7 +72,7 @@ def user_assign(ctx: Context, license_id: str, email: str, name: str | None,
         return
     cap = "" if done.user.max_devices is None else f" (at most {done.user.max_devices} devices)"
     say(f"Assigned {done.user.email} to license {license_id}{cap}")
-    _show_code(license_id, done.user.email, done.code)
+    say_code(done.user.email, done.code)
 
 
 @user.command("new-code")
@@ -100,9 +93,7 @@ def user_new_code(ctx: Context, license_id: str, email: str, as_json: bool) -> N
     if as_json:
         emit_json(made.to_json())
         return
-    replaced = "; their previous unused code no longer works" if made.replaced else ""
-    say(f"New activation code for {made.email} on license {license_id}{replaced}")
-    _show_code(license_id, made.email, made.code)
+    say_new_code(license_id, made.email, made.code, made.replaced)
 
 
 @user.command("rename")
@@ -237,7 +228,7 @@ def user_reassign(ctx: Context, license_id: str, old: str, new: str, name: str |
         return
     _say_freed(done.removed, f"Removed {done.removed.email} from license {license_id}")
     say(f"Assigned {done.assigned.user.email} to license {license_id}")
-    _show_code(license_id, done.assigned.user.email, done.assigned.code)
+    say_code(done.assigned.user.email, done.assigned.code)
 
 
 @user.command("list")

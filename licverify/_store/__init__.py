@@ -96,11 +96,18 @@ class LocalStore(StoreFiles):
         is written; the newest is installed with the license when it is newer
         than the installed list, and ignored otherwise.
 
+        A license the newest list (riding along, else installed) revokes is
+        refused and the installed license stays (format §13.3); a newer
+        version the list does not name imports. A list riding along that
+        revokes its own license is installed all the same.
+
         Raises:
             LicenseError: the license or a list riding along does not verify,
                 an activation for another license is installed (deactivate it
                 first), or this store has seen a newer version of it
-                (``StoreError``).
+                (``StoreError``); ``RevokedError`` if the list revokes the
+                license or its issuing key; ``StoreError`` if the installed
+                list no longer verifies.
         """
         main, lists = split_main_and_lists(_as_bytes(document))
         lic = verify_license_for_import(
@@ -109,6 +116,7 @@ class LocalStore(StoreFiles):
         verifier, riding = self._verify_lists(lists, trusted_roots, product, now)
         with self._locked(create=True):
             chosen = revocations.riding_along(self, riding, verifier, now) if riding else None
+            revocations.refuse_revoked(self, lic, chosen, verifier, now)
             licenses.install(self, lic)
             if chosen is not None:
                 revocations.write(self, chosen)

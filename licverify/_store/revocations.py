@@ -14,7 +14,7 @@ from datetime import datetime
 from licverify._errors import LicenseError, RevokedError, StoreError
 from licverify._revocation import RevocationList
 from licverify._store.files import LICENSE, StoreFiles
-from licverify._verify import Verifier, verify_license_for_import
+from licverify._verify import License, Verifier, verify_license_for_import
 
 REVOCATIONS = "revocations.cose"
 
@@ -93,6 +93,40 @@ def riding_along(
             " which the installed list revokes"
         )
     return newest
+
+
+def refuse_revoked(
+    files: StoreFiles,
+    lic: License,
+    chosen: RevocationList | None,
+    verifier: Verifier,
+    now: datetime,
+) -> None:
+    """Refuse to import ``lic`` if the newest list revokes it (format §13.3), under the lock.
+
+    The newest list is ``chosen`` (riding along with ``lic``, from ``riding_along``) or
+    else the installed one. A license it revokes (its id with every version or with
+    this one, or the issuing key that signed it) is not installed and the installed
+    license stays; a newer version it does not name is not refused. A list riding along
+    that revokes the license it came with is still installed first: it only takes away,
+    and dropping it would leave what it revokes working here.
+
+    Raises:
+        RevokedError: the list revokes ``lic``.
+        StoreError: the installed list no longer verifies (fail closed, as ``check``).
+    """
+    current = chosen if chosen is not None else installed(files, verifier, now)
+    if current is None:
+        return
+    try:
+        current.check(lic)
+    except RevokedError as exc:
+        if chosen is None:
+            raise
+        write(files, chosen)
+        raise RevokedError(
+            f"{exc}; the revocation list in this file (number {chosen.number}) was installed"
+        ) from None
 
 
 def write(files: StoreFiles, new: RevocationList) -> None:
