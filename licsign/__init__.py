@@ -81,9 +81,11 @@ from licsign._services.issuing import IssuedLicense, IssueRequest, issue_license
 from licsign._services.keys import (
     TRUST_ROOT_FORMATS,
     KeyInfo,
+    RootRotation,
     key_status,
     keys,
     new_issuing_key,
+    rotate_root,
     trust_root,
     trusted_roots,
 )
@@ -232,6 +234,7 @@ __all__ = [
     "Refused",
     "RefusedError",
     "Revoked",
+    "RootRotation",
     "SeatFreed",
     "ShareInfo",
     "Shared",
@@ -295,6 +298,7 @@ __all__ = [
     "revoke_key",
     "revoke_license",
     "rotate_key",
+    "rotate_root",
     "set_product_policy",
     "share_license",
     "transfer_license",

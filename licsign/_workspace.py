@@ -6,7 +6,10 @@ Layout under the workspace directory (0700; the ledger and keys 0600)::
     ledger.sqlite3            the ledger
     ledger-head.json          the ledger's newest event this workspace saw (HMAC)
     keys/ledger-head.key      the key of that HMAC (random, 0600)
-    keys/root.key             root key (encrypted)
+    keys/root.key             root key (encrypted): the first root, which
+                              applications pin
+    keys/root-<id>.key        later roots (encrypted), after 'key rotate-root'
+    keys/root-<id>.rollover   the previous root's rollover vouching for each (armored)
     keys/issuing-<id>.key     issuing keys (encrypted)
     keys/issuing-<id>.cert    their certificates (armored)
 """
@@ -34,18 +37,23 @@ from licsign._keyfile import (
     read_public_key,
     write_key_file,
 )
-from licsign._ledger import HeadFile, Ledger, postgres_url, redact_url
+from licsign._ledger import HeadFile, KeyRecord, Ledger, postgres_url, redact_url
 from licsign._validation import vendor_name
 from licverify._fileio import fsync_directory
 from licverify._time import MAX_TIMESTAMP, from_timestamp, to_timestamp
 from licverify.cliutil import Duration
 from licverify.format import (
     ISSUING_CERTIFICATE,
+    MAX_ROLLOVERS,
+    ROOT_ROLLOVER,
     IssuingCertificate,
+    RootRollover,
     armor,
     encode_certificate_payload,
+    encode_rollover_payload,
     encode_sign1,
     key_id,
+    parse_unverified,
 )
 
 WORKSPACE_FORMAT = "licsign-workspace-v1"
@@ -117,16 +125,43 @@ class Workspace:
 
     @property
     def root_key_path(self) -> str:
-        """Path of the encrypted root key."""
-        return os.path.join(self.home, "keys", "root.key")
+        """Path of the encrypted current root key (the newest active root; format §6.5)."""
+        roots = self.root_records()
+        current = next((r for r in reversed(roots) if r.status == "active"), None)
+        if current is None or current.certificate is None:
+            return os.path.join(self.home, "keys", "root.key")
+        return os.path.join(self.home, "keys", f"root-{current.key_id}.key")
+
+    def root_records(self) -> list[KeyRecord]:
+        """The ledger's root keys, oldest (the one applications pin) first."""
+        return [k for k in reversed(self.ledger.keys()) if k.role == "root"]
+
+    def root_public_keys(self) -> list[bytes]:
+        """Every root public key this workspace has had, oldest first (format §6.5)."""
+        return [r.public_key for r in self.root_records()] or [self.root_public_key()]
+
+    def rollovers_for(self, certificate: bytes) -> tuple[bytes, ...]:
+        """The root rollovers leading from the first root to the one that signed ``certificate``.
+
+        At most ``MAX_ROLLOVERS``, the newest: an application pinning only a
+        root older than that needs a release with a newer root.
+        """
+        signer = parse_unverified(certificate).kid.hex()
+        chain = []
+        for root in self.root_records():
+            if root.certificate is not None:
+                chain.append(root.certificate)
+            if root.key_id == signer:
+                return tuple(chain[-MAX_ROLLOVERS:])
+        raise WorkspaceError(f"a certificate is signed by root {signer}, which the ledger lacks")
 
     def issuing_key_path(self, kid_hex: str) -> str:
         """Path of an encrypted issuing key."""
         return os.path.join(self.home, "keys", f"issuing-{kid_hex}.key")
 
     def root_public_key(self) -> bytes:
-        """The root public key (the trust anchor applications embed)."""
-        return read_public_key(self.root_key_path)
+        """The first root public key (the trust anchor applications pin; ``keys/root.key``)."""
+        return read_public_key(os.path.join(self.home, "keys", "root.key"))
 
     def new_issuing_key(
         self,
@@ -149,17 +184,61 @@ class Workspace:
             NotFoundError: a product in ``products`` is unknown.
         """
         at = to_timestamp(now)
-        not_after = _not_after(at, validity)
+        not_after = issuing_key_end(at, validity)
         check_new_passphrase(new_passphrase)
         for product in products or ():
             self.ledger.product(product)
         root = read_key_file(self.root_key_path, "root", root_passphrase)
         return _certify_new_key(self, root, new_passphrase, at, not_after, products, kdf)
 
+    def roll_root(
+        self,
+        root_passphrase: PassphraseSource,
+        new_passphrase: bytes,
+        *,
+        now: datetime,
+        kdf: dict[str, int] | None = None,
+    ) -> RootRollover:
+        """Create a new root; the current root signs a rollover vouching for it and retires.
+
+        The new root certifies issuing keys from now on; documents signed
+        under it carry the rollovers, so applications pinning an older root
+        accept them (format §6.5).
+
+        Raises:
+            InvalidInputError: ``new_passphrase`` is too short or not UTF-8.
+            WrongPassphraseError: the current root's passphrase is wrong.
+        """
+        at = to_timestamp(now)
+        check_new_passphrase(new_passphrase)
+        old = read_key_file(self.root_key_path, "root", root_passphrase)
+        old_id = key_id(bytes(old.verify_key))
+        new = new_signing_key()
+        rollover = RootRollover(bytes(new.verify_key), old_id, at)
+        document = encode_sign1(
+            ROOT_ROLLOVER,
+            old_id,
+            encode_rollover_payload(rollover),
+            lambda m: old.sign(m).signature,
+        )
+        kid = rollover.key_id.hex()
+        write_key_file(
+            os.path.join(self.home, "keys", f"root-{kid}.key"), new, "root", new_passphrase,
+            **_kdf_args(kdf),
+        )  # fmt: skip
+        write_atomic(
+            os.path.join(self.home, "keys", f"root-{kid}.rollover"), armor(document, ROOT_ROLLOVER)
+        )
+        with self.ledger.transaction():
+            self.ledger.add_key(at, kid, "root", rollover.public_key, document)
+            self.ledger.set_key_status(at, old_id.hex(), "retired")
+        return rollover
+
     def issuing_signer(
         self, product: str, at: int, passphrase: PassphraseSource
-    ) -> tuple[nacl.signing.SigningKey, bytes, str]:
-        """The signing key, certificate bytes and key id to issue for ``product`` at ``at``.
+    ) -> tuple[nacl.signing.SigningKey, bytes, str, tuple[bytes, ...]]:
+        """The signing key, certificate bytes, key id and root rollovers to issue for
+        ``product`` at ``at``.
 
         Raises:
             NotFoundError: no active issuing key is valid now for this product.
@@ -173,7 +252,7 @@ class Workspace:
         key = read_key_file(self.issuing_key_path(row.key_id), "issuing", passphrase)
         if bytes(key.verify_key) != row.public_key or row.certificate is None:
             raise WorkspaceError(f"issuing key file {row.key_id} does not match the ledger")
-        return key, row.certificate, row.key_id
+        return key, row.certificate, row.key_id, self.rollovers_for(row.certificate)
 
 
 def _certify_new_key(
@@ -214,8 +293,12 @@ def _certify_new_key(
     return certificate
 
 
-def _not_after(at: int, validity: timedelta | Duration) -> int:
-    """End of an issuing key's validity starting at ``at`` (calendar months, then seconds)."""
+def issuing_key_end(at: int, validity: timedelta | Duration) -> int:
+    """End of an issuing key's validity starting at ``at`` (calendar months, then seconds).
+
+    Raises:
+        InvalidInputError: the validity is not positive or reaches past 9999.
+    """
     try:
         end = to_timestamp(Duration.of(validity).add_to(from_timestamp(at)))
     except ValueError:
@@ -269,7 +352,7 @@ def init_workspace(
         InvalidInputError: a bad vendor name, passphrase or validity.
     """
     at = to_timestamp(now)
-    not_after = _not_after(at, issuing_validity)
+    not_after = issuing_key_end(at, issuing_validity)
     home = os.path.abspath(home)
     target = _new_home(home)
     ledger = None if ledger is None else postgres_url(ledger)

@@ -1,8 +1,10 @@
-"""Issuing-key certificates: a root key vouches for an issuing key (docs/format.md §6).
+"""Issuing-key certificates and root rollovers: a root key vouches for a key (format §6).
 
-The payload is a CWT whose ``cnf`` claim (RFC 8747) carries the issuing
-public key as a COSE_Key, with a validity window and, optionally, the
-products the key may sign licenses for.
+A certificate's payload is a CWT whose ``cnf`` claim (RFC 8747) carries
+the issuing public key as a COSE_Key, with a validity window and,
+optionally, the products the key may sign licenses for. A root rollover's
+``cnf`` carries the next root key instead, so that applications pinning the
+old root accept certificates of the new one.
 """
 
 from __future__ import annotations
@@ -109,19 +111,8 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
         raise MalformedError("certificate payload is not a map")
     if set(claims) - {EXP, NBF, IAT, CNF, TERMS}:
         raise UnsupportedError("certificate has unknown claims")
-    cnf = claims.get(CNF)
-    if type(cnf) is not dict or set(cnf) != {_COSE_KEY} or type(cnf[_COSE_KEY]) is not dict:
-        raise MalformedError("certificate lacks its confirmation key")
-    cose_key = cnf[_COSE_KEY]
-    if set(cose_key) != {_KTY, _KEY_ALG, _CRV, _X}:
-        raise MalformedError("certificate key has unexpected parameters")
-    params = (cose_key[_KTY], cose_key[_KEY_ALG], cose_key[_CRV])
-    if any(type(p) is not int for p in params) or params != (_OKP, _EDDSA, _ED25519):
-        raise UnsupportedError("certificate key is not an Ed25519 EdDSA key")
-    public_key = check_public_key(cose_key[_X])
-    terms = claims.get(TERMS)
-    if type(terms) is not dict or type(terms.get("v")) is not int or terms["v"] != FORMAT_VERSION:
-        raise UnsupportedError("certificate format version is not supported")
+    public_key = _confirmation_key(claims, "certificate")
+    terms = _terms(claims, "certificate")
     if set(terms) - {"v", "products"}:
         raise UnsupportedError("certificate has unknown critical terms")
     products = None
@@ -146,6 +137,98 @@ def decode_certificate_payload(payload: bytes, root_key_id: bytes = b"") -> Issu
     return IssuingCertificate(public_key, times[0], times[1], times[2], products, root_key_id)
 
 
+def _confirmation_key(claims: dict[Any, Any], what: str) -> bytes:
+    """The Ed25519 public key in the ``cnf`` claim (RFC 8747 §3.1), checked (§6.2)."""
+    cnf = claims.get(CNF)
+    if type(cnf) is not dict or set(cnf) != {_COSE_KEY} or type(cnf[_COSE_KEY]) is not dict:
+        raise MalformedError(f"{what} lacks its confirmation key")
+    cose_key = cnf[_COSE_KEY]
+    if set(cose_key) != {_KTY, _KEY_ALG, _CRV, _X}:
+        raise MalformedError(f"{what} key has unexpected parameters")
+    params = (cose_key[_KTY], cose_key[_KEY_ALG], cose_key[_CRV])
+    if any(type(p) is not int for p in params) or params != (_OKP, _EDDSA, _ED25519):
+        raise UnsupportedError(f"{what} key is not an Ed25519 EdDSA key")
+    return check_public_key(cose_key[_X])
+
+
+def _terms(claims: dict[Any, Any], what: str) -> dict[Any, Any]:
+    terms = claims.get(TERMS)
+    if type(terms) is not dict or type(terms.get("v")) is not int or terms["v"] != FORMAT_VERSION:
+        raise UnsupportedError(f"{what} format version is not supported")
+    return terms
+
+
+def _cnf(public_key: bytes) -> dict[int, Any]:
+    return {_COSE_KEY: {_KTY: _OKP, _KEY_ALG: _EDDSA, _CRV: _ED25519, _X: public_key}}
+
+
+class RootRollover(Frozen):
+    """A decoded root rollover: an old root vouches for a new one (docs/format.md §6.5).
+
+    Attributes:
+        public_key: the new root's 32-byte Ed25519 public key.
+        key_id: its 16-byte key id.
+        previous_key_id: key id of the root that signed the rollover.
+        issued_at: when the old root signed it.
+    """
+
+    __slots__ = ("issued_at", "key_id", "previous_key_id", "public_key")
+    public_key: bytes
+    key_id: bytes
+    previous_key_id: bytes
+    issued_at: int
+
+    def __init__(self, public_key: bytes, previous_key_id: bytes, issued_at: int) -> None:
+        self._set(
+            public_key=public_key,
+            key_id=key_id(public_key),
+            previous_key_id=previous_key_id,
+            issued_at=issued_at,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-friendly dict."""
+        return {
+            "key_id": self.key_id.hex(),
+            "public_key": self.public_key.hex(),
+            "previous_key_id": self.previous_key_id.hex(),
+            "issued_at": iso(self.issued_at),
+        }
+
+
+def decode_rollover_payload(payload: bytes, previous_key_id: bytes) -> RootRollover:
+    """Decode and check a root rollover's payload: ``{iat, cnf, terms: {"v": 2}}``.
+
+    Raises:
+        MalformedError: wrong shape or types, or the new root is the old one.
+        UnsupportedError: unknown claims or terms, key type or format version.
+        UntrustedKeyError: the new root's public key is unusable.
+    """
+    claims = decode_canonical(payload, "root rollover payload")
+    if type(claims) is not dict:
+        raise MalformedError("root rollover payload is not a map")
+    if set(claims) - {IAT, CNF, TERMS}:
+        raise UnsupportedError("root rollover has unknown claims")
+    public_key = _confirmation_key(claims, "root rollover")
+    if set(_terms(claims, "root rollover")) != {"v"}:
+        raise UnsupportedError("root rollover has unknown critical terms")
+    issued_at = claims.get(IAT)
+    if type(issued_at) is not int or not 0 <= issued_at <= MAX_TIMESTAMP:
+        raise MalformedError("root rollover issued-at must be a NumericDate")
+    if key_id(public_key) == previous_key_id:
+        raise MalformedError("root rollover names the root that signed it")
+    return RootRollover(public_key, previous_key_id, issued_at)
+
+
+def encode_rollover_payload(rollover: RootRollover) -> bytes:
+    """Deterministic payload bytes for ``rollover``; checked by decoding them back."""
+    claims = {IAT: rollover.issued_at, CNF: _cnf(rollover.public_key), TERMS: {"v": FORMAT_VERSION}}
+    payload = encode_canonical(claims)
+    if decode_rollover_payload(payload, rollover.previous_key_id) != rollover:
+        raise MalformedError("root rollover does not survive encoding; check its values")
+    return payload
+
+
 def encode_certificate_payload(cert: IssuingCertificate) -> bytes:
     """Deterministic payload bytes for ``cert``; checked by decoding them back."""
     terms: dict[str, Any] = {"v": FORMAT_VERSION}
@@ -155,7 +238,7 @@ def encode_certificate_payload(cert: IssuingCertificate) -> bytes:
         NBF: cert.not_before,
         EXP: cert.not_after,
         IAT: cert.issued_at,
-        CNF: {_COSE_KEY: {_KTY: _OKP, _KEY_ALG: _EDDSA, _CRV: _ED25519, _X: cert.public_key}},
+        CNF: _cnf(cert.public_key),
         TERMS: terms,
     }
     payload = encode_canonical(claims)

@@ -25,6 +25,13 @@ _ARRAY4 = b"\x84"
 _ALG, _CRIT, _CONTENT_TYPE, _KID, _KCWT = 1, 2, 3, 4, 13
 # Sig_structure prefix: ["Signature1", protected, external_aad = h'', payload].
 _SIG_STRUCTURE_PREFIX = b"\x84\x6aSignature1"
+#: Private-use header label (RFC 9052 §3.1: below -65536) of the root rollovers
+#: a document carries beside its certificate (format §6.5), and how many at most.
+ROLLOVERS_LABEL = -65537
+MAX_ROLLOVERS = 4
+_ROLLOVERS_HEAD = b"\x3a\x00\x01\x00\x00"  # -65537
+_IN_KCWT = "the certificate in kcwt"
+_ONLY_CERTIFICATE = "unprotected header may hold only the certificate and root rollovers"
 _EMPTY_BSTR = b"\x40"
 
 
@@ -39,9 +46,19 @@ class Envelope:
         certificate: the issuing-key certificate embedded in kcwt (its tagged
             COSE_Sign1, the exact bytes as received), or None.
         to_be_signed: the Sig_structure the signature covers.
+        rollovers: the root rollovers carried beside the certificate (each a
+            tagged COSE_Sign1 as received, oldest first; format §6.5), or ().
     """
 
-    __slots__ = ("certificate", "kid", "kind", "payload", "signature", "to_be_signed")
+    __slots__ = (
+        "certificate",
+        "kid",
+        "kind",
+        "payload",
+        "rollovers",
+        "signature",
+        "to_be_signed",
+    )
 
     def __init__(
         self,
@@ -51,6 +68,7 @@ class Envelope:
         signature: bytes,
         certificate: bytes | None,
         to_be_signed: bytes,
+        rollovers: tuple[bytes, ...] = (),
     ) -> None:
         self.kind = kind
         self.kid = kid
@@ -58,6 +76,7 @@ class Envelope:
         self.signature = signature
         self.certificate = certificate
         self.to_be_signed = to_be_signed
+        self.rollovers = rollovers
 
 
 def parse_unverified(data: bytes) -> Envelope:
@@ -77,7 +96,7 @@ def parse_unverified(data: bytes) -> Envelope:
         raise MalformedError("not a licsign document (expected a COSE_Sign1, CBOR tag 18)")
     p_item, p_start, p_end = read_bstr(data, 2)
     kind, kid = _parse_protected(data[p_start:p_end])
-    certificate, pos = _parse_unprotected(data, p_end)
+    certificate, rollovers, pos = _parse_unprotected(data, p_end)
     y_item, y_start, y_end = read_bstr(data, pos)
     _, s_start, s_end = read_bstr(data, y_end)
     if s_end - s_start != SIGNATURE_SIZE:
@@ -85,7 +104,9 @@ def parse_unverified(data: bytes) -> Envelope:
     if s_end != len(data):
         raise MalformedError("unexpected bytes after the document")
     to_be_signed = _SIG_STRUCTURE_PREFIX + data[p_item:p_end] + _EMPTY_BSTR + data[y_item:y_end]
-    return Envelope(kind, kid, data[y_start:y_end], data[s_start:s_end], certificate, to_be_signed)
+    return Envelope(
+        kind, kid, data[y_start:y_end], data[s_start:s_end], certificate, to_be_signed, rollovers
+    )
 
 
 def _parse_protected(header: bytes) -> tuple[Kind, bytes]:
@@ -143,51 +164,64 @@ def _protected_prefix(kind: Kind) -> bytes:
     return b"\xa3\x01\x27\x03" + _tstr(kind.content_type) + b"\x04" + _head(2, KEY_ID_SIZE)
 
 
-def _parse_unprotected(data: bytes, pos: int) -> tuple[bytes | None, int]:
+def _parse_unprotected(data: bytes, pos: int) -> tuple[bytes | None, tuple[bytes, ...], int]:
     major, count, pos = read_head(data, pos)
     if major != 5:
         raise MalformedError("unprotected header is not a map")
     if count == 0:
-        return None, pos
-    if count != 1:
-        raise MalformedError("unprotected header may hold only the issuing-key certificate")
+        return None, (), pos
+    if count > 2:
+        raise MalformedError(_ONLY_CERTIFICATE)
     major, label, pos = read_head(data, pos)
     if major != 0 or label != _KCWT:
-        raise MalformedError("unprotected header may hold only the issuing-key certificate")
-    end = _skip_embedded_certificate(data, pos)
-    return data[pos:end], end
+        raise MalformedError(_ONLY_CERTIFICATE)
+    end = _skip_embedded(data, pos, _IN_KCWT)
+    certificate = data[pos:end]
+    if count == 1:
+        return certificate, (), end
+    major, label, pos = read_head(data, end)
+    if major != 1 or label != -1 - ROLLOVERS_LABEL:
+        raise MalformedError(_ONLY_CERTIFICATE)
+    major, links, pos = read_head(data, pos)
+    if major != 4 or not 1 <= links <= MAX_ROLLOVERS:
+        raise MalformedError(f"root rollovers must be a list of 1 to {MAX_ROLLOVERS} documents")
+    rollovers = []
+    for _ in range(links):
+        end = _skip_embedded(data, pos, "a root rollover")
+        rollovers.append(data[pos:end])
+        pos = end
+    return certificate, tuple(rollovers), pos
 
 
-def _skip_embedded_certificate(data: bytes, pos: int) -> int:
-    """Walk the certificate embedded in kcwt (format §4.3) and return where it ends.
+def _skip_embedded(data: bytes, pos: int, what: str) -> int:
+    """Walk a document embedded in the unprotected header and return where it ends.
 
+    The certificate in kcwt and each root rollover are embedded the same way.
     kcwt's registered value type is COSE_Messages (RFC 9528 §3.5.3.1): the
     certificate's COSE_Sign1 itself, tag 18 included, not a byte string
-    holding it. Only its fixed shape is checked here: tag 18, an array of
-    four, a protected byte string, an EMPTY unprotected map (a certificate
-    embeds nothing, so nesting stops at one level), a payload byte string
-    and a 64-byte signature. The caller keeps the bytes exactly as received,
-    so the certificate's signature is checked over them (``parse_unverified``
-    parses them again, fully, before they are trusted).
+    holding it. Only the fixed shape is checked here: tag 18, an array of
+    four, a protected byte string, an EMPTY unprotected map (an embedded
+    document embeds nothing, so nesting stops at one level), a payload byte
+    string and a 64-byte signature. The caller keeps the bytes exactly as
+    received, so the embedded signature is checked over them
+    (``parse_unverified`` parses them again, fully, before they are trusted).
     """
-    if data[pos : pos + 1] and data[pos] >> 5 == 2:
+    if what == _IN_KCWT and data[pos : pos + 1] and data[pos] >> 5 == 2:
         # Format version 1 wrapped the certificate in a byte string (ADR 0008).
         raise UnsupportedError(
             "format version 1 document (its certificate is wrapped in a byte string); "
             "this verifier reads format version 2: ask the vendor to reissue it"
         )
     if data[pos : pos + 2] != _TAG_SIGN1 + _ARRAY4:
-        raise MalformedError(
-            "kcwt must hold the issuing-key certificate itself (a COSE_Sign1, CBOR tag 18)"
-        )
+        raise MalformedError(f"{what} must be a COSE_Sign1 itself (CBOR tag 18), embedded as is")
     _, _, end = read_bstr(data, pos + 2)
     major, count, end = read_head(data, end)
     if major != 5 or count != 0:
-        raise MalformedError("the certificate in kcwt must have an empty unprotected header")
+        raise MalformedError(f"{what} must have an empty unprotected header")
     _, _, end = read_bstr(data, end)
     _, s_start, end = read_bstr(data, end)
     if end - s_start != SIGNATURE_SIZE:
-        raise MalformedError("the certificate in kcwt has a signature that is not 64 bytes")
+        raise MalformedError(f"{what} has a signature that is not 64 bytes")
     return end
 
 
@@ -197,14 +231,18 @@ def encode_sign1(
     payload: bytes,
     sign: Callable[[bytes], bytes],
     certificate: bytes | None = None,
+    rollovers: tuple[bytes, ...] = (),
 ) -> bytes:
     """Build and sign a COSE_Sign1 in the format's canonical layout.
 
     ``sign`` receives the Sig_structure bytes and returns a 64-byte signature;
-    the private key never enters this module.
+    the private key never enters this module. ``rollovers`` (root rollover
+    documents, oldest first) ride beside ``certificate`` and need one.
     """
     if len(kid) != KEY_ID_SIZE:
         raise ValueError("key id must be 16 bytes")
+    if rollovers and (certificate is None or len(rollovers) > MAX_ROLLOVERS):
+        raise ValueError(f"root rollovers need a certificate, and at most {MAX_ROLLOVERS} fit")
     protected = _protected_prefix(kind) + kid
     protected_item = _bstr(protected)
     payload_item = _bstr(payload)
@@ -212,7 +250,13 @@ def encode_sign1(
     if len(signature) != SIGNATURE_SIZE:
         raise ValueError("signer returned a signature that is not 64 bytes")
     # kcwt carries the certificate's COSE_Sign1 itself, not wrapped (format §4.3).
-    unprotected = b"\xa0" if certificate is None else b"\xa1\x0d" + certificate
+    if certificate is None:
+        unprotected = b"\xa0"
+    elif not rollovers:
+        unprotected = b"\xa1\x0d" + certificate
+    else:
+        links = _head(4, len(rollovers)) + b"".join(rollovers)
+        unprotected = b"\xa2\x0d" + certificate + _ROLLOVERS_HEAD + links
     return _TAG_SIGN1 + _ARRAY4 + protected_item + unprotected + payload_item + _bstr(signature)
 
 

@@ -12,8 +12,8 @@ from typing import Any
 
 from licverify._activation import decode_response_payload
 from licverify._armor import is_armored
-from licverify._certificate import decode_certificate_payload
-from licverify._errors import LicenseError, MalformedError, UnsupportedError
+from licverify._certificate import decode_certificate_payload, decode_rollover_payload
+from licverify._errors import LicenseError, MalformedError, UnsupportedError, UntrustedKeyError
 from licverify._keys import TrustedRoots
 from licverify._kinds import (
     ACTIVATION_REQUEST,
@@ -22,6 +22,7 @@ from licverify._kinds import (
     ISSUING_CERTIFICATE,
     LICENSE,
     REVOCATION_LIST,
+    ROOT_ROLLOVER,
 )
 from licverify._license import decode_license_payload, terms_to_json
 from licverify._time import to_timestamp
@@ -33,6 +34,7 @@ from licverify._verify import (
     check_issuing_window,
     check_machine,
     check_product,
+    check_signature,
     check_time,
     open_device_signed,
     open_envelope,
@@ -155,6 +157,8 @@ def inspect_document(
         _inspect_response(report, binary, envelope, roots, at)
     elif envelope.kind is REVOCATION_LIST:
         _inspect_revocations(report, binary, envelope, roots, product)
+    elif envelope.kind is ROOT_ROLLOVER:
+        _inspect_rollover(report, envelope, roots)
     else:
         report.run(
             "kind",
@@ -289,6 +293,34 @@ def _inspect_revocations(
     if verified:
         report.fields = verified.to_json()
         report.verdict = "valid"
+
+
+def _inspect_rollover(report: InspectReport, envelope: Any, roots: Any) -> None:
+    """A root rollover (format §6.5): signed by a trusted root; the new root it vouches for."""
+    if roots is not None:
+        report.run(
+            "signature",
+            lambda: check_signature(envelope, _trusted_root(roots, envelope.kid), "root rollover"),
+            "signed by a trusted root",
+        )
+    rollover = report.run(
+        "claims",
+        lambda: decode_rollover_payload(envelope.payload, envelope.kid),
+        "claims decode strictly",
+    )
+    if rollover:
+        report.fields = rollover.to_json()
+    if roots is None:
+        report.skip("signature", "no trusted root given (--trust); fields above are unverified")
+    elif report.verdict == "unknown":
+        report.verdict = "valid"
+
+
+def _trusted_root(roots: Any, kid: bytes) -> bytes:
+    root = roots.get(kid)
+    if root is None:
+        raise UntrustedKeyError(f"signed by root {kid.hex()[:16]}, which is not trusted")
+    return bytes(root)
 
 
 def parse_cert_payload(data: bytes) -> bytes:

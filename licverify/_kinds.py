@@ -35,6 +35,7 @@ ACTIVATION_REQUEST = Kind("activation-request", "device", True)
 ACTIVATION_RESPONSE = Kind("activation-response", "issuing", True)
 DEACTIVATION_RECEIPT = Kind("deactivation-receipt", "device", True)
 REVOCATION_LIST = Kind("revocation-list", "issuing", True)
+ROOT_ROLLOVER = Kind("root-rollover", "root", True)
 
 #: Every kind, including names reserved for later versions of the format so
 #: that no future document can be confused with an existing one.
@@ -48,6 +49,7 @@ KINDS = (
     Kind("counter-refill", "issuing", False),
     REVOCATION_LIST,
     Kind("clock-reset", "issuing", False),
+    ROOT_ROLLOVER,
 )
 
 _BY_CONTENT_TYPE = {k.content_type: k for k in KINDS}

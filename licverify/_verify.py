@@ -27,7 +27,11 @@ from licverify._armor import dearmor
 if TYPE_CHECKING:  # imported lazily below: applications without activations never load it
     from licverify._activation import ActivationRequest, ActivationResponse, DeactivationReceipt
     from licverify._revocation import RevocationList
-from licverify._certificate import IssuingCertificate, decode_certificate_payload
+from licverify._certificate import (
+    IssuingCertificate,
+    decode_certificate_payload,
+    decode_rollover_payload,
+)
 from licverify._cose import Envelope, parse_unverified
 from licverify._errors import (
     BadSignatureError,
@@ -45,7 +49,7 @@ from licverify._errors import (
 )
 from licverify._fields import version_text_ok
 from licverify._fingerprint import MACHINE_ID, fingerprint_matches
-from licverify._keys import TrustedRoots
+from licverify._keys import TrustedRoots, key_id
 from licverify._kinds import (
     ACTIVATION_REQUEST,
     ACTIVATION_RESPONSE,
@@ -53,6 +57,7 @@ from licverify._kinds import (
     ISSUING_CERTIFICATE,
     LICENSE,
     REVOCATION_LIST,
+    ROOT_ROLLOVER,
     Kind,
 )
 from licverify._license import (
@@ -238,8 +243,14 @@ def check_signature(envelope: Envelope, public_key: bytes, what: str) -> None:
         ) from None
 
 
-def certificate_from_bytes(data: bytes, roots: TrustedRoots) -> IssuingCertificate:
-    """Verify an issuing-key certificate against the trusted roots and decode it."""
+def certificate_from_bytes(
+    data: bytes, roots: TrustedRoots, rollovers: tuple[bytes, ...] = ()
+) -> IssuingCertificate:
+    """Verify an issuing-key certificate against the trusted roots and decode it.
+
+    A certificate signed by a root the application does not pin is accepted
+    when ``rollovers`` lead to that root from a pinned one (format §6.5).
+    """
     envelope = parse_unverified(data)
     if envelope.kind is not ISSUING_CERTIFICATE:
         raise WrongKindError(f"embedded certificate is {_a(envelope.kind.name)}")
@@ -247,18 +258,53 @@ def certificate_from_bytes(data: bytes, roots: TrustedRoots) -> IssuingCertifica
         raise MalformedError("an issuing-key certificate cannot embed another certificate")
     root = roots.get(envelope.kid)
     if root is None:
-        raise UntrustedKeyError(
-            f"issuing key is certified by root {envelope.kid.hex()[:16]}, which is not trusted"
-        )
+        root = rolled_over_root(envelope.kid, rollovers, roots)
     check_signature(envelope, root, "issuing-key certificate")
     return decode_certificate_payload(envelope.payload, envelope.kid)
+
+
+def rolled_over_root(kid: bytes, rollovers: tuple[bytes, ...], roots: TrustedRoots) -> bytes:
+    """The root ``kid`` names, reached from a trusted root through ``rollovers`` (oldest first).
+
+    The walk starts at the newest rollover whose signer is trusted and
+    verifies every later one in order; each must be signed by the root the
+    previous one vouched for, and the last must vouch for ``kid``.
+
+    Raises:
+        UntrustedKeyError: no trusted root leads to ``kid``.
+    """
+    links = [_rollover_envelope(link) for link in rollovers]
+    start = next((i for i in range(len(links) - 1, -1, -1) if roots.get(links[i].kid)), None)
+    if start is None:
+        raise UntrustedKeyError(
+            f"issuing key is certified by root {kid.hex()[:16]}, which is not trusted"
+            + (" (nor is any root that vouches for it)" if links else "")
+        )
+    root = roots.get(links[start].kid) or b""
+    for link in links[start:]:
+        if link.kid != key_id(root):
+            raise UntrustedKeyError("root rollovers are not a chain (each signed by the last root)")
+        check_signature(link, root, "root rollover")
+        root = decode_rollover_payload(link.payload, link.kid).public_key
+    if key_id(root) != kid:
+        raise UntrustedKeyError(
+            f"root rollovers do not lead to root {kid.hex()[:16]}, which certified the issuing key"
+        )
+    return root
+
+
+def _rollover_envelope(data: bytes) -> Envelope:
+    envelope = parse_unverified(data)
+    if envelope.kind is not ROOT_ROLLOVER:
+        raise WrongKindError(f"a root rollover slot holds {_a(envelope.kind.name)}")
+    return envelope
 
 
 def check_chain(envelope: Envelope, roots: TrustedRoots) -> IssuingCertificate:
     """Verify the embedded certificate, that it names the signer, and the signature."""
     if envelope.certificate is None:
         raise UntrustedKeyError(f"{envelope.kind.name} carries no issuing-key certificate")
-    certificate = certificate_from_bytes(envelope.certificate, roots)
+    certificate = certificate_from_bytes(envelope.certificate, roots, envelope.rollovers)
     if certificate.key_id != envelope.kid:
         raise UntrustedKeyError(
             f"{envelope.kind.name} is signed by a key its certificate does not name"

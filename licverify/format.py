@@ -11,8 +11,14 @@ from licverify._activation import (
 )
 from licverify._armor import armor, dearmor, is_armored
 from licverify._cbor import MAX_DOCUMENT_SIZE, encode_canonical
-from licverify._certificate import IssuingCertificate, encode_certificate_payload
-from licverify._cose import ALG_EDDSA, encode_sign1, parse_unverified
+from licverify._certificate import (
+    IssuingCertificate,
+    RootRollover,
+    decode_rollover_payload,
+    encode_certificate_payload,
+    encode_rollover_payload,
+)
+from licverify._cose import ALG_EDDSA, MAX_ROLLOVERS, encode_sign1, parse_unverified
 from licverify._keys import check_public_key, key_id, public_key_pem
 from licverify._kinds import (
     ACTIVATION_REQUEST,
@@ -22,6 +28,7 @@ from licverify._kinds import (
     KINDS,
     LICENSE,
     REVOCATION_LIST,
+    ROOT_ROLLOVER,
     Kind,
 )
 from licverify._license import (
@@ -47,7 +54,9 @@ __all__ = [
     "LICENSE_TYPES",
     "LIMIT_NAMES",
     "MAX_DOCUMENT_SIZE",
+    "MAX_ROLLOVERS",
     "REVOCATION_LIST",
+    "ROOT_ROLLOVER",
     "ActivationResponse",
     "Counter",
     "IssuingCertificate",
@@ -55,15 +64,18 @@ __all__ = [
     "LicenseTerms",
     "Limits",
     "RevocationList",
+    "RootRollover",
     "armor",
     "check_public_key",
     "dearmor",
     "decode_license_payload",
+    "decode_rollover_payload",
     "encode_canonical",
     "encode_certificate_payload",
     "encode_license_payload",
     "encode_response_payload",
     "encode_revocation_payload",
+    "encode_rollover_payload",
     "encode_sign1",
     "is_armored",
     "key_id",

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import re
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +116,9 @@ def text_ok(name: str, rule: str, value: str) -> bool:
 
 
 #: Unprotected-header rules that are `{}` in envelope.cddl.
-EMPTY_UNPROTECTED = ("certificate-unprotected", "request-unprotected", "receipt-unprotected")
+EMPTY_UNPROTECTED = (
+    "certificate-unprotected", "request-unprotected", "receipt-unprotected", "rollover-unprotected",
+)  # fmt: skip
 
 
 # --- checking one document part by part -------------------------------------------------------
@@ -139,7 +142,19 @@ def check_envelope(document: bytes, unprotected_rule: str) -> tuple[dict[Any, An
         assert isinstance(embedded, cbor2.CBORTag) and embedded.tag == 18
         valid("envelope", cbor2.dumps(embedded), "embedded-certificate")
         assert embedded.value[1] == {}
+    for link in unprotected.get(-65537, []):
+        # Root rollovers (format §6.5): embedded like the certificate, each checked whole.
+        valid("envelope", cbor2.dumps(link), "embedded-rollover")
+        assert link.value[1] == {}
+        check_rollover(cbor2.dumps(link))
     return unprotected, payload
+
+
+def check_rollover(document: bytes) -> dict[Any, Any]:
+    _, payload = check_envelope(document, "rollover-unprotected")
+    assert cbor2.loads(cbor2.loads(document).value[0])[3] == F.ROOT_ROLLOVER.content_type
+    valid("root-rollover", payload)
+    return cbor2.loads(payload)
 
 
 def embedded_certificate(document: bytes) -> bytes:
@@ -352,6 +367,33 @@ def test_certificate_matches_schema(products: tuple[str, ...] | None) -> None:
     claims = check_certificate(factory.certificate())
     assert ("products" in claims[-65537]) == (products is not None)
     check_license(factory.license())
+
+
+def test_root_rollovers_match_the_schema() -> None:
+    """A rollover on its own, and a license carrying one and four of them (format §6.5)."""
+    roots = [key_from_seed(f"cddl-root-{i}") for i in range(5)]
+    links = tuple(
+        F.encode_sign1(
+            F.ROOT_ROLLOVER,
+            F.key_id(public(old)),
+            F.encode_rollover_payload(F.RootRollover(public(new), F.key_id(public(old)), T0)),
+            signer(old),
+        )
+        for old, new in pairwise(roots)
+    )
+    assert set(check_rollover(links[0])) == {6, 8, -65537}
+    for chain in (links[:1], links):
+        factory = UnsafeFactory(root=roots[len(chain)])
+        document = F.encode_sign1(
+            F.LICENSE, F.key_id(public(factory.issuing)),
+            F.encode_license_payload(default_terms()), signer(factory.issuing),
+            factory.certificate(), chain,
+        )  # fmt: skip
+        check_license(document)
+        assert F.parse_unverified(document).rollovers == chain
+    claims = cbor2.loads(F.parse_unverified(links[0]).payload)
+    invalid("root-rollover", cbor2.dumps({**claims, 4: T0}))
+    invalid("root-rollover", cbor2.dumps({**claims, -65537: {"v": 2, "products": ["a"]}}))
 
 
 def test_certificate_with_a_one_second_window() -> None:
@@ -768,6 +810,9 @@ def test_schema_and_verifier_refuse_bad_envelope(factory: UnsafeFactory, case: s
         ("license-unprotected", {13: "text"}),
         ("unprotected-header", {13: b"\x00", 1: -8}),
         ("license-unprotected", {}),
+        ("license-unprotected", {13: cbor2.loads(UnsafeFactory().certificate()), -65537: []}),
+        ("license-unprotected", {13: cbor2.loads(UnsafeFactory().certificate()),
+                                 -65537: [cbor2.loads(UnsafeFactory().certificate())] * 5}),
     ],
 )
 def test_schema_refuses_bad_unprotected_header(rule: str, header: dict[int, Any]) -> None:

@@ -149,8 +149,22 @@ def test_vectors_cover_issue_6_format_changes() -> None:
     for v in VECTORS:
         document, _ = F.dearmor(bytes.fromhex(v["document"]))
         if "expected" in v:  # every valid license embeds its certificate as is (a1 0d d2 84 ...)
-            certificate = F.parse_unverified(document).certificate
-            assert certificate is not None and b"\xa1\x0d" + certificate in document
+            envelope = F.parse_unverified(document)
+            certificate = envelope.certificate
+            head = b"\xa2\x0d" if envelope.rollovers else b"\xa1\x0d"  # + root rollovers (§6.5)
+            assert certificate is not None and head + certificate in document
+
+
+def test_vectors_cover_root_rollovers() -> None:
+    """Rollovers walked from the pinned root or a later one; a gap, disorder or flip refused."""
+    by_name = {v["name"]: v for v in VECTORS}
+    for name in ("valid-root-rollover", "valid-root-rollover-pinned-later"):
+        document = bytes.fromhex(by_name[name]["document"])
+        assert len(F.parse_unverified(document).rollovers) == 2 and "expected" in by_name[name]
+    for name, code in (("untrusted-root-rollover-missing-link", "untrusted-key"),
+                       ("untrusted-root-rollover-reordered", "untrusted-key"),
+                       ("bad-signature-root-rollover-bit", "bad-signature")):  # fmt: skip
+        assert by_name[name]["error"] == code
 
 
 def run_activation(vector: dict[str, Any], document: bytes | None = None) -> Any:

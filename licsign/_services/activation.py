@@ -334,7 +334,7 @@ def activate(
         ) from None
     user = _normalized_user(request.user)
     terms = _check_request(ws, request, user, at)
-    key, certificate, kid = (keys or KeyRing(ws, passphrase)).signer(terms.product, at)
+    key, certificate, kid, rollovers = (keys or KeyRing(ws, passphrase)).signer(terms.product, at)
     lease, refresh, expires = _expiries(terms, at)
     ledger = ws.ledger
     with ledger.transaction():
@@ -357,7 +357,7 @@ def activate(
         )  # fmt: skip
         document = encode_sign1(
             ACTIVATION_RESPONSE, bytes.fromhex(kid), encode_response_payload(response),
-            lambda m: key.sign(m).signature, certificate,
+            lambda m: key.sign(m).signature, certificate, rollovers,
         )  # fmt: skip
     armored = armor(document, ACTIVATION_RESPONSE)
     return Granted(armored, activation_id, request.device_id, reused, expires, request.license_id)

@@ -254,15 +254,16 @@ def prepare_license(
 
 
 def sign_license(
-    prepared: PreparedLicense, signer: tuple[SigningKey, bytes, str], at: int
+    prepared: PreparedLicense, signer: tuple[SigningKey, bytes, str, tuple[bytes, ...]], at: int
 ) -> tuple[IssuedLicense, LicenseRecord]:
-    """Sign a prepared license with ``signer`` (key, certificate, key id): the license and
-    the ledger record to add (``Ledger.add_license``, ``add_licenses``)."""
-    key, certificate, kid = signer
+    """Sign a prepared license with ``signer`` (key, certificate, key id, root rollovers):
+    the license and the ledger record to add (``Ledger.add_license``, ``add_licenses``)."""
+    key, certificate, kid, rollovers = signer
     terms, request = prepared.terms, prepared.request
     document = encode_sign1(
-        LICENSE, bytes.fromhex(kid), prepared.payload, lambda m: key.sign(m).signature, certificate
-    )
+        LICENSE, bytes.fromhex(kid), prepared.payload, lambda m: key.sign(m).signature,
+        certificate, rollovers,
+    )  # fmt: skip
     record = LicenseRecord(
         id=terms.id, version=terms.version, product_id=terms.product,
         customer_id=terms.customer, type=terms.type, issued_at=at, expires=terms.expires,

@@ -14,8 +14,9 @@ from nacl.signing import SigningKey
 from licsign._keyfile import PassphraseSource
 from licsign._workspace import Workspace
 
-#: What signs a document: the issuing key, its certificate and its key id (hex).
-Signer = tuple[SigningKey, bytes, str]
+#: What signs a document: the issuing key, its certificate, its key id (hex) and
+#: the root rollovers that lead to the certificate's root (``Workspace.rollovers_for``).
+Signer = tuple[SigningKey, bytes, str, tuple[bytes, ...]]
 
 
 class KeyRing:

@@ -29,16 +29,25 @@ from licsign._ledger import (
 )
 from licsign._ledger import integrity as rules
 from licsign._workspace import Workspace
-from licverify import LicenseError, TrustedRoots
+from licverify import LicenseError, TrustedRoots, UntrustedKeyError
 from licverify._verify import (
     certificate_from_bytes,
     check_chain,
     check_issuing_window,
     check_product,
+    check_signature,
     expect_kind,
     open_envelope,
 )
-from licverify.format import LICENSE, decode_license_payload, key_id, terms_to_json
+from licverify.format import (
+    LICENSE,
+    ROOT_ROLLOVER,
+    decode_license_payload,
+    decode_rollover_payload,
+    key_id,
+    parse_unverified,
+    terms_to_json,
+)
 
 Progress = Callable[[str], None]
 #: Problems a check lists (the first names the first bad row); the rest are only counted.
@@ -188,7 +197,7 @@ def check_ledger(
 def _check_documents(ledger: Ledger, root: bytes, found: _Findings, progress: Progress) -> None:
     """Keys (the root is the workspace's; certificates verify), licenses (each version's
     document verifies and says what its row says), devices (the key hashes to the id)."""
-    roots = TrustedRoots([root])
+    roots = _ledger_roots(ledger.table_rows("keys"), root)
     for row in ledger.table_rows("keys"):
         where = f"keys row key_id={row['key_id']!r}"
         why = _guarded(_key_problem, row, root, roots)
@@ -224,16 +233,56 @@ def _guarded(check: Callable[..., str | None], *args: Any) -> str | None:
         return f"it cannot be checked ({exc.__class__.__name__})"
 
 
+def _ledger_roots(rows: Any, root: bytes) -> TrustedRoots:
+    """The workspace's root and every root the ledger's rollovers chain to it (format §6.5)."""
+    pending = [KeyRecord.from_row(r) for r in rows if r["role"] == "root"]
+    trusted = [root]
+    grew = True
+    while grew:
+        grew = False
+        for key in list(pending):
+            try:
+                _vouched_root(key, TrustedRoots(trusted))
+            except LicenseError:
+                continue
+            trusted.append(key.public_key)
+            pending.remove(key)
+            grew = True
+    return TrustedRoots(trusted)
+
+
+def _vouched_root(key: KeyRecord, roots: TrustedRoots) -> None:
+    """Check that ``key``'s rollover, signed by one of ``roots``, vouches for it.
+
+    Raises:
+        LicenseError: it has none, or it does not verify, or it names another key.
+    """
+    if key.certificate is None:
+        raise UntrustedKeyError("no rollover vouches for it")
+    envelope = parse_unverified(key.certificate)
+    expect_kind(envelope, ROOT_ROLLOVER)
+    signer = roots.get(envelope.kid)
+    if signer is None:
+        raise UntrustedKeyError(
+            f"its rollover is signed by root {envelope.kid.hex()[:16]}, not ours"
+        )
+    check_signature(envelope, signer, "root rollover")
+    if decode_rollover_payload(envelope.payload, envelope.kid).public_key != key.public_key:
+        raise UntrustedKeyError("its rollover vouches for another key")
+
+
 def _key_problem(row: dict[str, Any], root: bytes, roots: TrustedRoots) -> str | None:
     key = KeyRecord.from_row(row)
     if key_id(key.public_key).hex() != key.key_id:
         return "its key id is not its public key's"
     if key.role == "root":
-        return (
-            None
-            if key.public_key == root
-            else "it is not this workspace's root key (keys/root.key)"
-        )
+        if key.public_key == root or roots.get(bytes.fromhex(key.key_id)) == key.public_key:
+            return None
+        try:
+            _vouched_root(key, roots)
+        except LicenseError as exc:
+            return f"it is not this workspace's root key (keys/root.key), and {exc}"
+        return None
     if key.certificate is None:
         return "it has no certificate"
     try:

@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import nacl.signing
-
 from licsign._errors import AlreadyExistsError, InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource, read_key_file
 from licsign._ledger import KeyRecord, RevocationListRecord, RevocationRecord
+from licsign._services.keyring import Signer
 from licsign._workspace import DEFAULT_ISSUING_VALIDITY, Workspace
 from licverify._time import iso, to_timestamp
 from licverify.cliutil import Duration
@@ -154,7 +153,7 @@ def _issuing_key(ws: Workspace, key_id: str) -> KeyRecord:
 
 
 def _list_signer(ws: Workspace, product: str | None, at: int,
-                 passphrase: PassphraseSource) -> tuple[nacl.signing.SigningKey, bytes, str]:  # fmt: skip
+                 passphrase: PassphraseSource) -> Signer:  # fmt: skip
     """The key that signs a list: for one product, its issuing key; for every product, the
     newest active issuing key allowed to sign for any (format §13.2)."""
     if product is not None:
@@ -166,7 +165,7 @@ def _list_signer(ws: Workspace, product: str | None, at: int,
             signing = read_key_file(ws.issuing_key_path(key.key_id), "issuing", passphrase)
             if bytes(signing.verify_key) != key.public_key or key.certificate is None:
                 raise RefusedError(f"issuing key file {key.key_id} does not match the ledger")
-            return signing, key.certificate, key.key_id
+            return signing, key.certificate, key.key_id, ws.rollovers_for(key.certificate)
     raise NotFoundError(
         "no active issuing key may sign for every product; give --product, or create one "
         "with 'licsign key new-issuing'"
@@ -211,14 +210,14 @@ def export_revocations(ws: Workspace, passphrase: PassphraseSource, *, now: date
         WrongPassphraseError: the passphrase does not open the key.
     """
     at = to_timestamp(now)
-    key, certificate, kid = _list_signer(ws, product, at, passphrase)
+    key, certificate, kid, rollovers = _list_signer(ws, product, at, passphrase)
     ledger = ws.ledger
     with ledger.transaction():
         number = ledger.next_revocation_list_number()
         revoked = _current_list(ws, number, at, product)
         document = encode_sign1(
             REVOCATION_LIST, bytes.fromhex(kid), encode_revocation_payload(revoked),
-            lambda m: key.sign(m).signature, certificate,
+            lambda m: key.sign(m).signature, certificate, rollovers,
         )  # fmt: skip
         digest = license_digest(document).hex()
         ledger.add_revocation_list(at, RevocationListRecord(number, at, kid, product, digest))

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import click
 
-from licsign import TRUST_ROOT_FORMATS, keys, new_issuing_key, rotate_key, trust_root
+from licsign import (
+    TRUST_ROOT_FORMATS,
+    keys,
+    new_issuing_key,
+    rotate_key,
+    rotate_root,
+    trust_root,
+)
 from licsign.cli._context import (
     Context,
     emit_json,
@@ -100,6 +107,44 @@ def rotate(ctx: Context, validity: str, products: tuple[str, ...], as_json: bool
         click.echo(f"Retired issuing key {key_id} (no new issuance)")
 
 
+@key.command("rotate-root")
+@click.option(
+    "--validity", default="3y", show_default=True,
+    help="How long the new root's first issuing key may sign (e.g. 365d, 2y).",
+)  # fmt: skip
+@click.option(
+    "--product", "products", multiple=True,
+    help="Restrict that issuing key to this product (repeatable).",
+)  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@pass_context
+def rotate_root_cmd(ctx: Context, validity: str, products: tuple[str, ...], as_json: bool) -> None:
+    """Create a new root key, vouched for by the current one, and an issuing key under it.
+
+    The current root signs a root rollover and retires. Every document signed
+    from now on carries the rollovers, so applications that pin an older root
+    accept it without a new release. Licenses already issued keep verifying.
+    A new release should embed every root: 'licsign key export-public'.
+    """
+    duration = parse_option(parse_duration, validity, "--validity")
+    ws = ctx.workspace()
+    click.echo("... opening the root key and creating the new root and issuing key", err=True)
+    done = rotate_root(
+        ws, ctx.passphrase_source(), ctx.passphrase(), now=now_utc(), validity=duration,
+        products=list(products),
+    )  # fmt: skip
+    if as_json:
+        emit_json(done.to_json())
+        return
+    old = done.rollover.previous_key_id.hex()
+    click.echo(f"Root key {done.rollover.key_id.hex()} (vouched for by retired root {old})")
+    click.echo(
+        f"Issuing key {done.certificate.key_id.hex()} valid until {iso(done.certificate.not_after)}"
+    )
+    for key_id in done.retired:
+        click.echo(f"Retired issuing key {key_id} (no new issuance)")
+
+
 @key.command("export-public")
 @click.option(
     "--format",
@@ -114,10 +159,12 @@ def rotate(ctx: Context, validity: str, products: tuple[str, ...], as_json: bool
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @pass_context
 def export_public(ctx: Context, fmt: str, output: str, force: bool) -> None:
-    """Export the root public key: the trust root an application embeds.
+    """Export the root public keys: the trust roots an application embeds.
 
-    pem: SubjectPublicKeyInfo; raw: 32 bytes; python: a module defining
-    TRUSTED_ROOTS; hex: one line. 'licverify check --trust' reads them all.
+    Every root this workspace has had, oldest first (one until 'key
+    rotate-root'). pem: SubjectPublicKeyInfo; raw: 32 bytes (one root only);
+    python: a module defining TRUSTED_ROOTS; hex: a line per key.
+    'licverify check --trust' reads them all.
     """
     if fmt == "raw" and output == "-":
         raise click.UsageError("--format raw writes binary; give -o FILE")

@@ -180,11 +180,27 @@ def license_document(
     kid: bytes | None = None,
     cert: bytes | None = DEFAULT_CERTIFICATE,
     kind: F.Kind = F.LICENSE,
+    rollovers: tuple[bytes, ...] = (),
 ) -> bytes:
     """A license signed with the format's own encoder; ``payload`` signs any bytes as is."""
     if payload is None:
         payload = F.encode_license_payload(t or terms())
-    return F.encode_sign1(kind, kid or F.key_id(pub(key)), payload, signer(key), cert)
+    return F.encode_sign1(kind, kid or F.key_id(pub(key)), payload, signer(key), cert, rollovers)
+
+
+NEXT_ROOT = key_from_seed("next-root")
+THIRD_ROOT = key_from_seed("third-root")
+
+
+def rollover(old: nacl.signing.SigningKey, new: nacl.signing.SigningKey) -> bytes:
+    """A root rollover (format §6.5): ``old`` vouches for ``new``, a year before NOW."""
+    info = F.RootRollover(pub(new), F.key_id(pub(old)), NOW - 365 * DAY)
+    return F.encode_sign1(
+        F.ROOT_ROLLOVER, F.key_id(pub(old)), F.encode_rollover_payload(info), signer(old)
+    )
+
+
+ROLLOVERS = (rollover(ROOT, NEXT_ROOT), rollover(NEXT_ROOT, THIRD_ROOT))
 
 
 def sign1(
@@ -449,6 +465,24 @@ def valid_vectors() -> None:
         valid=t,
     )
 
+    t = terms(id="L-VECT-ROLL-0001")
+    add(
+        "valid-root-rollover",
+        "Certified by a root the application does not pin, reached from the pinned root "
+        "through the two root rollovers under header label -65537 (format §6.5).",
+        license_document(t, cert=certificate(root=THIRD_ROOT), rollovers=ROLLOVERS),
+        valid=t,
+    )
+    t = terms(id="L-VECT-ROLL-0002")
+    add(
+        "valid-root-rollover-pinned-later",
+        "The same chain; the application pins the middle root, so only the second "
+        "rollover is walked.",
+        license_document(t, cert=certificate(root=THIRD_ROOT), rollovers=ROLLOVERS),
+        roots=(pub(NEXT_ROOT),),
+        valid=t,
+    )
+
     t = terms(id="L-VECT-ARMR-0001")
     binary = license_document(t)
     add(
@@ -534,6 +568,30 @@ def invalid_vectors() -> None:
         base,
         roots=(pub(OTHER_ROOT),),
         error="untrusted-key",
+    )
+    under_third = certificate(root=THIRD_ROOT)
+    add(
+        "untrusted-root-rollover-missing-link",
+        "Certified by the third root, carrying only the second rollover: nothing the "
+        "application pins leads to it.",
+        license_document(base_terms, cert=under_third, rollovers=ROLLOVERS[1:]),
+        error="untrusted-key",
+    )
+    add(
+        "untrusted-root-rollover-reordered",
+        "The two rollovers in the wrong order: they do not form a chain.",
+        license_document(base_terms, cert=under_third, rollovers=ROLLOVERS[::-1]),
+        error="untrusted-key",
+    )
+    add(
+        "bad-signature-root-rollover-bit",
+        "The first rollover's signature with one bit flipped.",
+        license_document(
+            base_terms,
+            cert=under_third,
+            rollovers=(flip_bit(ROLLOVERS[0], len(ROLLOVERS[0]) - 1), ROLLOVERS[1]),
+        ),
+        error="bad-signature",
     )
     add(
         "untrusted-no-certificate",
