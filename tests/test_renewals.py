@@ -13,7 +13,7 @@ import json
 import os
 
 import pytest
-from harness import CUSTOMER, PW, Site, Vendor, at, error_line_after_progress
+from harness import CUSTOMER, PRODUCT, PW, Site, Vendor, at, error_line_after_progress
 
 import licsign
 import licverify
@@ -220,12 +220,49 @@ def test_transfer_moves_the_license_to_another_customer(vendor: Vendor) -> None:
     )  # fmt: skip
     assert moved.seats_freed == ()
     assert vendor.license_record(lic.id)["customer_id"] == OTHER
-    assert versions(vendor, lic.id) == {1: "superseded", 2: "active"}
+    # the old holder's version is superseded and revoked in the same unit of work
+    assert versions(vendor, lic.id) == {1: "revoked", 2: "active"}
+    assert moved.versions_revoked == (1,)
     assert moved.to_json()["from_customer"] == CUSTOMER
     with pytest.raises(RefusedError, match="already belongs"):
         licsign.transfer_license(vendor.ws, lic.id, never_asked, to=OTHER, now=at(70))
     with pytest.raises(licsign.NotFoundError):
         licsign.transfer_license(vendor.ws, lic.id, never_asked, to="nobody", now=at(70))
+    verified(vendor)
+
+
+def test_transfer_leaves_nothing_to_the_old_holder(vendor: Vendor) -> None:
+    """Earlier versions revoked (once each), the old holder's users and shares removed and
+    their codes dead, and a machine of the old holder refused once a list reaches it."""
+    licsign.add_customer(vendor.ws, OTHER, name="Initech", now=at(0))
+    lic = vendor.issue(expires=at(30 * 86400), max_devices=3, max_users=2)
+    code = vendor.assign(lic, "ann@globex.example", at(5))
+    licsign.share_license(vendor.ws, lic.id, "bob@globex.example", now=at(6))
+    old_machine = vendor.machine("old")
+    old_machine.activate(lic, at(10), user="ann@globex.example", code=code)
+    renewed = licsign.renew_license(vendor.ws, lic.id, lambda: PW, now=at(20),
+                                    expires=at(60 * 86400))  # fmt: skip
+    licsign.revoke_license(vendor.ws, lic.id, version=1, now=at(25))
+    moved = licsign.transfer_license(
+        vendor.ws, lic.id, lambda: PW, to=OTHER, now=at(70), force=True
+    )
+    assert renewed.version == 2 and moved.version == 3
+    assert moved.versions_revoked == (2,)  # version 1 was revoked already
+    assert moved.users_removed == ("ann@globex.example",)
+    assert versions(vendor, lic.id) == {1: "revoked", 2: "revoked", 3: "active"}
+    assert licsign.license_users(vendor.ws, lic.id, now=at(70)) == []
+    assert licsign.license_shares(vendor.ws, lic.id, now=at(70)) == []
+    # the old holder's user cannot come back with a fresh request on the new version
+    stranger = vendor.machine("again")
+    stranger.import_license(moved.license, at(80))
+    with pytest.raises(RefusedError, match="not assigned|no user"):
+        vendor.activate(stranger.request(at(80), user="ann@globex.example", code=code), at(80))
+    armored, listed = licsign.export_revocations(vendor.ws, lambda: PW, now=at(90))
+    assert listed.licenses == {lic.id: frozenset({1, 2})}
+    old_machine.store.import_revocations(armored, trusted_roots=vendor.roots,
+                                         product=PRODUCT, now=at(95))  # fmt: skip
+    with pytest.raises(licverify.RevokedError):
+        old_machine.check(at(96))
     verified(vendor)
 
 
@@ -243,7 +280,8 @@ def test_transfer_with_seats_held_is_refused_unless_forced(vendor: Vendor) -> No
     assert vendor.open_seats(lic.id) == 0
     ended = vendor.activations(lic.id)[0]
     assert ended["end_reason"] == "reset" and not ended["counts_transfer"]
-    event = json.loads(vendor.events(lic.id)[-1]["data"])
+    transferred = [e for e in vendor.events(lic.id) if e["kind"] == "license.transferred"]
+    event = json.loads(transferred[-1]["data"])
     assert event["activations"] == [granted.activation_id] and event["forced"] is True
     # the new holder's machine takes a seat of version 2
     newcomer = vendor.machine("n1")

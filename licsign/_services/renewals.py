@@ -58,6 +58,9 @@ class NewVersion:
     #: Transfer only: the previous customer, and the activations it ended (``force``).
     previous_customer: str | None = None
     seats_freed: tuple[str, ...] = ()
+    #: Transfer only: the earlier versions it revoked, and the license users it removed.
+    versions_revoked: tuple[int, ...] = ()
+    users_removed: tuple[str, ...] = ()
 
     @property
     def id(self) -> str:
@@ -78,6 +81,8 @@ class NewVersion:
         if self.action == "transferred":
             out["from_customer"] = self.previous_customer
             out["seats_freed"] = list(self.seats_freed)
+            out["versions_revoked"] = list(self.versions_revoked)
+            out["users_removed"] = list(self.users_removed)
         return out
 
 
@@ -103,12 +108,14 @@ def _new_version(
     kind: str,
     data: Mapping[str, Any] | None = None,
     before: Callable[[], dict[str, Any]] | None = None,
+    after: Callable[[], dict[str, Any]] | None = None,
 ) -> tuple[IssuedLicense, dict[str, Any]]:
     """Prepare, sign and record the next version of ``record`` (one unit of work).
 
     ``before`` runs inside the unit of work, under the write lock, before the
     row is added: it re-checks what may have changed meanwhile and may add to
-    the event's data.
+    the event's data. ``after`` runs in the same unit of work once the new
+    version is recorded; what it returns is added to the result's extras.
     """
     version = record.version + 1
     prepared = prepare_license(ws, request, record.id, at, version=version)
@@ -127,6 +134,8 @@ def _new_version(
             extra = before()
         event = {"supersedes": record.version, **(data or {}), **extra}
         ws.ledger.add_license_version(at, new_record, kind, event)
+        if after is not None:
+            extra = {**extra, **after()}
     return issued, extra
 
 
@@ -261,10 +270,13 @@ def transfer_license(
 ) -> NewVersion:
     """Move a license to another customer: the next version names the new holder.
 
-    The old version is superseded in the ledger, which machines cannot see:
-    a machine holding it keeps it until the vendor revokes that version
-    (``revoke_license(..., version=N)``) and the list reaches the machine.
-    The license leaves its order (an order is one customer's).
+    In the same unit of work every earlier version is superseded and revoked
+    (one revocation per version not revoked yet), and the old holder's
+    license users and shares are removed, their unused codes ended. Machines
+    learn of the revocation from the next exported revocation list that
+    reaches them; until then a machine holding an old version keeps it
+    (docs/security.md). The license leaves its order (an order is one
+    customer's).
 
     Args:
         ws: the workspace.
@@ -301,10 +313,29 @@ def transfer_license(
     issued, extra = _new_version(
         ws, record, request, passphrase, at, "license.transferred",
         {"from": record.customer_id, "forced": force}, end_seats,
+        lambda: _leave_old_holder(ws, record.id, record.version, at),
     )  # fmt: skip
     return NewVersion(
-        issued, "transferred", record.version, record.customer_id, tuple(extra["activations"])
-    )
+        issued, "transferred", record.version, record.customer_id, tuple(extra["activations"]),
+        tuple(extra["revoked_versions"]), tuple(extra["users_removed"]),
+    )  # fmt: skip
+
+
+def _leave_old_holder(ws: Workspace, license_id: str, last: int, at: int) -> dict[str, Any]:
+    """Revoke versions up to ``last`` not revoked yet; remove the license's users and shares."""
+    ledger = ws.ledger
+    done = {r.version for r in ledger.revocation_of("license", license_id)}
+    versions = [v for v, _, _ in ledger.license_versions(license_id) if v <= last and v not in done]
+    for version in versions:
+        ledger.mark_license_revoked(license_id, [version])
+        ledger.add_revocation(at, "license", license_id, version, "transferred",
+                              {"versions": [version]})  # fmt: skip
+    users = ledger.license_users(license_id)
+    for user in users:
+        ledger.remove_license_user(at, user, {"activations": [], "reason": "transferred"})
+    for share in ledger.license_shares(license_id):
+        ledger.remove_share(at, share, {"reason": "transferred"})
+    return {"revoked_versions": versions, "users_removed": [u.email for u in users]}
 
 
 def _check_transferable(ws: Workspace, license_id: str, at: int, force: bool) -> list[Seat]:

@@ -85,6 +85,11 @@ def _finish(ctx: Context, result: NewVersion, output: str, binary: bool, replace
     )
     if result.seats_freed:
         say(f"Freed {len(result.seats_freed)} seat(s): {', '.join(result.seats_freed)}")
+    if result.versions_revoked:
+        shown = ", ".join(str(v) for v in result.versions_revoked)
+        say(f"Revoked the old holder's version(s) {shown}; export a revocation list for machines")
+    if result.users_removed:
+        say(f"Removed {len(result.users_removed)} license user(s) of the old holder")
     if issued.terms.activation_required:
         say(
             "Activated machines keep their seats: after importing this file, each makes a new"
@@ -185,7 +190,9 @@ def transfer(ctx: Context, /, license_id: str, customer: str, force: bool,
 
     Refused while devices hold seats, unless --force (which frees them,
     recorded in the history; --replace overwrites an existing output file).
-    The old version is superseded; revocation lists carry that to machines.
+    Every earlier version is superseded and revoked, and the old holder's
+    license users and shares are removed: export a revocation list
+    ('licsign revocations export') so that machines learn of it.
     """
     _check_output(output, replace, as_json)
     result = transfer_license(
