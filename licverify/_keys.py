@@ -71,7 +71,7 @@ class TrustedRoots:
         ValueError: no key given, or a key is malformed.
     """
 
-    __slots__ = ("_by_id",)
+    __slots__ = ("_by_id", "cache_key")
 
     def __init__(self, keys: Iterable[bytes]) -> None:
         if isinstance(keys, (bytes, bytearray, str)):
@@ -89,6 +89,8 @@ class TrustedRoots:
         if not by_id:
             raise ValueError("trusted roots must hold at least one key")
         self._by_id = by_id
+        #: The set of keys, hashable: what a verified certificate is remembered under.
+        self.cache_key = frozenset(by_id.values())
 
     @classmethod
     def coerce(cls, value: TrustedRoots | Iterable[bytes]) -> TrustedRoots:

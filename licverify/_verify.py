@@ -300,11 +300,34 @@ def _rollover_envelope(data: bytes) -> Envelope:
     return envelope
 
 
+#: Certificates verified in this process, by their exact bytes, the rollovers
+#: that led to their root and the trusted roots. A document signed by the same
+#: issuing key skips the certificate's decode and signature check; anything
+#: else (other bytes, chain or roots) is verified in full. Only successes are
+#: kept, and the whole cache is dropped when it is full.
+_VERIFIED: dict[tuple[bytes, tuple[bytes, ...], frozenset[bytes]], IssuingCertificate] = {}
+_VERIFIED_MAX = 256
+
+
+def verified_certificate(
+    data: bytes, roots: TrustedRoots, rollovers: tuple[bytes, ...] = ()
+) -> IssuingCertificate:
+    """``certificate_from_bytes``, remembered per process (see ``_VERIFIED``)."""
+    key = (data, rollovers, roots.cache_key)
+    certificate = _VERIFIED.get(key)
+    if certificate is None:
+        certificate = certificate_from_bytes(data, roots, rollovers)
+        if len(_VERIFIED) >= _VERIFIED_MAX:
+            _VERIFIED.clear()
+        _VERIFIED[key] = certificate
+    return certificate
+
+
 def check_chain(envelope: Envelope, roots: TrustedRoots) -> IssuingCertificate:
     """Verify the embedded certificate, that it names the signer, and the signature."""
     if envelope.certificate is None:
         raise UntrustedKeyError(f"{envelope.kind.name} carries no issuing-key certificate")
-    certificate = certificate_from_bytes(envelope.certificate, roots, envelope.rollovers)
+    certificate = verified_certificate(envelope.certificate, roots, envelope.rollovers)
     if certificate.key_id != envelope.kid:
         raise UntrustedKeyError(
             f"{envelope.kind.name} is signed by a key its certificate does not name"

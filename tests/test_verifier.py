@@ -466,3 +466,51 @@ def test_except_old_name_still_catches() -> None:
         verifier(app_version="1.1").verify_license(lic(max_version="1.0"), now=NOW)
     with pytest.raises(licverify.WrongMachine):
         verifier().verify_license(lic(allowed_devices=(MACHINE,)), now=NOW)
+
+
+# --- verified certificates are remembered per process (issue 9's repeat verify) ----------------
+
+
+def test_a_repeat_verification_checks_the_certificate_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The certificate's signature is checked once per (bytes, rollovers, roots); the
+    license's own signature every time; other roots or other bytes are checked in full."""
+    verify_module._VERIFIED.clear()
+    calls: list[bytes] = []
+    real = verify_module.crypto_sign_open
+
+    def counting(message: bytes, key: bytes) -> bytes:
+        calls.append(key)
+        return real(message, key)
+
+    monkeypatch.setattr(verify_module, "crypto_sign_open", counting)
+    factory = UnsafeFactory()
+    document = factory.license(default_terms())
+    now = datetime.fromtimestamp(T0, timezone.utc)
+    verifier = licverify.Verifier(trusted_roots=factory.roots, product="acme-cad")
+    for _ in range(3):
+        verifier.verify_license(document, now=now)
+    root, issuing = factory.roots[0], public(factory.issuing)
+    assert calls == [root, issuing, issuing, issuing]
+    # the same certificate under roots that lack its signer: refused, not remembered
+    stranger = licverify.Verifier(trusted_roots=[public(key_from_seed("x"))], product="acme-cad")
+    with pytest.raises(licverify.UntrustedKeyError):
+        stranger.verify_license(document, now=now)
+    # a tampered license with the same certificate still fails its own signature
+    tampered = bytearray(document)
+    tampered[-1] ^= 1
+    with pytest.raises(licverify.BadSignatureError):
+        verifier.verify_license(bytes(tampered), now=now)
+
+
+def test_the_certificate_cache_is_bounded() -> None:
+    verify_module._VERIFIED.clear()
+    now = datetime.fromtimestamp(T0, timezone.utc)
+    for i in range(verify_module._VERIFIED_MAX + 3):
+        factory = UnsafeFactory(not_before=T0 - 86400 - i)  # another certificate each time
+        licverify.verify_license(
+            factory.license(default_terms()), trusted_roots=factory.roots, product="acme-cad",
+            now=now,
+        )  # fmt: skip
+    assert 0 < len(verify_module._VERIFIED) <= verify_module._VERIFIED_MAX
