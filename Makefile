@@ -53,6 +53,7 @@ fuzz: $(STAMP_TEST)
 bench: $(STAMP_RUN)
 	$(PY) bench/verify.py
 	$(PY) bench/issue.py $${BENCH_POSTGRES:+--postgres "$$BENCH_POSTGRES"}
+	$(PY) bench/ledger_scale.py $${BENCH_POSTGRES:+--postgres "$$BENCH_POSTGRES"}
 
 vectors: $(STAMP_TEST)
 	$(PY) tests/vectors/generate.py

@@ -143,11 +143,17 @@ class Licenses(Events):
         sql = f"SELECT l.* FROM licenses l WHERE {_NEWEST}"
         args: list[Any] = []
         for column, value in (
-            ("product_id", product), ("customer_id", customer), ("order_id", order), ("type", type)
+            ("product_id", product), ("customer_id", customer), ("order_id", order)
         ):  # fmt: skip
             if value is not None:
                 sql += f" AND l.{column} = ?"
                 args.append(value)
+        if type is not None:
+            # A type has many licenses: SQLite keeps no statistics and would walk its index
+            # (licenses_by_type) over a narrower one; "|| ''" keeps any engine off it then.
+            narrower = any(v is not None for v in (product, customer, order, status, expires_by))
+            sql += " AND l.type || '' = ?" if narrower else " AND l.type = ?"
+            args.append(type)
         if status is not None:
             condition, count = _STATUS_SQL[status]
             sql += f" AND {condition}"
