@@ -89,6 +89,10 @@ TEMPLATES: list[tuple[int, dict[str, Any]]] = [
 ]  # fmt: skip
 
 
+#: The page `licsign list` shows by default (its --limit).
+PAGE = 1000
+
+
 def ts(when: datetime) -> int:
     """Seconds since the epoch."""
     return int(when.timestamp())
@@ -263,7 +267,8 @@ def lookups(ws: licsign.Workspace, layout: Layout, device: str) -> dict[str, Cal
     lid = layout.license_id(i)
 
     def listing(**filters: Any) -> Callable[[], Any]:
-        return lambda: licsign.license_list(ws, now=NOW, **filters)
+        # A page, as `licsign list` reads it by default (--limit 1000).
+        return lambda: licsign.license_list(ws, now=NOW, limit=PAGE, **filters)
 
     calls: dict[str, Callable[[], Any]] = {
         "show ID": lambda: licsign.license_details(ws, lid, now=NOW),
@@ -277,6 +282,7 @@ def lookups(ws: licsign.Workspace, layout: Layout, device: str) -> dict[str, Cal
     for status in licsign.LICENSE_STATUSES:
         calls[f"list --status {status}"] = listing(status=status)
     calls["list (no filter)"] = listing()
+    calls["list --after ID (mid-ledger)"] = listing(after=lid)
     return calls
 
 

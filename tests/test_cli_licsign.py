@@ -571,6 +571,27 @@ def test_list_with_filters_and_json(ws: Site) -> None:
     assert "never" in ws.vendor_ok("list", "--product", PRODUCT, "--customer", "globex").out
 
 
+def test_list_pages_with_limit_and_after(ws: Site) -> None:
+    """Keyset paging: every license exactly once, in list order, whatever the page size;
+    the next page's command is said on stderr; a bad cursor or size is one line."""
+    issued = [issue(ws, f"{i}.lic", "--type", "perpetual") for i in range(5)]
+    everything = [r["id"] for r in json.loads(ws.vendor_ok("list", "--json").out)]
+    assert sorted(everything) == sorted(issued)
+    for size in (1, 2, 4, 5):
+        seen, after = [], []
+        while True:
+            page = ws.vendor_ok("list", "--limit", str(size), *after, "--json")
+            seen += [r["id"] for r in json.loads(page.out)]
+            if "--after" not in page.err:
+                break
+            after = ["--after", page.err.split("--after ")[1].split()[0]]
+        assert seen == everything, size
+    assert len(json.loads(ws.vendor_ok("list", "--limit", "0", "--json").out)) == 5
+    assert "unknown license" in fails(ws, 1, "list", "--after", "L-NONE-NONE-NONE")
+    refused = ws.licsign("list", "--limit", "-1")
+    assert refused.code == 2 and "Traceback" not in refused.err
+
+
 def test_show_text_json_and_export(ws: Site) -> None:
     license_id = issue(ws, "a.lic", "--type", "subscription", "--duration", "30d", "--grace", "14d",
                           "--feature", "seats=5", "--feature", "export", "--max-devices", "3",

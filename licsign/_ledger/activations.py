@@ -7,6 +7,8 @@ limits the caller checked cannot be raced (DESIGN §4).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from licsign._ledger.events import Events
 from licsign._ledger.records import (
     ActivationRecord,
@@ -33,16 +35,15 @@ class Activations(Events):
             Seat(ActivationRecord.from_row(r), r["label"], r["first_fingerprint"]) for r in rows
         ]
 
-    def seats_held(self, at: int) -> dict[str, int]:
-        """Open activations holding a seat at ``at`` (a lapsed lease does not), per license.
-
-        One grouped query for a whole ``licsign list``, however many licenses it shows.
-        """
-        rows = self._db.all(
+    def seats_held(self, at: int, license_ids: Sequence[str]) -> dict[str, int]:
+        """Open activations holding a seat at ``at`` (a lapsed lease does not), per license of
+        ``license_ids``: one grouped query per 500 licenses listed."""
+        rows = self._in_chunks(
             "SELECT license_id, COUNT(*) AS n FROM activations WHERE ended_at IS NULL"
-            " AND (lease_expires IS NULL OR lease_expires > ?) GROUP BY license_id",
-            (at,),
-        )
+            " AND (lease_expires IS NULL OR lease_expires > ?) AND license_id IN ({})"
+            " GROUP BY license_id",
+            license_ids, (at,),
+        )  # fmt: skip
         return {str(r["license_id"]): int(r["n"]) for r in rows}
 
     def license_versions(self, license_id: str) -> list[tuple[int, int, str]]:

@@ -15,7 +15,20 @@ GENESIS = b"\x00" * 32
 
 
 class Events(UnitOfWork):
-    """Mixed into ``Ledger``: append and read events, verify the chain."""
+    """Mixed into ``Ledger``: append and read events, verify the chain (and ``_in_chunks``,
+    the other mixins' lookup of many ids)."""
+
+    def _in_chunks(
+        self, sql: str, ids: Sequence[str], args: Sequence[Any] = ()
+    ) -> list[dict[str, Any]]:
+        """Rows of ``sql`` whose ``{}`` is filled with placeholders for ``ids``, 500 at a time
+        (``args`` come first)."""
+        found: list[dict[str, Any]] = []
+        ids = list(ids)
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            found += self._db.all(sql.format(", ".join("?" * len(chunk))), [*args, *chunk])
+        return found
 
     def append_event(self, at: int, kind: str, subject: str, data: dict[str, Any]) -> None:
         """Append a hash-chained event; call inside ``transaction()``."""

@@ -102,16 +102,8 @@ class Licenses(Events):
 
     def existing_license_ids(self, license_ids: Sequence[str]) -> set[str]:
         """Which of ``license_ids`` the ledger holds (any version): one query per 500 ids."""
-        found: set[str] = set()
-        ids = list(license_ids)
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            rows = self._db.all(
-                f"SELECT DISTINCT id FROM licenses WHERE id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            )
-            found.update(str(r["id"]) for r in rows)
-        return found
+        rows = self._in_chunks("SELECT DISTINCT id FROM licenses WHERE id IN ({})", license_ids)
+        return {str(r["id"]) for r in rows}
 
     def any_license(self) -> bool:
         """True if the ledger holds any license at all."""
@@ -127,6 +119,8 @@ class Licenses(Events):
         status: str | None = None,
         expires_by: int | None = None,
         at: int = 0,
+        limit: int | None = None,
+        after: tuple[int, str] | None = None,
     ) -> list[LicenseRecord]:
         """The newest version of every license, newest first, optionally filtered.
 
@@ -139,6 +133,9 @@ class Licenses(Events):
                 ``not-yet-valid`` at ``at`` (as the recorded terms say).
             expires_by: only those expiring after ``at`` and at the latest then.
             at: the time ``status`` and ``expires_by`` are judged at.
+            limit: at most this many (None: all).
+            after: only those listed after the license issued at ``after[0]``
+                with id ``after[1]`` (the last of the previous page).
         """
         sql = f"SELECT l.* FROM licenses l WHERE {_NEWEST}"
         args: list[Any] = []
@@ -161,8 +158,14 @@ class Licenses(Events):
         if expires_by is not None:
             sql += " AND l.expires > ? AND l.expires <= ?"
             args += [at, expires_by]
-        rows = self._db.all(sql + " ORDER BY l.issued_at DESC, l.id", args)
-        return [LicenseRecord.from_row(r) for r in rows]
+        if after is not None:
+            sql += " AND (l.issued_at < ? OR (l.issued_at = ? AND l.id > ?))"
+            args += [after[0], after[0], after[1]]
+        sql += " ORDER BY l.issued_at DESC, l.id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [LicenseRecord.from_row(r) for r in self._db.all(sql, args)]
 
     def license(self, license_id: str) -> LicenseRecord:
         """The newest version of a license; raise NotFoundError if unknown."""

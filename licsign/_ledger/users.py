@@ -9,6 +9,7 @@ checks the services make before calling it hold under the write lock.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from licsign._ledger.events import Events
@@ -55,11 +56,13 @@ class Users(Events):
         rows = self._db.all(sql + " ORDER BY added_at, id", (license_id,))
         return [LicenseUserRecord.from_row(r) for r in rows]
 
-    def user_counts(self) -> dict[str, int]:
-        """Users assigned now (not removed), per license: one grouped query for ``licsign list``."""
-        rows = self._db.all(
+    def user_counts(self, license_ids: Sequence[str]) -> dict[str, int]:
+        """Users assigned now (not removed), per license of ``license_ids`` (``licsign list``:
+        one grouped query per 500 licenses listed)."""
+        rows = self._in_chunks(
             "SELECT license_id, COUNT(*) AS n FROM license_users WHERE removed_at IS NULL"
-            " GROUP BY license_id"
+            " AND license_id IN ({}) GROUP BY license_id",
+            license_ids,
         )
         return {str(r["license_id"]): int(r["n"]) for r in rows}
 

@@ -206,6 +206,8 @@ def licenses(
     status: str | None = None,
     type: str | None = None,
     expiring_within: timedelta | Duration | None = None,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> list[LicenseSummary]:
     """The newest version of every license, newest first, with its status at ``now``.
 
@@ -222,23 +224,36 @@ def licenses(
         type: only licenses of this type (``perpetual``, ``subscription`` ...).
         expiring_within: only those that expire after ``now`` and at the latest
             this long after it (calendar months counted from ``now``).
+        limit: at most this many licenses (None: all), read from the ledger;
+            the verifier's verdict may drop some of them when ``status`` is given.
+        after: only those listed after this license (the last of the previous
+            page; keyset paging on issue time and id, fast at any depth).
 
     Raises:
         InvalidInputError: an unknown status or type (``InvalidFieldError``:
-            ``status``, ``type``).
+            ``status``, ``type``), or a limit below 1.
+        NotFoundError: ``after`` names no license.
     """
     at = to_timestamp(now)
     if status is not None:
         check.one_of(status, LICENSE_STATUSES, "status")
     if type is not None:
         check.license_type(type)
+    if limit is not None and limit < 1:
+        raise InvalidInputError("the page size must be at least 1")
+    cursor = None
+    if after is not None:
+        last = ws.ledger.license(after)
+        cursor = (last.issued_at, last.id)
     found = ws.ledger.licenses(
         product, customer, order=order, type=type, status=status, at=at,
         expires_by=None if expiring_within is None else _horizon(at, expiring_within),
+        limit=limit, after=cursor,
     )  # fmt: skip
     # One grouped query each for the whole list, not one per license (large ledgers).
-    seats = ws.ledger.seats_held(at) if found else {}
-    users = ws.ledger.user_counts() if found else {}
+    ids = [r.id for r in found]
+    seats = ws.ledger.seats_held(at, ids) if found else {}
+    users = ws.ledger.user_counts(ids) if found else {}
     rows = [_summary(r, at, seats.get(r.id, 0), users.get(r.id, 0)) for r in found]
     return [r for r in rows if status is None or r.status == status]
 
@@ -258,6 +273,8 @@ class LicenseList:
     licenses: tuple[LicenseSummary, ...]
     #: Whether the ledger holds any license: an empty list then means that nothing matched.
     any_issued: bool
+    #: When more licenses match than the page held: the id to list ``after`` next.
+    next_after: str | None = None
 
     def to_json(self) -> list[dict[str, Any]]:
         """The licenses as ``licsign list --json`` prints them."""
@@ -274,17 +291,24 @@ def license_list(
     status: str | None = None,
     type: str | None = None,
     expiring_within: timedelta | Duration | None = None,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> LicenseList:
-    """``licenses`` with the same filters, telling "nothing matched" from "nothing issued yet".
+    """``licenses`` with the same filters and paging, telling "nothing matched" from "nothing
+    issued yet", and where the next page starts.
 
     Raises:
-        InvalidInputError: as ``licenses``.
+        InvalidInputError, NotFoundError: as ``licenses``.
     """
     found = licenses(
         ws, now=now, product=product, customer=customer, order=order, status=status, type=type,
-        expiring_within=expiring_within,
+        expiring_within=expiring_within, limit=None if limit is None else limit + 1, after=after,
     )  # fmt: skip
-    return LicenseList(tuple(found), bool(found) or ws.ledger.any_license())
+    more = limit is not None and len(found) > limit
+    page = found[:limit] if more else found
+    return LicenseList(
+        tuple(page), bool(found) or ws.ledger.any_license(), page[-1].id if more else None
+    )
 
 
 @dataclass(frozen=True)

@@ -245,15 +245,29 @@ def issue(ctx: Context, /, **opts: Any) -> None:
     metavar="DURATION",
     help="Only licenses that expire from now to this long from now, e.g. 30d or 1mo.",
 )
+@click.option(
+    "--limit", type=click.IntRange(0), default=1000, show_default=True,
+    help="At most this many licenses (0: all).",
+)  # fmt: skip
+@click.option("--after", metavar="LICENSE", help="Continue after this license (the next page).")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
 @pass_context
 def list_licenses(ctx: Context, /, **opts: Any) -> None:
-    """List licenses (newest version of each), newest first."""
+    """List licenses (newest version of each), newest first, a page at a time.
+
+    When more match than --limit, the last line (on stderr) gives the
+    command for the next page: the same filters with --after.
+    """
     found = license_list(
         ctx.workspace(), now=now_utc(), product=opts["product"], customer=opts["customer"],
         order=opts["order"], status=opts["status"], type=opts["license_type"],
         expiring_within=parse_option(parse_duration, opts["expiring_within"], "--expiring-within"),
+        limit=opts["limit"] or None, after=opts["after"],
     )  # fmt: skip
+    if found.next_after is not None:
+        click.echo(
+            f"More licenses match: add --after {found.next_after} for the next page", err=True
+        )
     if opts["as_json"]:
         emit_json(found.to_json())
         return
