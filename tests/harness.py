@@ -357,7 +357,7 @@ class Vendor:
         self, response: ActivationResponse, key: nacl.signing.SigningKey | None = None
     ) -> bytes:
         """A response signed with the workspace's real issuing key (a vendor-side forgery)."""
-        issuing, certificate, kid = self.ws.issuing_signer(PRODUCT, response.issued_at, lambda: PW)
+        issuing, certificate, kid, _ = self.ws.issuing_signer(PRODUCT, response.issued_at, lambda: PW)
         signer = key or issuing
         return F.encode_sign1(
             F.ACTIVATION_RESPONSE,

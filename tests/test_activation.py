@@ -493,7 +493,7 @@ def test_request_for_an_unknown_license_refused(vendor: Vendor) -> None:
 def _renew(vendor: Vendor, lic: IssuedLicense, when: int) -> bytes:
     """Record version 2 of ``lic`` in the ledger, as a renewal would (licsign has no renew yet)."""
     terms = replace(lic.terms, version=2, issued_at=when)
-    key, certificate, kid = vendor.ws.issuing_signer(PRODUCT, when, lambda: PW)
+    key, certificate, kid, _ = vendor.ws.issuing_signer(PRODUCT, when, lambda: PW)
     document = F.encode_sign1(
         F.LICENSE,
         bytes.fromhex(kid),
