@@ -61,6 +61,7 @@ from licsign._ledger.records import (
 )
 from licsign._ledger.revocations import RevocationListRecord, RevocationRecord, Revocations
 from licsign._ledger.shares import Shares
+from licsign._ledger.trials import TrialRecord, Trials
 from licsign._ledger.users import Users
 
 __all__ = [
@@ -87,6 +88,7 @@ __all__ = [
     "RevocationListRecord",
     "RevocationRecord",
     "Seat",
+    "TrialRecord",
     "UserCodeRecord",
     "is_postgres_url",
     "postgres_url",
@@ -104,6 +106,7 @@ class Ledger(
     Users,
     Shares,
     Revocations,
+    Trials,
     Integrity,
     Events,
 ):
@@ -172,7 +175,7 @@ _TABLES = {
     "devices": "license_id, id", "activations": "id", "receipts": "nonce", "events": "seq",
     "orders": "id", "order_managers": "order_id, email, added_at",
     "license_users": "id", "user_codes": "id", "license_shares": "id",
-    "revocations": "number", "revocation_lists": "number",
+    "revocations": "number", "revocation_lists": "number", "trials": "product_id, machine",
 }  # fmt: skip
 
 

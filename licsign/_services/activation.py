@@ -17,6 +17,9 @@ What binds (issue 6, docs/security.md "Activations"):
   transfer.
 - With ``refresh``, every response expires; a reset device comes back only
   by taking a seat again.
+- A trial is taken once per machine and product (issue 9): the machine-id
+  component of the fingerprint names the machine, and a new seat on any
+  trial license is refused to a machine that took one before.
 """
 
 from __future__ import annotations
@@ -30,7 +33,15 @@ from typing import Any
 
 from licsign._errors import InvalidInputError, NotFoundError, RefusedError
 from licsign._keyfile import PassphraseSource
-from licsign._ledger import ActivationRecord, Ledger, LicenseRecord, NewSeat, ProductRecord, Seat
+from licsign._ledger import (
+    ActivationRecord,
+    Ledger,
+    LicenseRecord,
+    NewSeat,
+    ProductRecord,
+    Seat,
+    TrialRecord,
+)
 from licsign._services.issuing import new_license_id
 from licsign._services.keyring import KeyRing
 from licsign._services.shares import SeatAdmission, seat_admitter, sharers
@@ -288,6 +299,36 @@ def _take_seat(
     return activation_id, False
 
 
+def _claim_trial(
+    ledger: Ledger, terms: LicenseTerms, request: ActivationRequest, activation_id: str, at: int
+) -> None:
+    """Record that this machine takes its one trial of the product, or refuse a second.
+
+    The machine is the request's ``machine-id`` digest, salted per product
+    (docs/security.md "Trials: once per machine"). Call inside the unit of
+    work that takes the new seat: a refusal undoes the seat too.
+    """
+    digest = request.fingerprint.get(MACHINE_ID)
+    if digest is None:  # the fingerprint policy requires it for every new seat
+        raise RefusedError("a trial needs the request's machine-id component")
+    machine = digest.hex()
+    earlier = ledger.trial_of(terms.product, machine)
+    if earlier is not None:
+        raise RefusedError(
+            f"this machine already had a trial of product {terms.product}: license "
+            f"{earlier.license_id}, activated {iso(earlier.taken_at)}; a machine gets one trial "
+            "per product (issue it a license of another type instead)"
+        )
+    ledger.add_trial(
+        TrialRecord(terms.product, machine, terms.id, activation_id, request.device_id, at)
+    )
+    ledger.append_event(
+        at, "trial.taken", terms.id,
+        {"product": terms.product, "machine": machine, "activation": activation_id,
+         "device": request.device_id},
+    )  # fmt: skip
+
+
 def _seat(
     ws: Workspace,
     terms: LicenseTerms,
@@ -349,6 +390,8 @@ def activate(
             {"activation": activation_id, "device": request.device_id, "label": request.label,
              "user": user, "lease_expires": lease, "refresh_by": refresh},
         )  # fmt: skip
+        if terms.type == "trial" and not reused:  # a new seat on a trial: the machine's one trial
+            _claim_trial(ledger, terms, request, activation_id, at)
         response = ActivationResponse(
             activation_id=activation_id, device_key=request.device_key,
             fingerprint=request.fingerprint, issued_at=at, lease_expires=expires,
