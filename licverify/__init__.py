@@ -41,10 +41,12 @@ from licverify._certificate import IssuingCertificate
 from licverify._errors import (
     BadSignature,
     BadSignatureError,
+    ClockRolledBackError,
     Expired,
     ExpiredError,
     InternalError,
     LicenseError,
+    LimitReachedError,
     Malformed,
     MalformedError,
     NotActivated,
@@ -117,6 +119,7 @@ __all__ = [
     "BadSignature",  # old name of BadSignatureError, kept for one release (0.x)
     "BadSignatureError",
     "Check",
+    "ClockRolledBackError",
     "Counter",
     "DeactivationReceipt",
     "Expired",  # old name of ExpiredError, kept for one release (0.x)
@@ -126,6 +129,7 @@ __all__ = [
     "IssuingCertificate",
     "License",
     "LicenseError",
+    "LimitReachedError",
     "Limits",
     "LocalStore",
     "Malformed",  # old name of MalformedError, kept for one release (0.x)

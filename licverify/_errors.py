@@ -130,6 +130,19 @@ class StoreError(LicenseError):
     code = "store-error"
 
 
+class ClockRolledBackError(LicenseError):
+    """The machine's clock is behind a time the store saw (or a document's issue time) by more
+    than the tolerance: it was set back (format §12.4)."""
+
+    code = "clock-rolled-back"
+
+
+class LimitReachedError(LicenseError):
+    """Consuming would pass a counter's limit plus its overage (format §12.5)."""
+
+    code = "limit-reached"
+
+
 class InternalError(LicenseError):
     """Verification hit an unexpected error; the license is treated as invalid (fail closed)."""
 
@@ -156,6 +169,7 @@ ERROR_CODES: dict[str, type[LicenseError]] = {
     for cls in (
         LicenseError, MalformedError, WrongKindError, UnsupportedError, UntrustedKeyError,
         BadSignatureError, NotYetValidError, ExpiredError, WrongProductError, WrongMachineError,
-        NotActivatedError, RevokedError, VersionNotAllowedError, StoreError, InternalError,
+        NotActivatedError, RevokedError, VersionNotAllowedError, StoreError,
+        ClockRolledBackError, LimitReachedError, InternalError,
     )
 }  # fmt: skip

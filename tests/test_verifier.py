@@ -447,8 +447,9 @@ def test_codes_are_unchanged_by_the_rename() -> None:
              "RevokedError": "revoked", "VersionNotAllowedError": "version-not-allowed"}  # fmt: skip
     assert {name: getattr(licverify, name).code for name in codes} == codes
     assert issubclass(licverify.WrongKindError, licverify.MalformedError)
-    assert sorted(errors.ERROR_CODES) == sorted([*codes.values(), "license-error",
-                                                 "store-error", "internal-error"])  # fmt: skip
+    assert sorted(errors.ERROR_CODES) == sorted([*codes.values(), "license-error", "store-error",
+                                                 "internal-error", "clock-rolled-back",
+                                                 "limit-reached"])  # fmt: skip
 
 
 def test_except_old_name_still_catches() -> None:

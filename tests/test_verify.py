@@ -30,11 +30,13 @@ from factory import (
 import licverify
 from licverify import (
     BadSignatureError,
+    ClockRolledBackError,
     Counter,
     ExpiredError,
     InternalError,
     License,
     LicenseError,
+    LimitReachedError,
     Limits,
     MalformedError,
     NotActivatedError,
@@ -789,6 +791,8 @@ CODE_TABLE = {
     WrongMachineError: "wrong-machine",
     NotActivatedError: "not-activated",
     RevokedError: "revoked",
+    ClockRolledBackError: "clock-rolled-back",
+    LimitReachedError: "limit-reached",
     VersionNotAllowedError: "version-not-allowed",
     InternalError: "internal-error",
     StoreError: "store-error",
@@ -965,6 +969,7 @@ def test_error_code_table_is_complete() -> None:
     assert sorted(ERROR_CODES) == sorted(
         ["license-error", "malformed", "wrong-kind", "unsupported", "untrusted-key", "bad-signature",
          "not-yet-valid", "expired", "wrong-product", "wrong-machine", "not-activated", "revoked",
-         "version-not-allowed", "internal-error", "store-error"]
+         "version-not-allowed", "internal-error", "store-error", "clock-rolled-back",
+         "limit-reached"]
     )  # fmt: skip
     assert all(cls.code == code for code, cls in ERROR_CODES.items())

@@ -25,19 +25,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from licverify._armor import armor
 from licverify._bundle import split_main_and_lists
-from licverify._errors import NotActivatedError
+from licverify._errors import LicenseError, LimitReachedError, NotActivatedError, StoreError
 from licverify._keys import TrustedRoots
 from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
 from licverify._revocation import RevocationList
-from licverify._store import activation, device, licenses, pending, revocations
-from licverify._store.files import StoreFiles
+from licverify._store import activation, device, licenses, pending, revocations, state
+from licverify._store.files import STATE_KEY, StoreFiles
 from licverify._store.pending import MAX_PENDING as MAX_PENDING
-from licverify._time import to_timestamp
+from licverify._time import from_timestamp, to_timestamp
 from licverify._verify import (
     License,
     Verifier,
@@ -54,7 +54,26 @@ class LocalStore(StoreFiles):
     group or others can write, or that is a symbolic link, is refused
     (``StoreError``). Methods that take ``now`` never read the clock;
     ``fingerprint`` is this machine's (``machine_fingerprint(product)``).
+
+    The store keeps a "not earlier than" time (format §12.4): the latest
+    time it was given and the issue time of every document imported. A
+    ``now`` more than ``clock_tolerance`` before it is refused
+    (``ClockRolledBackError``), and every expiry, grace, lease and refresh
+    date is judged at the later of ``now`` and that time.
+
+    Args:
+        path: the state directory.
+        clock_tolerance: how far the clock may go back unnoticed (default
+            one hour, so a daylight-saving change never trips it).
     """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, clock_tolerance: timedelta = timedelta(hours=1)
+    ) -> None:
+        super().__init__(path)  # type: ignore[arg-type]
+        if not isinstance(clock_tolerance, timedelta) or clock_tolerance < timedelta(0):
+            raise ValueError("clock_tolerance must be a timedelta of zero or more")
+        self.clock_tolerance = int(clock_tolerance.total_seconds())
 
     @contextmanager
     def _locked(
@@ -115,9 +134,12 @@ class LocalStore(StoreFiles):
         )
         verifier, riding = self._verify_lists(lists, trusted_roots, product, now)
         with self._locked(create=True):
+            at, issued = to_timestamp(now), lic.terms.issued_at
+            state.guard(self, at, self.clock_tolerance, issued)
             chosen = revocations.riding_along(self, riding, verifier, now) if riding else None
             revocations.refuse_revoked(self, lic, chosen, verifier, now)
             licenses.install(self, lic)
+            state.observe(self, at, issued)
             if chosen is not None:
                 revocations.write(self, chosen)
         return lic
@@ -143,10 +165,12 @@ class LocalStore(StoreFiles):
         """Create an armored activation request for the installed license, signed by the device key."""
         at = to_timestamp(now)
         with self._locked(random_bytes=random_bytes):
+            state.guard(self, at, self.clock_tolerance)
             signed = pending.make_request(
                 self, at=at, fingerprint=fingerprint, label=label, user=user, code=code,
                 random_bytes=random_bytes,
             )  # fmt: skip
+            state.observe(self, at)
         return armor(signed, ACTIVATION_REQUEST)
 
     def install(
@@ -175,6 +199,8 @@ class LocalStore(StoreFiles):
         response, binary, _ = open_response(main, roots)
         verifier, riding = self._verify_lists(lists, roots, product, now)
         with self._locked():
+            at = to_timestamp(now)
+            state.guard(self, at, self.clock_tolerance, response.issued_at)
             chosen = revocations.riding_along(self, riding, verifier, now) if riding else None
             lic = activation.install(
                 self, response, binary, roots=roots, product=product, now=now,
@@ -182,6 +208,7 @@ class LocalStore(StoreFiles):
             )  # fmt: skip
             if chosen is not None:
                 revocations.write(self, chosen)
+            state.observe(self, at, response.issued_at)
             return lic
 
     def check(
@@ -201,6 +228,39 @@ class LocalStore(StoreFiles):
         """
         if not self._check_directory():
             raise NotActivatedError("no license is installed on this machine")
+        at = to_timestamp(now)
+        judged, advance = state.effective_time(self, at, self.clock_tolerance)
+        try:
+            lic = self._check_at(trusted_roots, product, from_timestamp(judged), fingerprint,
+                                 app_version, app_release_date)  # fmt: skip
+        except StoreError:
+            raise  # a store that cannot be used is left as it is
+        except LicenseError:
+            if advance:  # the time seen is real whatever the verdict (an expired license too)
+                self._advance_clock(at)
+            raise
+        if advance:
+            self._advance_clock(at)
+        return lic
+
+    def _advance_clock(self, at: int) -> None:
+        """Let the ratchet follow the clock after a check (best effort: a store on read-only
+        media still checks, without a ratchet that moves)."""
+        try:
+            with self._locked():
+                state.observe(self, at)
+        except StoreError:
+            pass
+
+    def _check_at(
+        self,
+        trusted_roots: TrustedRoots | Any,
+        product: str,
+        now: datetime,
+        fingerprint: Mapping[str, bytes],
+        app_version: str | None,
+        app_release_date: datetime | None,
+    ) -> License:
         # Format §13.3: the installed revocation list, if any, is applied first to the
         # license and its issuing key, and again, after the activation is verified, to it.
         revoked = revocations.applicable(
@@ -247,7 +307,10 @@ class LocalStore(StoreFiles):
         verifier = Verifier(trusted_roots=trusted_roots, product=product)
         new = verifier.verify_revocation_list(document, now=now)
         with self._locked(create=True):
+            at = to_timestamp(now)
+            state.guard(self, at, self.clock_tolerance, new.issued_at)
             revocations.install(self, new, verifier, now)
+            state.observe(self, at, new.issued_at)
         return new
 
     def installed_revocations(
@@ -278,7 +341,9 @@ class LocalStore(StoreFiles):
         at = to_timestamp(now)
         # The lock finishes a deactivation cut short: then the receipt is returned again.
         with self._locked(random_bytes=random_bytes):
+            state.guard(self, at, self.clock_tolerance)
             receipt = activation.deactivate(self, at, random_bytes)
+            state.observe(self, at)
         return armor(receipt, DEACTIVATION_RECEIPT)
 
     def pending_receipt(self) -> bytes | None:
@@ -286,9 +351,60 @@ class LocalStore(StoreFiles):
         data = activation.last_receipt(self) if self._check_directory() else None
         return None if data is None else armor(data, DEACTIVATION_RECEIPT)
 
+    def consume(self, counter: str, amount: int = 1, *, license: License, now: datetime) -> int:
+        """Consume ``amount`` units of ``counter`` and return how many are left (format §12.5).
+
+        ``license`` is what ``check`` returned: its counters give the limit and
+        the overage. The units are on disk when this returns; processes
+        consuming at once never lose or double-count one.
+
+        Raises:
+            LimitReachedError: limit plus overage would be passed, or the license
+                has no such counter; nothing is consumed.
+            ClockRolledBackError: the clock is set back.
+            StoreError: the counter log or its head is damaged, or older than the
+                other (restored from a copy).
+        """
+        ceiling = _ceiling(license, counter)
+        if type(amount) is not int or amount < 1:
+            raise ValueError("amount must be a positive integer")
+        at = to_timestamp(now)
+        with self._locked():
+            key = state.store_key(self)
+            head = state.load_head(self, key)
+            state.reconcile(self, key, head)
+            state.check_clock(head, at, self.clock_tolerance)
+            return state.consume(self, key, head, at, (license.id, counter, amount, ceiling))
+
+    def remaining(self, counter: str, *, license: License) -> int:
+        """How many units of ``counter`` are left: limit plus overage, less what was consumed.
+
+        Raises:
+            LimitReachedError: the license has no such counter.
+            StoreError: the counter log or its head is damaged, or restored from a copy.
+        """
+        ceiling = _ceiling(license, counter)
+        if not self._check_directory():
+            return ceiling
+        key = self._read(STATE_KEY)
+        head = state.load_head(self, key)
+        if key is not None:
+            state.reconcile(self, key, head)
+        return ceiling - head.totals.get((license.id, counter), 0)
+
     def pending_requests(self) -> dict[str, dict[str, Any]]:
         """Nonces (hex) of requests still waiting for a response."""
         return pending.load(self) if self._check_directory() else {}
+
+
+def _ceiling(license: License, counter: str) -> int:
+    """Limit plus overage of ``counter`` in ``license``."""
+    if not isinstance(license, License):
+        raise TypeError("license must be the License that check() returned")
+    entry = license.terms.counters.get(counter)
+    if entry is None:
+        raise LimitReachedError(f"license {license.id} grants no counter {counter!r}")
+    return entry.limit + entry.overage
 
 
 __all__ = ["LocalStore"]

@@ -31,8 +31,12 @@ LICENSE = "license.cose"
 ACTIVATION = "activation.cose"
 PENDING = "pending.json"
 RECEIPT = "receipt.cose"
+STATE_KEY = "state.key"
+STATE_HEAD = "state.bin"
+COUNTER_LOG = "counters.log"
 LOCK = ".lock"
 _POSIX = os.name == "posix"
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class StoreFiles:
@@ -84,6 +88,46 @@ class StoreFiles:
         except OSError as exc:
             raise StoreError(f"cannot remove {path}: {exc.strerror or exc}") from None
         fsync_directory(self.path)
+
+    def _log_size(self, name: str) -> int:
+        """The size of the append-only file ``name`` (0 if missing); a link or any other
+        kind of file there is refused."""
+        try:
+            info = os.lstat(self._file(name))
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise StoreError(f"cannot use {self._file(name)}: {exc.strerror}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise StoreError(f"{self._file(name)} is not a regular file; move it away")
+        return info.st_size
+
+    def _log_read(self, name: str, offset: int, size: int) -> bytes:
+        """``size`` bytes of the append-only file ``name`` from ``offset`` (fewer at its end)."""
+        try:
+            fd = os.open(self._file(name), os.O_RDONLY | _NOFOLLOW)
+            try:
+                return os.pread(fd, size, offset)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot read {self._file(name)}: {exc.strerror}") from None
+
+    def _log_append(self, name: str, data: bytes, keep: int) -> None:
+        """Cut the append-only file ``name`` to ``keep`` bytes, then append ``data`` and fsync:
+        the bytes are on disk when this returns (under the lock)."""
+        path = self._file(name)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | _NOFOLLOW, 0o600)
+            try:
+                if os.fstat(fd).st_size != keep:
+                    os.ftruncate(fd, keep)  # a torn record a crash left: never committed
+                os.write(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror}") from None
 
     def _check_directory(self) -> bool:
         """Whether the state directory exists; refuse one that is unsafe to use (format §12).
