@@ -188,3 +188,63 @@ def test_package_init_does_not_import_cli_modules(tmp_path: Path) -> None:
         and "licverify.cliutil" not in after
         and "licverify.format" not in after
     )
+
+
+#: Never loaded by the application's check (issue 9): json and tempfile cost milliseconds
+#: of a fresh process's start, and only the store's other operations need json.
+NOT_ON_THE_CHECK_PATH = ("json", "tempfile")
+
+
+def _activated_store(path: Path) -> None:
+    """A store with an activated license, as a machine gets one: import, request, and
+    install the vendor's response (signed here with the test issuing key)."""
+    from datetime import datetime, timezone
+
+    from factory import ISSUING, T0, UnsafeFactory, activated_terms, public, signer
+
+    from licverify import format as F
+
+    f = UnsafeFactory()
+    now = datetime.fromtimestamp(T0, timezone.utc)
+    fingerprint = licverify.machine_fingerprint("acme-cad", machine_id="boundary-machine")
+    document = f.license(activated_terms())
+    store = licverify.LocalStore(path)
+    store.import_license(document, trusted_roots=f.roots, product="acme-cad", now=now)
+    request = licverify.verify_request(store.request(now=now, fingerprint=fingerprint, label="x"))
+    payload = F.encode_response_payload(F.ActivationResponse(
+        activation_id="A-1", device_key=request.device_key, fingerprint=dict(fingerprint),
+        issued_at=T0, lease_expires=None, license_digest=F.license_digest(document),
+        license_id=request.license_id, nonce=request.nonce, user=None,
+    ))  # fmt: skip
+    response = F.encode_sign1(F.ACTIVATION_RESPONSE, F.key_id(public(ISSUING)), payload,
+                              signer(ISSUING), f.certificate())  # fmt: skip
+    store.install(response, trusted_roots=f.roots, product="acme-cad", now=now,
+                  fingerprint=fingerprint)  # fmt: skip
+
+
+def test_the_applications_check_loads_neither_json_nor_tempfile(tmp_path: Path) -> None:
+    from factory import T0, UnsafeFactory
+
+    state = tmp_path / "state"
+    _activated_store(state)
+    # The child reports with repr, not json (importing json to report would hide a leak).
+    # Two checks: one at the ratchet (reads only), one a day later (the ratchet follows
+    # the clock: the check takes the lock and writes the store's head).
+    code = (
+        "import sys\n"
+        "import licverify\n"
+        "from datetime import datetime, timezone\n"
+        f"store = licverify.LocalStore({str(state)!r})\n"
+        f"for at in ({T0}, {T0 + 86400}):\n"
+        f"    lic = store.check(trusted_roots=[bytes.fromhex({UnsafeFactory().roots[0].hex()!r})],\n"
+        "        product='acme-cad', now=datetime.fromtimestamp(at, timezone.utc),\n"
+        "        fingerprint=licverify.machine_fingerprint('acme-cad', machine_id='boundary-machine'))\n"
+        "    assert lic.activation is not None, lic\n"
+        f"print(repr([m for m in {NOT_ON_THE_CHECK_PATH!r} if m in sys.modules]))\n"
+    )
+    result = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert ast.literal_eval(result.stdout.strip()) == [], (
+        f"the application's check loaded {result.stdout.strip()}"
+    )

@@ -40,8 +40,12 @@ def last_receipt(files: StoreFiles) -> bytes | None:
     return files._read(RECEIPT)
 
 
-def receipt_for(files: StoreFiles, activation: bytes | None) -> bytes | None:
+def receipt_for(
+    files: StoreFiles, activation: bytes | None, response: ActivationResponse | None = None
+) -> bytes | None:
     """The stored receipt if it names the installed ``activation`` (its id and device key).
+
+    ``response`` is ``activation`` decoded already (verified by the caller), if it is.
 
     Writing the receipt is the single commit point of a deactivation
     (format §12): from then on the activation it names counts as removed,
@@ -53,19 +57,39 @@ def receipt_for(files: StoreFiles, activation: bytes | None) -> bytes | None:
     raw = files._read(RECEIPT)
     if raw is None:
         return None
-    try:
-        response = decode_response_payload(open_envelope(activation)[0].payload)
-    except LicenseError:
-        return None  # a damaged activation is refused by verification anyway
-    try:
-        receipt = decode_receipt_payload(open_envelope(raw)[0].payload)
-    except LicenseError:
-        raise StoreError(f"{files._file(RECEIPT)} is damaged") from None
-    same = (
-        receipt.activation_id == response.activation_id
-        and receipt.device_key == response.device_key
-    )
-    return raw if same else None
+    if response is None:
+        try:
+            response = decode_response_payload(open_envelope(activation)[0].payload)
+        except LicenseError:
+            return None  # a damaged activation is refused by verification anyway
+    names = _receipt_names(files, raw)
+    return raw if names == (response.activation_id, response.device_key) else None
+
+
+#: The activation id and device key each receipt read in this process names, by its exact
+#: bytes: a machine that was ever deactivated keeps its last receipt, and the application's
+#: check would otherwise decode it at every call (about 20 µs). Bounded; cleared when full.
+_RECEIPTS: dict[bytes, tuple[str, bytes]] = {}
+_RECEIPTS_MAX = 16
+
+
+def _receipt_names(files: StoreFiles, raw: bytes) -> tuple[str, bytes]:
+    """(activation id, device key) that the receipt ``raw`` names.
+
+    Raises:
+        StoreError: the receipt is damaged.
+    """
+    names = _RECEIPTS.get(raw)
+    if names is None:
+        try:
+            receipt = decode_receipt_payload(open_envelope(raw)[0].payload)
+        except LicenseError:
+            raise StoreError(f"{files._file(RECEIPT)} is damaged") from None
+        names = (receipt.activation_id, receipt.device_key)
+        if len(_RECEIPTS) >= _RECEIPTS_MAX:
+            _RECEIPTS.clear()
+        _RECEIPTS[raw] = names
+    return names
 
 
 def finish_deactivation(files: StoreFiles, random_bytes: Callable[[int], bytes]) -> None:
@@ -139,16 +163,15 @@ def check(
     activation = files._read(ACTIVATION)
     device_key = None
     if activation is not None:
-        key = device.load(files)
-        if key is None:
+        device_key = device.public_key(files)
+        if device_key is None:
             raise WrongMachineError("the device key is missing; this activation cannot be used")
-        device_key = key.public
     lic = verify_license(
         license_document, trusted_roots=trusted_roots, product=product, now=now,
         fingerprint=fingerprint, app_version=app_version, app_release_date=app_release_date,
         activation=activation, device_key=device_key,
     )  # fmt: skip
-    if receipt_for(files, activation) is not None:
+    if receipt_for(files, activation, lic.activation) is not None:
         # A deactivation cut short after its receipt was written (format §12).
         raise NotActivatedError(
             "this machine was deactivated (a receipt was made); request a new activation"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nacl.bindings import crypto_sign, crypto_sign_seed_keypair
+from nacl.bindings import crypto_hash_sha256, crypto_sign, crypto_sign_seed_keypair
 
 from licverify._cose import encode_sign1
 from licverify._errors import StoreError
@@ -19,6 +19,11 @@ from licverify._kinds import Kind
 from licverify._store.files import DEVICE_KEY, StoreFiles
 
 _SEED_SIZE = 32
+#: Device public keys derived in this process, by the SHA-256 of their seed (the seed
+#: itself is not kept): the application's check compares the installed activation's
+#: device key with this one at every call, and deriving it costs about 20 µs. Bounded.
+_PUBLIC: dict[bytes, bytes] = {}
+_PUBLIC_MAX = 16
 
 
 class DeviceKey:
@@ -56,6 +61,22 @@ def load(files: StoreFiles) -> DeviceKey | None:
     """The device key, or None if there is none or it is damaged (never creates one)."""
     seed = files._read(DEVICE_KEY)
     return None if seed is None or len(seed) != _SEED_SIZE else DeviceKey(seed)
+
+
+def public_key(files: StoreFiles) -> bytes | None:
+    """The device public key, or None if there is none or it is damaged (as ``load``);
+    derived once per process for each seed."""
+    seed = files._read(DEVICE_KEY)
+    if seed is None or len(seed) != _SEED_SIZE:
+        return None
+    digest = crypto_hash_sha256(seed)
+    public = _PUBLIC.get(digest)
+    if public is None:
+        public = crypto_sign_seed_keypair(seed)[0]
+        if len(_PUBLIC) >= _PUBLIC_MAX:
+            _PUBLIC.clear()
+        _PUBLIC[digest] = public
+    return public
 
 
 def replace(files: StoreFiles, random_bytes: Callable[[int], bytes]) -> None:

@@ -13,7 +13,6 @@ an older one, so an old document cannot be put back.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from licverify._activation import decode_response_payload, license_digest
@@ -92,6 +91,8 @@ def _load(
     raw = files._read(VERSIONS)
     data: Any = {"highest": {}, "replaced": []}
     if raw is not None and raw.strip():
+        import json  # here, not at the top: the application's check never loads json
+
         try:
             data = json.loads(raw)
         except ValueError:
@@ -145,5 +146,7 @@ def _unverified_terms(document: bytes | None) -> LicenseTerms | None:
 
 def _save(files: StoreFiles, seen: dict[str, int], replaced: list[str]) -> None:
     """Write ``versions.json`` (atomically, through the store's writer), at most MAX_VERSIONS."""
+    import json
+
     data = {"highest": dict(list(seen.items())[-MAX_VERSIONS:]), "replaced": replaced}
     files._write(VERSIONS, (json.dumps(data) + "\n").encode())

@@ -6,7 +6,6 @@ response to a remembered nonce is installed, once.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +35,7 @@ def make_request(
     user: str | None,
     code: str | None,
     random_bytes: Callable[[int], bytes],
+    lease: int | None = None,
 ) -> bytes:
     """Sign a request for the installed license and remember its nonce (under the lock).
 
@@ -54,7 +54,7 @@ def make_request(
     request = ActivationRequest(
         code=code, created_at=at, device_key=key.public, fingerprint=dict(fingerprint),
         label=label, license_digest=license_digest(document), license_id=terms.id,
-        nonce=nonce, product=terms.product, user=user,
+        nonce=nonce, product=terms.product, user=user, lease=lease,
     )  # fmt: skip
     signed = key.sign(ACTIVATION_REQUEST, encode_request_payload(request))
     _remember(files, nonce, terms.id, at)
@@ -70,6 +70,8 @@ def load(files: StoreFiles) -> dict[str, dict[str, Any]]:
     raw = files._read(PENDING)
     if not raw:
         return {}
+    import json  # here, not at the top: the application's check never loads json
+
     try:
         value = json.loads(raw)
     except ValueError:
@@ -104,4 +106,6 @@ def _remember(files: StoreFiles, nonce: bytes, license_id: str, at: int) -> None
 
 
 def _save(files: StoreFiles, pending: Mapping[str, Any]) -> None:
+    import json
+
     files._write(PENDING, json.dumps(pending, sort_keys=True).encode())

@@ -14,9 +14,18 @@ from datetime import datetime
 from licverify._errors import LicenseError, RevokedError, StoreError
 from licverify._revocation import RevocationList
 from licverify._store.files import LICENSE, StoreFiles
-from licverify._verify import License, Verifier, verify_license_for_import
+from licverify._time import to_timestamp
+from licverify._verify import _CLOCK_SKEW, License, Verifier, verify_license_for_import
 
 REVOCATIONS = "revocations.cose"
+
+
+#: Revocation lists verified in this process, by their exact bytes, the trusted roots and the
+#: product: the application's check reads the installed list at every call, and its chain,
+#: signature and decode do not change (only the time check does, made at every call). Only
+#: successes are kept; bounded, cleared when full.
+_VERIFIED: dict[tuple[bytes, frozenset[bytes], str], RevocationList] = {}
+_VERIFIED_MAX = 16
 
 
 def installed(files: StoreFiles, verifier: Verifier, now: datetime) -> RevocationList | None:
@@ -24,13 +33,21 @@ def installed(files: StoreFiles, verifier: Verifier, now: datetime) -> Revocatio
     data = files._read(REVOCATIONS)
     if data is None:
         return None
+    key = (data, verifier.trusted_roots.cache_key, verifier.product)
+    verified = _VERIFIED.get(key)
+    if verified is not None and verified.issued_at <= to_timestamp(now) + _CLOCK_SKEW:
+        return verified
     try:
-        return verifier.verify_revocation_list(data, now=now)
+        verified = verifier.verify_revocation_list(data, now=now)
     except LicenseError as exc:
         raise StoreError(
             f"{files._file(REVOCATIONS)} does not verify ({exc.code}: {exc}); "
             "import the vendor's latest revocation list again"
         ) from None
+    if len(_VERIFIED) >= _VERIFIED_MAX:
+        _VERIFIED.clear()
+    _VERIFIED[key] = verified
+    return verified
 
 
 def install(files: StoreFiles, new: RevocationList, verifier: Verifier, now: datetime) -> bool:
