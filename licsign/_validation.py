@@ -28,12 +28,15 @@ from licverify._fields import (
     version_text_ok,
 )
 from licverify._license import (
+    AT_EXPIRY,
     DEVICE_MATCH_WORDS,
     EXPIRING_TYPES,
     LICENSE_TYPES,
+    MAX_ACTIVATION_TERM,
     MAX_COUNT,
     MAX_FEATURES,
     MAX_REFRESH,
+    MIN_ACTIVATION_TERM,
     MIN_REFRESH,
 )
 
@@ -42,6 +45,8 @@ __all__ = [
     "MAX_LIMIT",
     "MIN_COMPONENTS",
     "InvalidFieldError",
+    "activation_term",
+    "at_expiry",
     "combination",
     "component_name",
     "counter",
@@ -104,7 +109,7 @@ class InvalidFieldError(InvalidInputError):
             ``feature``, ``product_features``, ``component``, ``min_components``,
             ``counter``, ``counters``, ``max_version``, ``device_match``, ``limits``,
             ``user``, ``max_devices``, ``type``, ``expires``, ``grace``, ``lease``, ``refresh``,
-            ``order_id``, ``reference``, ``status``).
+            ``at_expiry``, ``expires_after_activation``, ``order_id``, ``reference``, ``status``).
     """
 
     def __init__(self, field: str, message: str) -> None:
@@ -509,8 +514,9 @@ def expiry(license_type: str, start: int, expires: int | None) -> None:
 
 
 def combination(
-    license_type: str, *, expires: bool, duration: bool, lease: bool, counters: bool
-) -> None:
+    license_type: str, *, expires: bool, duration: bool, lease: bool, counters: bool,
+    after_activation: bool = False, maintain: bool = False,
+) -> None:  # fmt: skip
     """Terms that contradict each other whatever the dates (format §7.2).
 
     Args:
@@ -519,14 +525,27 @@ def combination(
         duration: whether a duration (instead of a date) is given.
         lease: whether a lease duration is given.
         counters: whether any counter is given.
+        after_activation: whether an expiry counted from the first activation is given.
+        maintain: whether the license keeps working after expiry (at_expiry maintain).
 
     Raises:
         InvalidFieldError: (``expires``) both an expiry date and a duration;
-            (``lease``) a lease for a license that is not floating;
+            (``expires_after_activation``) with a date or duration, or on a
+            perpetual license; (``at_expiry``) maintain on a license that never
+            expires; (``lease``) a lease for a license that is not floating;
             (``counters``) a consumption license without a counter.
     """
     if expires and duration:
         raise InvalidFieldError("expires", "give either an expiry date or a duration, not both")
+    if after_activation and (expires or duration or license_type == "perpetual"):
+        raise InvalidFieldError(
+            "expires_after_activation",
+            "--expires-after-activation replaces --expires and --duration, and a perpetual "
+            "license cannot expire",
+        )
+    ends = expires or duration or after_activation or license_type in EXPIRING_TYPES
+    if maintain and not ends:
+        raise InvalidFieldError("at_expiry", "--at-expiry applies only to a license that expires")
     if lease and license_type != "floating":
         raise InvalidFieldError("lease", "a lease duration applies only to floating licenses")
     if license_type == "consumption" and not counters:
@@ -535,13 +554,14 @@ def combination(
         )
 
 
-def grace(seconds: int, expires: int | None) -> int:
-    """A grace period after the expiry: only with an expiry (format §7.2).
+def grace(seconds: int, expires: int | None, after_activation: bool = False) -> int:
+    """A grace period after the expiry: only with an expiry, fixed or counted from the
+    first activation (format §7.2).
 
     Raises:
         InvalidFieldError: (``grace``) a grace period without an expiry.
     """
-    if seconds and expires is None:
+    if seconds and expires is None and not after_activation:
         raise InvalidFieldError("grace", "a grace period needs an expiry")
     return seconds
 
@@ -554,6 +574,32 @@ def refresh(seconds: int) -> int:
     """
     if not MIN_REFRESH <= seconds <= MAX_REFRESH:
         raise InvalidFieldError("refresh", "--refresh must be from 1h to 10y (e.g. 30d, 3mo, 1y)")
+    return seconds
+
+
+def at_expiry(value: str) -> str:
+    """What a license does after its expiry and grace: restrict (stop) or maintain
+    (keep working, flagged) (format §7.1).
+
+    Raises:
+        InvalidFieldError: (``at_expiry``) anything else.
+    """
+    if value not in AT_EXPIRY:
+        raise InvalidFieldError("at_expiry", "--at-expiry must be restrict or maintain")
+    return value
+
+
+def activation_term(seconds: int) -> int:
+    """Validity counted from the first activation: from an hour to ten years (format §7.1).
+
+    Raises:
+        InvalidFieldError: (``expires_after_activation``) outside those bounds.
+    """
+    if not MIN_ACTIVATION_TERM <= seconds <= MAX_ACTIVATION_TERM:
+        raise InvalidFieldError(
+            "expires_after_activation",
+            "--expires-after-activation must be from 1h to 10y (e.g. 30d, 3mo, 1y)",
+        )
     return seconds
 
 

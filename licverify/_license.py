@@ -65,6 +65,12 @@ MAX_COUNT = 2**32 - 1
 #: Bounds of the "refresh" term in seconds: an hour to ten years (format §7.1).
 MIN_REFRESH = 3600
 MAX_REFRESH = 10 * 366 * 86400
+#: What a license does once exp + grace has passed (format §7.1 "at_expiry"):
+#: stop ("restrict", the default, never written) or keep working, flagged ("maintain").
+AT_EXPIRY = ("restrict", "maintain")
+#: Bounds of "expires_after_activation" in seconds: an hour to ten years (format §7.1).
+MIN_ACTIVATION_TERM = 3600
+MAX_ACTIVATION_TERM = 10 * 366 * 86400
 
 _CLAIMS = frozenset({ISS, SUB, AUD, EXP, NBF, IAT, CTI, TERMS})
 
@@ -72,6 +78,7 @@ _KNOWN_TERMS = frozenset(
     {
         "v", "version", "type", "grace", "features", "gate", "limits", "users", "devices",
         "device_match", "activation_required", "counters", "lease", "refresh", "metadata",
+        "at_expiry", "expires_after_activation",
     }
 )  # fmt: skip
 
@@ -149,10 +156,12 @@ class LicenseTerms(Frozen):
         "activation_required",
         "allowed_devices",
         "allowed_users",
+        "at_expiry",
         "counters",
         "customer",
         "device_match",
         "expires",
+        "expires_after_activation_seconds",
         "extensions",
         "features",
         "grace_seconds",
@@ -194,8 +203,14 @@ class LicenseTerms(Frozen):
     refresh_seconds: int | None
     metadata: Mapping[str, Any]
     extensions: Mapping[str, Any]
+    #: "restrict" (stop at exp + grace) or "maintain" (keep working, status maintained).
+    at_expiry: str
+    #: Seconds from the license's first activation to its expiry, or None.
+    expires_after_activation_seconds: int | None
 
     def __init__(self, **fields: Any) -> None:
+        # Terms added later may be left out by callers; they then take their default.
+        fields = {**_TERM_DEFAULTS, **fields}
         if len(fields) != len(self.__slots__) or not _TERM_FIELDS.issuperset(fields):
             missing = sorted(_TERM_FIELDS.symmetric_difference(fields))
             raise TypeError(f"missing or unknown terms: {', '.join(missing)}")
@@ -204,6 +219,7 @@ class LicenseTerms(Frozen):
 
 
 _TERM_FIELDS = frozenset(LicenseTerms.__slots__)
+_TERM_DEFAULTS: dict[str, Any] = {"at_expiry": "restrict", "expires_after_activation_seconds": None}
 _NO_LIMITS = Limits()
 
 
@@ -261,6 +277,8 @@ def decode_license_payload(payload: bytes) -> LicenseTerms:
         ),
         metadata=_metadata(terms),
         extensions=MappingProxyType(extensions),
+        at_expiry=_at_expiry(terms),
+        expires_after_activation_seconds=_activation_term(terms),
     )
     check_consistency(result)
     return result
@@ -324,6 +342,29 @@ def _gate(terms: dict[Any, Any]) -> tuple[str | None, int | None]:
         if "maintenance_end" in gate:
             maintenance_end = _int(gate["maintenance_end"], "maintenance end")
     return max_version, maintenance_end
+
+
+def _at_expiry(terms: dict[Any, Any]) -> str:
+    """What happens at exp + grace: "maintain" written, or the default "restrict" left out."""
+    if "at_expiry" not in terms:
+        return "restrict"
+    value = terms["at_expiry"]
+    if type(value) is not str:
+        raise _fail("at_expiry must be text")
+    if value == "restrict":
+        raise _fail("at_expiry 'restrict' is the default and must be left out")
+    if value != "maintain":
+        # A later format may add strategies: refuse one we do not know rather than guess.
+        raise UnsupportedError(f"license has an unknown at_expiry strategy {value[:40]!r}")
+    return value
+
+
+def _activation_term(terms: dict[Any, Any]) -> int | None:
+    """Seconds from the first activation to the expiry ("expires_after_activation"), or None."""
+    if "expires_after_activation" not in terms:
+        return None
+    value = terms["expires_after_activation"]
+    return _int(value, "expires_after_activation", MIN_ACTIVATION_TERM, MAX_ACTIVATION_TERM)
 
 
 def _limits(terms: dict[Any, Any]) -> Limits:
@@ -398,14 +439,19 @@ def _metadata(terms: dict[Any, Any]) -> Mapping[str, Any]:
 def check_consistency(terms: LicenseTerms) -> None:
     """Raise MalformedError if the terms contradict each other (format §7.2)."""
     start = terms.not_before if terms.not_before is not None else terms.issued_at
-    if terms.type == "perpetual" and terms.expires is not None:
+    after_activation = terms.expires_after_activation_seconds is not None
+    if terms.type == "perpetual" and (terms.expires is not None or after_activation):
         raise _fail("a perpetual license cannot expire")
-    if terms.type in EXPIRING_TYPES and terms.expires is None:
+    if terms.type in EXPIRING_TYPES and terms.expires is None and not after_activation:
         raise _fail(f"a {terms.type} license needs an expiry")
+    if terms.expires is not None and after_activation:
+        raise _fail("a license expires at exp or after its first activation, not both")
     if terms.expires is not None and terms.expires <= start:
         raise _fail("expiry is not after the start of validity")
-    if terms.grace_seconds and terms.expires is None:
+    if terms.grace_seconds and terms.expires is None and not after_activation:
         raise _fail("a grace period needs an expiry")
+    if terms.at_expiry != "restrict" and terms.expires is None and not after_activation:
+        raise _fail("at_expiry needs an expiry (exp or expires_after_activation)")
     if terms.grace_seconds + (terms.expires or 0) > MAX_TIMESTAMP:
         raise _fail("grace period ends beyond the year 9999")
     if (terms.type == "floating") != (terms.lease_seconds is not None):
@@ -427,6 +473,9 @@ def check_consistency(terms: LicenseTerms) -> None:
         # without it they would be promises nothing keeps. Devices listed at
         # issue time are checked by the verifier itself and need no exchange.
         raise _fail("seat limits, allowed users, leases and refresh need activation_required")
+    if after_activation and not terms.activation_required:
+        # The activation response fixes the start: without the exchange there is none.
+        raise _fail("expires_after_activation needs activation_required")
 
 
 # --- encoding (issuer side) -----------------------------------------------------------------
@@ -482,6 +531,8 @@ def _encode_terms(terms: LicenseTerms) -> dict[str, Any]:
         "lease": terms.lease_seconds,
         "refresh": terms.refresh_seconds,
         "metadata": dict(terms.metadata) or None,
+        "at_expiry": None if terms.at_expiry == "restrict" else terms.at_expiry,
+        "expires_after_activation": terms.expires_after_activation_seconds,
     }  # fmt: skip
     inner: dict[str, Any] = {"v": FORMAT_VERSION, "version": terms.version, "type": terms.type}
     inner.update((name, value) for name, value in optional.items() if value is not None)
@@ -522,10 +573,13 @@ def terms_to_json(terms: LicenseTerms) -> dict[str, Any]:
         "refresh_seconds": terms.refresh_seconds,
         "metadata": dict(terms.metadata),
         "extensions": dict(terms.extensions),
+        "at_expiry": terms.at_expiry,
+        "expires_after_activation_seconds": terms.expires_after_activation_seconds,
     }
 
 
 __all__ = [
+    "AT_EXPIRY",
     "LICENSE_TYPES",
     "Counter",
     "LicenseTerms",

@@ -77,10 +77,13 @@ _T = TypeVar("_T")
 
 
 class Status(str, Enum):
-    """Verdict of a license that verified: usable, or usable within its grace period."""
+    """Verdict of a license that verified: usable, usable within its grace period, or
+    past its expiry and grace but kept working by its ``at_expiry`` term ("maintain";
+    format §7.1): the application keeps working and should say the license expired."""
 
     VALID = "valid"
     GRACE = "grace"
+    MAINTAINED = "maintained"
 
 
 def _term(name: str, doc: str) -> Any:
@@ -102,7 +105,8 @@ class License(Frozen):
     UTC datetimes); see ``LicenseTerms`` and docs/format.md §7 for each.
 
     Attributes:
-        status: Status.VALID or Status.GRACE.
+        status: Status.VALID, Status.GRACE, or Status.MAINTAINED (expired, kept
+            working by ``at_expiry`` "maintain"; flag it to the user).
         grace_days_left: whole days (rounded up) left in grace, else None.
         certificate: the issuing-key certificate that vouched for the signer.
         document: the binary document as verified.
@@ -162,6 +166,26 @@ class License(Frozen):
     def grace(self) -> timedelta:
         """Grace period after ``expires``."""
         return timedelta(seconds=self._terms.grace_seconds)
+
+    @property
+    def at_expiry(self) -> str:
+        """What happens once expiry and grace have passed: "restrict" or "maintain"."""
+        return self._terms.at_expiry
+
+    @property
+    def expires_after_activation(self) -> timedelta | None:
+        """Validity counted from the license's first activation, else None."""
+        seconds = self._terms.expires_after_activation_seconds
+        return None if seconds is None else timedelta(seconds=seconds)
+
+    @property
+    def effective_expires(self) -> datetime | None:
+        """When it expires: ``expires``, or the date its activation fixed
+        (``expires_after_activation``); None if neither is known."""
+        if self._terms.expires is not None:
+            return from_timestamp(self._terms.expires)
+        fixed = None if self.activation is None else self.activation.license_expires
+        return None if fixed is None else from_timestamp(fixed)
 
     @property
     def lease(self) -> timedelta | None:
@@ -359,16 +383,45 @@ def check_time(terms: LicenseTerms, now: int) -> tuple[Status, int | None]:
     """Judge validity at ``now``: not before, expiry, grace. Returns the status and grace days."""
     if terms.not_before is not None and now < terms.not_before:
         raise NotYetValidError(f"license is not valid before {iso(terms.not_before)}")
-    if terms.expires is None or now < terms.expires:
+    return judge_expiry(terms, terms.expires, now)
+
+
+def judge_expiry(terms: LicenseTerms, expires: int | None, now: int) -> tuple[Status, int | None]:
+    """Valid before ``expires``, then grace, then expired, or maintained (``at_expiry``)."""
+    if expires is None or now < expires:
         return Status.VALID, None
-    end = terms.expires + terms.grace_seconds
+    end = expires + terms.grace_seconds
     if now < end:
         return Status.GRACE, -(-(end - now) // _DAY)
+    if terms.at_expiry == "maintain":
+        return Status.MAINTAINED, None
     if terms.grace_seconds:
-        raise ExpiredError(
-            f"license expired on {iso(terms.expires)} and its grace ended {iso(end)}"
+        raise ExpiredError(f"license expired on {iso(expires)} and its grace ended {iso(end)}")
+    raise ExpiredError(f"license expired on {iso(expires)}")
+
+
+def check_activation_expiry(
+    terms: LicenseTerms, response: ActivationResponse, now: int
+) -> tuple[Status, int | None] | None:
+    """Stage 11, step 7 (format §11.4): the expiry an activation fixed for a license with
+    ``expires_after_activation``, judged like exp; None for a license without that term."""
+    fixed = response.license_expires
+    seconds = terms.expires_after_activation_seconds
+    if seconds is None:
+        if fixed is not None:
+            raise NotActivatedError(
+                "the activation fixes a license expiry, and the license counts none from activation"
+            )
+        return None
+    if fixed is None:
+        raise NotActivatedError(
+            "the activation does not fix the license's expiry (expires_after_activation)"
         )
-    raise ExpiredError(f"license expired on {iso(terms.expires)}")
+    if fixed > response.issued_at + seconds:
+        raise NotActivatedError(
+            "the activation's license expiry is later than the license's term allows"
+        )
+    return judge_expiry(terms, fixed, now)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -728,7 +781,7 @@ class Verifier(Frozen):
             device_key: this machine's device public key; required with ``activation``.
 
         Returns:
-            The verified License; ``status`` says VALID or GRACE.
+            The verified License; ``status`` says VALID, GRACE or MAINTAINED.
 
         Raises:
             LicenseError: a subclass naming the failure (``error.code``).
@@ -771,6 +824,9 @@ class Verifier(Frozen):
             response = check_activation(
                 terms, binary, activation, device_key, fingerprint, self.trusted_roots, at
             )
+            fixed = None if response is None else check_activation_expiry(terms, response, at)
+            if fixed is not None:
+                status, grace_days = fixed
         return License(terms, certificate, binary, status, grace_days, response)
 
     def verify_response(self, document: bytes) -> ActivationResponse:
@@ -873,7 +929,7 @@ def verify_license(
         device_key: this machine's device public key; required with ``activation``.
 
     Returns:
-        The verified License; ``status`` says VALID or GRACE.
+        The verified License; ``status`` says VALID, GRACE or MAINTAINED.
 
     Raises:
         LicenseError: a subclass naming the failure (``error.code``).

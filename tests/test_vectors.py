@@ -84,7 +84,7 @@ def test_every_verification_error_code_is_covered() -> None:
     }
     assert {v["expected"]["terms"]["type"] for v in VALID} == set(F.LICENSE_TYPES) - {"floating"}
     assert "floating" in with_activation
-    assert {v["expected"]["status"] for v in VALID} == {"valid", "grace"}
+    assert {v["expected"]["status"] for v in VALID} == {"valid", "grace", "maintained"}
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=[v["name"] for v in VECTORS])
@@ -117,7 +117,7 @@ def test_activation_vectors_cover_every_operation_and_code() -> None:
     codes = {v["error"] for v in ACTIVATION if "error" in v}
     assert codes == {
         "malformed", "wrong-kind", "unsupported", "untrusted-key", "bad-signature",
-        "wrong-product", "wrong-machine", "not-activated",
+        "wrong-product", "wrong-machine", "not-activated", "expired",
     }  # fmt: skip
     # with and without the optional parts: user/code, lease
     requests = [v["expected"] for v in ACTIVATION_VALID if v["operation"] == "verify_request"]

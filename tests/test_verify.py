@@ -142,6 +142,7 @@ FULL_TERMS = default_terms(
     refresh_seconds=7 * DAY,
     metadata={"po": "PO-1234", "note": "naïve café", "n": 42, "flag": True, "empty": None},
     extensions={"x-tenant": "t1", "x-n": -5, "x-on": True, "x-none": None},
+    at_expiry="maintain",
 )  # fmt: skip
 
 
@@ -178,6 +179,9 @@ def test_round_trip_of_every_term() -> None:
         "refresh": timedelta(days=7),
         "metadata": FULL_TERMS.metadata,
         "extensions": FULL_TERMS.extensions,
+        "at_expiry": "maintain",
+        "expires_after_activation": None,
+        "effective_expires": at(T0 + 30 * DAY),
         "status": Status.VALID,
         "grace_days_left": None,
         "certificate": FACTORY.certificate_info,

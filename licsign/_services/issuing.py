@@ -75,14 +75,12 @@ class IssueRequest:
         metadata: Mapping[str, Any] | None = None,
         refresh: timedelta | Duration | None = None,
         order: str | None = None,
+        at_expiry: str = "restrict",
+        expires_after_activation: timedelta | Duration | None = None,
     ) -> None:
         self.product, self.customer, self.type = product, customer, check.license_type(type)
         self.expires, self.duration, self.not_before, self.grace = (
-            expires,
-            duration,
-            not_before,
-            grace,
-        )
+            expires, duration, not_before, grace)  # fmt: skip
         self.features = dict(features or {})
         check.features(self.features)
         self.max_version = None if max_version is None else check.version(max_version)
@@ -100,14 +98,16 @@ class IssueRequest:
         self.counters = dict(counters or {})
         for name, (limit, overage) in self.counters.items():
             check.counter(name, limit, overage)
-        self.lease = lease
+        self.lease, self.refresh = lease, refresh
         self.metadata = dict(metadata or {})
-        self.refresh = refresh
+        self.at_expiry, self.expires_after_activation = (
+            check.at_expiry(at_expiry), expires_after_activation)  # fmt: skip
         #: The order it is issued under (recorded in the ledger, not in the document).
         self.order = None if order is None else check.order_id(order)
         check.combination(
             self.type, expires=expires is not None, duration=duration is not None,
             lease=lease is not None, counters=bool(self.counters),
+            after_activation=expires_after_activation is not None, maintain=at_expiry == "maintain",
         )  # fmt: skip
 
 
@@ -142,6 +142,7 @@ def activation_implied_by(req: IssueRequest) -> tuple[str, ...]:
         ("max devices", limits.max_devices), ("max users", limits.max_users),
         ("max devices per user", limits.max_devices_per_user),
         ("max transfers", limits.max_transfers), ("refresh", req.refresh),
+        ("expiry after activation", req.expires_after_activation),
     ]  # fmt: skip
     reasons = [name for name, value in named if value is not None]
     if req.users:
@@ -174,6 +175,9 @@ def request_from_terms(terms: LicenseTerms, order: str | None, **changes: Any) -
         "refresh": None
         if terms.refresh_seconds is None else timedelta(seconds=terms.refresh_seconds),
         "order": order,
+        "at_expiry": terms.at_expiry,
+        "expires_after_activation": None if terms.expires_after_activation_seconds is None
+        else timedelta(seconds=terms.expires_after_activation_seconds),
     }  # fmt: skip
     customer = changes.pop("customer", terms.customer)
     args.update(changes)
@@ -287,7 +291,8 @@ def _build_terms(
     check.product_features(req.features, product.features, req.product)
     start = at if req.not_before is None else to_timestamp(req.not_before, "not before")
     expires = _expiry(req, start)
-    check.grace(bool(req.grace), expires)
+    after_activation = req.expires_after_activation
+    check.grace(bool(req.grace), expires, after_activation is not None)
     lease = req.lease
     if req.type == "floating" and lease is None:
         lease = DEFAULT_LEASE
@@ -301,7 +306,7 @@ def _build_terms(
         issued_at=at,
         not_before=start,
         expires=expires,
-        grace_seconds=0 if not req.grace or expires is None else _span(req.grace, expires),
+        grace_seconds=0 if not req.grace else _span(req.grace, start if expires is None else expires),
         features=req.features,
         max_version=req.max_version,
         maintenance_end=None
@@ -317,7 +322,10 @@ def _build_terms(
         metadata=req.metadata,
         extensions={},
         refresh_seconds=None if req.refresh is None else check.refresh(_span(req.refresh, at)),
-    )
+        at_expiry=req.at_expiry,
+        expires_after_activation_seconds=None
+        if after_activation is None else check.activation_term(_span(after_activation, start)),
+    )  # fmt: skip
 
 
 def _expiry(req: IssueRequest, start: int) -> int | None:
@@ -327,6 +335,8 @@ def _expiry(req: IssueRequest, start: int) -> int | None:
         expires = to_timestamp(req.expires, "expires")
     elif req.duration is not None:
         expires = start + _span(req.duration, start)  # calendar months from the start
+    elif req.expires_after_activation is not None:
+        return None  # counted from the first activation (combination() refused a date with it)
     elif req.type == "trial":
         expires = start + int(DEFAULT_TRIAL.total_seconds())
     check.expiry(req.type, start, expires)

@@ -38,6 +38,7 @@ from licverify.format import LICENSE_TYPES
 _ISSUE_FIELDS = {
     "feature": "--feature", "counter": "--counter", "max_version": "--max-version",
     "device_match": "--device-match", "user": "--user", "order_id": "--order",
+    "at_expiry": "--at-expiry", "expires_after_activation": "--expires-after-activation",
 }  # fmt: skip
 
 
@@ -105,6 +106,9 @@ def _request(opts: dict[str, Any]) -> IssueRequest:
         metadata=metadata,
         refresh=parse_option(parse_duration, opts["refresh"], "--refresh"),
         order=opts["order"],
+        at_expiry=opts["at_expiry"],
+        expires_after_activation=parse_option(
+            parse_duration, opts["expires_after_activation"], "--expires-after-activation"),
     )  # fmt: skip
 
 
@@ -125,8 +129,21 @@ def _request(opts: dict[str, Any]) -> IssueRequest:
     help="Validity from the start (instead of --expires): s, min, h, d, w, or calendar mo and y,"
     " e.g. 30d, 1mo, 1y (31 Jan + 1mo = end of Feb). 'm' is refused: say min or mo.",
 )
+@click.option(
+    "--expires-after-activation",
+    help="Validity counted from the license's first activation (instead of --expires or "
+    "--duration), e.g. 30d; the activation response fixes the date. Implies activation.",
+)
 @click.option("--not-before", help="Start of validity (default: now).")
 @click.option("--grace", help="Grace period after expiry, e.g. 14d or 1mo (units as --duration).")
+@click.option(
+    "--at-expiry",
+    type=click.Choice(["restrict", "maintain"]),
+    default="restrict",
+    show_default=True,
+    help="After expiry and grace: restrict (stop working) or maintain (keep working, flagged "
+    "as expired; never stops a production line).",
+)
 @click.option(
     "--max-devices", type=click.IntRange(0, MAX_LIMIT), help="Most devices that may be activated."
 )
@@ -345,7 +362,15 @@ def _page_lines(details: LicenseDetails) -> list[tuple[str, str]]:
          f"{_limit(usage.get('max_transfers'))}"),
         ("Last active", iso(details.last_activation) or "never"),
         ("Last freed", iso(details.last_deactivation) or "never"),
+        ("Last report", details.last_usage_report or "never"),
     ]  # fmt: skip
+    for report in details.usage_reports:
+        used = ", ".join(f"{c}={n}" for c, n in sorted(report["totals"].items())) or "nothing"
+        lines.append(("Usage", f"device {report['device_id'][:12]}: {used} "
+                               f"(report {report['seq']}, {report['reported_at']})"))  # fmt: skip
+    for refill in details.refills:
+        lines.append(("Refill", f"{refill['counter']} +{refill['amount']} for device "
+                                f"{refill['device_id'][:12]} ({refill['issued_at']})"))  # fmt: skip
     return lines
 
 
@@ -397,8 +422,9 @@ def _detail_lines(details: LicenseDetails) -> list[tuple[str, str]]:
         ("Type", terms["type"]),
         ("Issued", terms["issued_at"]),
         ("Valid from", terms["not_before"] or terms["issued_at"]),
-        ("Expires", terms["expires"] or "never"),
+        ("Expires", _expires_text(terms)),
         ("Grace", f"{terms['grace_seconds'] // 86400} days" if terms["grace_seconds"] else "none"),
+        ("At expiry", terms.get("at_expiry", "restrict")),
         *_grants(terms),
         ("Activation", _activation_text(terms)),
         ("Counters", ", ".join(f"{n}={c['limit']}+{c['overage']}"
@@ -406,6 +432,14 @@ def _detail_lines(details: LicenseDetails) -> list[tuple[str, str]]:
         ("Signed by", details.key_id),
         ("Seats", _seats(details)),
     ]  # fmt: skip
+
+
+def _expires_text(terms: dict[str, Any]) -> str:
+    """The Expires line: the date, or the term counted from the first activation."""
+    after = terms.get("expires_after_activation_seconds")
+    if after is not None:
+        return f"{format_duration(timedelta(seconds=after))} after first activation"
+    return str(terms["expires"] or "never")
 
 
 def _order_lines(details: LicenseDetails) -> list[tuple[str, str]]:

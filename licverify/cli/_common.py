@@ -170,12 +170,29 @@ def show_license(lic: licverify.License, as_json: bool) -> None:
         print_license(lic)
 
 
+def _expires_text(lic: licverify.License) -> str:
+    """The Expires line: a date, a term counted from the first activation, or never."""
+    ends = lic.effective_expires
+    after = lic.expires_after_activation
+    if ends is not None:
+        text = f"{ends:%Y-%m-%d %H:%M:%S}Z"
+        return text if after is None else f"{text} ({after.days} days after first activation)"
+    if after is not None:
+        return f"{after.days} days after first activation (not activated)"
+    return "never"
+
+
 def print_license(lic: licverify.License) -> None:
     """Print the verdict line and the license's terms (every value escaped by ``say``)."""
-    if lic.status is licverify.Status.GRACE:
+    ends = lic.effective_expires
+    if lic.status is licverify.Status.GRACE and ends is not None:
+        click.echo(f"VALID (in grace: expired {ends:%Y-%m-%d}, {lic.grace_days_left} day(s) left)")
+    elif lic.status is licverify.Status.MAINTAINED and ends is not None:
         click.echo(
-            f"VALID (in grace: expired {lic.expires:%Y-%m-%d}, {lic.grace_days_left} day(s) left)"
+            f"VALID (MAINTAINED: expired {ends:%Y-%m-%d}; kept working by its at_expiry term, "
+            "renew it)"
         )
+        click.echo(f"Warning: license expired on {ends:%Y-%m-%d}; renew it", err=True)
     else:
         click.echo("VALID")
     rows = [
@@ -185,13 +202,15 @@ def print_license(lic: licverify.License) -> None:
         ("Issuer", lic.issuer or "-"),
         ("Type", lic.type),
         ("Issued", f"{lic.issued_at:%Y-%m-%d %H:%M:%S}Z"),
-        ("Expires", "never" if lic.expires is None else f"{lic.expires:%Y-%m-%d %H:%M:%S}Z"),
+        ("Expires", _expires_text(lic)),
         ("Grace", f"{lic.grace.days} days" if lic.grace else "none"),
         (
             "Features",
             ", ".join(k if v is None else f"{k}={v}" for k, v in lic.features.items()) or "none",
         ),
     ]
+    if lic.at_expiry == "maintain":
+        rows.append(("At expiry", "maintain (keeps working after expiry, flagged)"))
     limits = lic.limits
     parts = [f"{n}={v}" for n, v in (("devices", limits.max_devices), ("users", limits.max_users),
              ("devices/user", limits.max_devices_per_user), ("transfers", limits.max_transfers)) if v is not None]  # fmt: skip

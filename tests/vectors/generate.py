@@ -295,11 +295,15 @@ def add(
         vector["error"] = error
     else:
         assert valid is not None
-        # Status from the generator's own arithmetic (format §9): grace after expiry.
-        in_grace = valid.expires is not None and now >= valid.expires
+        # Status from the generator's own arithmetic (format §9): grace after expiry, then
+        # maintained (at_expiry "maintain") past the grace period.
+        maintained = valid.expires is not None and now >= valid.expires + valid.grace_seconds
+        if maintained and valid.at_expiry != "maintain":
+            raise SystemExit(f"vector {name!r}: expired, so it cannot be valid")
+        in_grace = valid.expires is not None and now >= valid.expires and not maintained
         expected = F.terms_to_json(valid)
         expected.update(
-            status="grace" if in_grace else "valid",
+            status="maintained" if maintained else "grace" if in_grace else "valid",
             grace_days_left=grace_days_left,
             key_id=F.key_id(issuing_public).hex(),
             activation=None,  # license vectors carry no activation (format §11.4)
@@ -1104,6 +1108,7 @@ def response_fields(**overrides: Any) -> dict[str, Any]:
         device_key=pub(DEVICE),
         fingerprint=MACHINE,
         user="alice@globex.example",
+        license_expires=None,
     )
     fields.update(overrides)
     return fields
@@ -1120,6 +1125,8 @@ def response_claims(r: dict[str, Any]) -> dict[Any, Any]:
     }
     if r["user"] is not None:
         t["user"] = r["user"]
+    if r["license_expires"] is not None:
+        t["license_expires"] = r["license_expires"]
     claims: dict[Any, Any] = {IAT: r["issued_at"], CTI: r["activation"].encode("ascii"), TERMS: t}
     if r["lease_expires"] is not None:
         claims[EXP] = r["lease_expires"]
@@ -1137,6 +1144,7 @@ def response_json(r: dict[str, Any]) -> dict[str, Any]:
         "nonce": r["nonce"].hex(),
         "issued_at": iso(r["issued_at"]),
         "lease_expires": None if r["lease_expires"] is None else iso(r["lease_expires"]),
+        "license_expires": None if r["license_expires"] is None else iso(r["license_expires"]),
         "user": r["user"],
         "fingerprint": {k: v.hex() for k, v in r["fingerprint"].items()},
     }
@@ -1968,6 +1976,64 @@ def expiring_activation_vectors() -> None:
     )
 
 
+def after_activation_vectors() -> None:
+    """expires_after_activation: the response's license_expires (format §11.2, §11.4 step 7)."""
+    op = "verify_license_with_activation"
+    ends = NOW + 10 * DAY  # first activated 20 days before NOW; the response issued an hour ago
+
+    def pair(
+        t: F.LicenseTerms, activation: str, fixed: int | None
+    ) -> tuple[bytes, dict[str, Any], bytes]:
+        lic = license_document(t)
+        fields = response_fields(activation=activation, lease_expires=None, license=t.id,
+                                 license_digest=hashlib.sha256(lic).digest(),
+                                 license_expires=fixed)  # fmt: skip
+        return lic, fields, response_document(response_claims(fields))
+
+    def verdict(t: F.LicenseTerms, lic: bytes, fields: dict[str, Any], now: int) -> dict[str, Any]:
+        data = license_json(t, lic, response_json(fields), NOW)
+        left = ends + t.grace_seconds - now
+        status = "valid" if now < ends else "grace" if left > 0 else "maintained"
+        data.update(status=status, grace_days_left=-(-left // DAY) if status == "grace" else None)
+        return data
+
+    for at_expiry, tag in (("restrict", "RSTR"), ("maintain", "MNTN")):
+        t = terms(id=f"L-VECT-EAA{tag}", type="trial", expires=None, grace_seconds=7 * DAY,
+                  activation_required=True, expires_after_activation_seconds=30 * DAY,
+                  at_expiry=at_expiry)  # fmt: skip
+        lic, fields, doc = pair(t, f"A-VECT-EAA-{tag}", ends)
+        cases = [("valid", ends - 1), ("grace", ends), ("grace-last-second", ends + 7 * DAY - 1),
+                 ("past-grace", ends + 7 * DAY)]  # fmt: skip
+        for label, now in cases:
+            name = f"activation-after-activation-{at_expiry}-{label}"
+            description = (f"A 30-day trial (7 days of grace, at_expiry {at_expiry}) counted from "
+                           f"its first activation: the response fixes license_expires; at {label}.")  # fmt: skip
+            if label == "past-grace" and at_expiry == "restrict":
+                add_activation(name, description, op, doc, license=lic, now=now, error="expired")
+                continue
+            add_activation(name, description, op, doc, license=lic, now=now,
+                           expected=verdict(t, lic, fields, now))  # fmt: skip
+    lic, _, doc = pair(t, "A-VECT-EAA-NONE", None)
+    add_activation("activation-after-activation-without-license-expires",
+                   "A response without license_expires for a license with "
+                   "expires_after_activation.", op, doc, license=lic, error="not-activated")  # fmt: skip
+    lic, _, doc = pair(t, "A-VECT-EAA-LATE", NOW - 3600 + 30 * DAY + 1)
+    add_activation("activation-after-activation-beyond-term",
+                   "license_expires one second later than the response's iat plus "
+                   "expires_after_activation allows.", op, doc, license=lic,
+                   error="not-activated")  # fmt: skip
+    fixed = terms(id="L-VECT-EAA-FIXD", activation_required=True)
+    lic, _, doc = pair(fixed, "A-VECT-EAA-FIXD", ends)
+    add_activation("activation-license-expires-unexpected",
+                   "A response with license_expires for a license with a fixed exp.", op, doc,
+                   license=lic, error="not-activated")  # fmt: skip
+    bad = response_claims(response_fields(activation="A-VECT-EAA-TEXT"))
+    bad[TERMS]["license_expires"] = "2027-01-01"
+    add_activation("response-malformed-license-expires-text",
+                   "license_expires as text.", "verify_response", response_document(bad),
+                   error="malformed")  # fmt: skip
+
+
 def activation_vectors() -> None:
     ACTIVATION_VECTORS.clear()
     request_vectors()
@@ -1975,6 +2041,7 @@ def activation_vectors() -> None:
     response_vectors()
     license_with_activation_vectors()
     expiring_activation_vectors()
+    after_activation_vectors()
 
 
 # --- revocation lists (format §13) --------------------------------------------------------------
@@ -2102,12 +2169,80 @@ def self_check() -> None:
         raise SystemExit("generate.py: key ids disagree with licverify (format §6.1)")
 
 
+def expiry_strategy_vectors() -> None:
+    """at_expiry and expires_after_activation on a license alone (issue 9; format §7.1, §7.2)."""
+    for name, end, days in (("last-grace-second", NOW - 14 * DAY + 1, 1),
+                            ("first-grace-second", NOW, 14)):  # fmt: skip
+        t = terms(id="L-VECT-MNTN-0001", expires=end, grace_seconds=14 * DAY, at_expiry="maintain")
+        add(
+            f"maintain-grace-{name}",
+            f"at_expiry maintain, 14 days of grace, at its {name.replace('-', ' ')}: status "
+            "grace, like any license.",
+            license_document(t),
+            valid=t,
+            grace_days_left=days,
+        )
+    for name, end, grace in (("at-grace-end", NOW - 14 * DAY, 14 * DAY),
+                             ("long-expired", NOW - 400 * DAY, 0)):  # fmt: skip
+        t = terms(id="L-VECT-MNTN-0002", issued_at=NOW - 500 * DAY, not_before=NOW - 500 * DAY,
+                  expires=end, grace_seconds=grace, at_expiry="maintain")  # fmt: skip
+        add(
+            f"maintained-{name}",
+            "at_expiry maintain, past its expiry and grace: it still verifies, with status "
+            "maintained (restrict would be expired).",
+            license_document(t),
+            valid=t,
+        )
+
+    def resigned(
+        mutate: Callable[[dict[Any, Any]], None], t: F.LicenseTerms | None = None
+    ) -> bytes:
+        return license_document(payload=payload_with(mutate, t))
+
+    after = terms(id="L-VECT-EAA-0001", type="trial", expires=None, activation_required=True,
+                  expires_after_activation_seconds=30 * DAY)  # fmt: skip
+    add(
+        "not-activated-expires-after-activation",
+        "A trial of 30 days from its first activation, verified without an activation: it "
+        "requires one (the activation fixes its expiry).",
+        license_document(after),
+        error="not-activated",
+    )
+    defects: list[tuple[str, str, Callable[[dict[Any, Any]], None], F.LicenseTerms | None, str]] = [
+        ("malformed-at-expiry-restrict", "at_expiry \"restrict\" written: the default must be "
+         "left out (one encoding per set of terms).",
+         lambda c: c[TERMS].__setitem__("at_expiry", "restrict"), None, "malformed"),
+        ("unsupported-at-expiry-unknown", "at_expiry \"extend\": a strategy this verifier does "
+         "not know is refused, not guessed.",
+         lambda c: c[TERMS].__setitem__("at_expiry", "extend"), None, "unsupported"),
+        ("malformed-at-expiry-not-text", "at_expiry true.",
+         lambda c: c[TERMS].__setitem__("at_expiry", True), None, "malformed"),
+        ("malformed-at-expiry-without-expiry", "A perpetual license with at_expiry maintain: "
+         "nothing expires.", lambda c: c[TERMS].__setitem__("at_expiry", "maintain"),
+         terms(type="perpetual", expires=None), "malformed"),
+        ("malformed-expires-after-activation-with-exp", "expires_after_activation and an exp "
+         "claim together.", lambda c: c.__setitem__(EXP, NOW + DAY), after, "malformed"),
+        ("malformed-expires-after-activation-without-activation", "expires_after_activation "
+         "without activation_required: nothing would fix the start.",
+         lambda c: c[TERMS].pop("activation_required"), after, "malformed"),
+        ("malformed-expires-after-activation-below-an-hour", "expires_after_activation of 3599 "
+         "seconds (the minimum is 3600).",
+         lambda c: c[TERMS].__setitem__("expires_after_activation", 3599), after, "malformed"),
+        ("malformed-expires-after-activation-perpetual", "A perpetual license with "
+         "expires_after_activation.", lambda c: c[TERMS].__setitem__("type", "perpetual"), after,
+         "malformed"),
+    ]  # fmt: skip
+    for name, description, mutate, t, code in defects:
+        add(name, description + " Re-signed.", resigned(mutate, t), error=code)
+
+
 def build() -> str:
     """The full vectors file as text."""
     VECTORS.clear()
     self_check()
     valid_vectors()
     invalid_vectors()
+    expiry_strategy_vectors()
     activation_vectors()
     revocation_vectors()
     document = {
