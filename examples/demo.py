@@ -3,8 +3,9 @@
 Vendor: create a workspace, add a product and a customer, issue a license,
 export the trust root. Application: verify the license offline. Then show
 what a tampered copy and a wrong product get, an air-gapped activation, a
-renewal and a revocation reaching that machine, and license users with
-one-time codes. Every step prints the command it runs
+renewal and a revocation reaching that machine, license users with
+one-time codes, and exports counted offline, reported, refilled and kept
+safe from a clock set back. Every step prints the command it runs
 and what it printed.
 """
 
@@ -17,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timedelta, timezone
 
 BIN = os.path.dirname(sys.executable)
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -141,6 +143,65 @@ def users_with_codes(licsign: str, licverify: str, env: dict[str, str]) -> None:
         "verify", env=env)  # fmt: skip
 
 
+def counted_exports(licsign: str, licverify: str, env: dict[str, str]) -> None:
+    """A consumption license: exports counted offline, reported, refilled; a clock set back."""
+    env = dict(env, LICVERIFY_TRUST="root.pem", LICVERIFY_PRODUCT="acme-cad",
+               LICVERIFY_MACHINE_ID="machine-m")  # fmt: skip
+    m = ["--state-dir", "machine-m"]
+    app = [sys.executable, os.path.join(HERE, "metered_app.py"), "machine-m", "root.pem"]
+    print("\n#### Counted exports: consumed offline, reported, refilled; a clock set back")
+    issued = run("Vendor: 3 exports plus 1 of overage, on one machine", licsign, "issue",
+        "--product", "acme-cad", "--customer", "globex", "--type", "consumption",
+        "--counter", "exports=3+1", "--max-devices", "1", "-o", "metered.lic", env=env)  # fmt: skip
+    license_id = issued.split()[2]
+    run("Machine M: import, request, activate, install", licverify, "import", "metered.lic", *m,
+        env=env)  # fmt: skip
+    run("", licverify, "request", *m, "--label", "plotter-pc", "-o", "request-m.txt", env=env)
+    granted = run("", licsign, "activate", "request-m.txt", "-o", "response-m.txt", "--json",
+                  env=env)  # fmt: skip
+    run("", licverify, "install", "response-m.txt", *m, env=env)
+    for _ in range(4):
+        run("Application (examples/metered_app.py): export a drawing", *app, "export", env=env)
+    run("Application: the fifth is refused (limit plus overage)", *app, "export", env=env,
+        expect=1)  # fmt: skip
+    run("Machine M: a usage report, signed by its device key", licverify, "usage", "report", *m,
+        "-o", "usage-1.txt", env=env)  # fmt: skip
+    run("Vendor: record it", licsign, "usage", "import", "usage-1.txt", env=env)
+    run("Vendor: the same report again is refused (replayed)", licsign, "usage", "import",
+        "usage-1.txt", env=env, expect=1)  # fmt: skip
+    device = json.loads(granted)["device"][:12]
+    run("Vendor: sign a refill of 10 exports for machine M", licsign, "counter", "refill",
+        license_id, "--device", device, "--add", "exports=10", "-o", "refill.txt", env=env)  # fmt: skip
+    run("Machine M: install the refill (once)", licverify, "import", "refill.txt", *m, env=env)
+    run("Application: exporting again", *app, "export", env=env)
+    back = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    run("Someone sets the clock back two hours: refused, not fooled", *app, "export", "--at",
+        back, env=env, expect=1)  # fmt: skip
+    run("Vendor: the license's details, with its usage", licsign, "show", license_id, env=env)
+    floating_seat(licsign, licverify, env)
+
+
+def floating_seat(licsign: str, licverify: str, env: dict[str, str]) -> None:
+    """A floating seat reserved for a day from the machine, and returned early."""
+    f = ["--state-dir", "machine-f", "--machine-id", "machine-f"]
+    print("\n#### A floating seat: reserved from the machine for a day, returned early")
+    run("Vendor: one floating seat, leased for a week at most", licsign, "issue", "--product",
+        "acme-cad", "--customer", "globex", "--type", "floating", "--lease", "7d",
+        "--max-devices", "1", "-o", "floating.lic", env=env)  # fmt: skip
+    run("Machine F: import, and reserve the seat for a day", licverify, "import", "floating.lic",
+        *f, env=env)  # fmt: skip
+    run("", licverify, "reserve", "--for", "1d", *f, "-o", "reserve-f.txt", env=env)
+    run("Vendor: granted for a day (the license allows up to a week)", licsign, "activate",
+        "reserve-f.txt", "-o", "lease-f.txt", env=env)  # fmt: skip
+    run("Machine F: install; the lease end is shown", licverify, "install", "lease-f.txt", *f,
+        env=env)  # fmt: skip
+    run("", licverify, "status", *f, env=env)
+    run("Machine F: done early, return the seat", licverify, "return", *f, "-o", "return-f.txt",
+        env=env)  # fmt: skip
+    run("Vendor: the seat is free again (not a transfer)", licsign, "deactivate", "return-f.txt",
+        env=env)  # fmt: skip
+
+
 def main() -> None:
     licsign, licverify = os.path.join(BIN, "licsign"), os.path.join(BIN, "licverify")
     with tempfile.TemporaryDirectory(prefix="licsign-demo-") as tmp:
@@ -198,6 +259,7 @@ def main() -> None:
             "acme-cad", env=env, expect=1)  # fmt: skip
         activation_round_trip(licsign, licverify, env)
         users_with_codes(licsign, licverify, env)
+        counted_exports(licsign, licverify, env)
     print("\nDemo finished: every step behaved as expected.")
 
 

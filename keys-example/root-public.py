@@ -1,3 +1,3 @@
 """Trusted root for the INSECURE example workspace (keys-example/regenerate.py)."""
 
-TRUSTED_ROOTS = [bytes.fromhex("09f9f21aaaf10e6c4a61b1776c1de212dadeb39c97945e136e8492591502ea7f")]
+TRUSTED_ROOTS = [bytes.fromhex("32eea92f16f81241a453506429d7b3e6b6bd7e8c577439a461a694d60472ebb5")]

@@ -89,10 +89,12 @@ class ActivationRequest(Frozen):
     """A device asks for an activation of an installed license (signed by its device key)."""
 
     __slots__ = (
-        "code", "created_at", "device_key", "fingerprint", "label", "license_digest",
+        "code", "created_at", "device_key", "fingerprint", "label", "lease", "license_digest",
         "license_id", "nonce", "product", "user",
     )  # fmt: skip
     code: str | None
+    #: A floating seat's lease asked for, in seconds (``licverify reserve --for``), or None.
+    lease: int | None
     created_at: int
     device_key: bytes
     fingerprint: Mapping[str, bytes]
@@ -104,6 +106,7 @@ class ActivationRequest(Frozen):
     user: str | None
 
     def __init__(self, **fields: Any) -> None:
+        fields.setdefault("lease", None)
         self._set(**fields)
 
     @property
@@ -112,14 +115,17 @@ class ActivationRequest(Frozen):
         return key_id(self.device_key).hex()
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
+        """A JSON-friendly dict (``lease_seconds`` only when the request asks for a lease)."""
+        out: dict[str, Any] = {
             "license": self.license_id, "license_digest": self.license_digest.hex(),
             "product": self.product, "device_id": self.device_id,
             "device_key": self.device_key.hex(), "nonce": self.nonce.hex(),
             "created_at": iso(self.created_at), "label": self.label, "user": self.user,
             "code": self.code, "fingerprint": {k: v.hex() for k, v in self.fingerprint.items()},
         }  # fmt: skip
+        if self.lease is not None:
+            out["lease_seconds"] = self.lease
+        return out
 
 
 _REQUEST_CLAIMS = frozenset({IAT, CTI, TERMS})
@@ -134,8 +140,11 @@ _REQUEST_TERMS = frozenset(
         "label",
         "user",
         "code",
+        "lease",
     }
 )
+#: A lease asked for: as a floating license's lease may be (format §7.3).
+MIN_LEASE, MAX_LEASE = 60, 31622400
 
 
 def encode_request_payload(request: ActivationRequest) -> bytes:
@@ -153,6 +162,8 @@ def encode_request_payload(request: ActivationRequest) -> bytes:
         terms["user"] = request.user
     if request.code is not None:
         terms["code"] = request.code
+    if request.lease is not None:
+        terms["lease"] = request.lease
     payload = encode_canonical({IAT: request.created_at, CTI: request.nonce, TERMS: terms})
     return _checked(payload, decode_request_payload, request, "activation request")
 
@@ -173,7 +184,9 @@ def decode_request_payload(payload: bytes) -> ActivationRequest:
         nonce=_bytes(claims.get(CTI), "request nonce", NONCE_SIZE),
         product=text_field(terms.get("product"), "product", ID_CHARS),
         user=_optional_text(terms, "user", "user"),
-    )
+        lease=None if "lease" not in terms else int_field(
+            terms["lease"], "lease asked for", MIN_LEASE, MAX_LEASE),
+    )  # fmt: skip
 
 
 # --- response ---------------------------------------------------------------------------------
@@ -184,7 +197,7 @@ class ActivationResponse(Frozen):
 
     __slots__ = (
         "activation_id", "device_key", "fingerprint", "issued_at", "lease_expires",
-        "license_digest", "license_id", "nonce", "user",
+        "license_digest", "license_expires", "license_id", "nonce", "user",
     )  # fmt: skip
     activation_id: str
     device_key: bytes
@@ -192,12 +205,15 @@ class ActivationResponse(Frozen):
     issued_at: int
     lease_expires: int | None
     license_digest: bytes
+    #: The license's expiry, fixed by its first activation, for a license with
+    #: ``expires_after_activation`` (format §11.2 ``license_expires``); else None.
+    license_expires: int | None
     license_id: str
     nonce: bytes
     user: str | None
 
     def __init__(self, **fields: Any) -> None:
-        self._set(**fields)
+        self._set(**{"license_expires": None, **fields})
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-friendly dict."""
@@ -206,14 +222,16 @@ class ActivationResponse(Frozen):
             "license_digest": self.license_digest.hex(), "device_id": key_id(self.device_key).hex(),
             "device_key": self.device_key.hex(), "nonce": self.nonce.hex(),
             "issued_at": iso(self.issued_at), "lease_expires": iso(self.lease_expires),
+            "license_expires": iso(self.license_expires),
             "user": self.user, "fingerprint": {k: v.hex() for k, v in self.fingerprint.items()},
         }  # fmt: skip
 
 
 _RESPONSE_CLAIMS = frozenset({EXP, IAT, CTI, TERMS})
 _RESPONSE_TERMS = frozenset(
-    {"v", "license", "license_digest", "nonce", "device_key", "fingerprint", "user"}
-)
+    {"v", "license", "license_digest", "nonce", "device_key", "fingerprint", "user",
+     "license_expires"}
+)  # fmt: skip
 
 
 def encode_response_payload(response: ActivationResponse) -> bytes:
@@ -228,6 +246,8 @@ def encode_response_payload(response: ActivationResponse) -> bytes:
     }
     if response.user is not None:
         terms["user"] = response.user
+    if response.license_expires is not None:
+        terms["license_expires"] = response.license_expires
     claims: dict[int, Any] = {
         IAT: response.issued_at,
         CTI: response.activation_id.encode("ascii", "replace"),
@@ -261,6 +281,12 @@ def decode_response_payload(payload: bytes) -> ActivationResponse:
         issued_at=issued_at,
         lease_expires=lease,
         license_digest=_bytes(terms.get("license_digest"), "license digest", DIGEST_SIZE),
+        # No bound against iat: a maintained license may be re-activated after it expired.
+        license_expires=(
+            int_field(terms["license_expires"], "license expiry")
+            if "license_expires" in terms
+            else None
+        ),
         license_id=text_field(terms.get("license"), "license id", ID_CHARS),
         nonce=_bytes(terms.get("nonce"), "request nonce", NONCE_SIZE),
         user=_optional_text(terms, "user", "user"),

@@ -36,6 +36,9 @@ ACTIVATION_RESPONSE = Kind("activation-response", "issuing", True)
 DEACTIVATION_RECEIPT = Kind("deactivation-receipt", "device", True)
 REVOCATION_LIST = Kind("revocation-list", "issuing", True)
 ROOT_ROLLOVER = Kind("root-rollover", "root", True)
+USAGE_REPORT = Kind("usage-report", "device", True)
+COUNTER_REFILL = Kind("counter-refill", "issuing", True)
+CLOCK_RESET = Kind("clock-reset", "issuing", True)
 
 #: Every kind, including names reserved for later versions of the format so
 #: that no future document can be confused with an existing one.
@@ -45,10 +48,10 @@ KINDS = (
     ACTIVATION_REQUEST,
     ACTIVATION_RESPONSE,
     DEACTIVATION_RECEIPT,
-    Kind("usage-report", "device", False),
-    Kind("counter-refill", "issuing", False),
+    USAGE_REPORT,
+    COUNTER_REFILL,
     REVOCATION_LIST,
-    Kind("clock-reset", "issuing", False),
+    CLOCK_RESET,
     ROOT_ROLLOVER,
 )
 

@@ -23,12 +23,15 @@ from licverify._keys import check_public_key, key_id, public_key_pem
 from licverify._kinds import (
     ACTIVATION_REQUEST,
     ACTIVATION_RESPONSE,
+    CLOCK_RESET,
+    COUNTER_REFILL,
     DEACTIVATION_RECEIPT,
     ISSUING_CERTIFICATE,
     KINDS,
     LICENSE,
     REVOCATION_LIST,
     ROOT_ROLLOVER,
+    USAGE_REPORT,
     Kind,
 )
 from licverify._license import (
@@ -47,6 +50,8 @@ __all__ = [
     "ACTIVATION_REQUEST",
     "ACTIVATION_RESPONSE",
     "ALG_EDDSA",
+    "CLOCK_RESET",
+    "COUNTER_REFILL",
     "DEACTIVATION_RECEIPT",
     "ISSUING_CERTIFICATE",
     "KINDS",
@@ -57,6 +62,7 @@ __all__ = [
     "MAX_ROLLOVERS",
     "REVOCATION_LIST",
     "ROOT_ROLLOVER",
+    "USAGE_REPORT",
     "ActivationResponse",
     "Counter",
     "IssuingCertificate",

@@ -265,6 +265,26 @@ CASES: dict[str, dict[str, Any]] = {
     "refresh-bounds-low": {"refresh_seconds": 3600, "activation_required": True,
                            "limits": F.Limits(max_devices=1)},
     "refresh-bounds-high": {"refresh_seconds": 10 * 366 * DAY, "activation_required": True},
+    "at-expiry-maintain": {"at_expiry": "maintain"},
+    "expires-after-activation": {
+        "type": "trial",
+        "expires": None,
+        "expires_after_activation_seconds": 30 * DAY,
+        "activation_required": True,
+        "at_expiry": "maintain",
+    },
+    "expires-after-activation-bounds-low": {
+        "expires": None,
+        "grace_seconds": 0,
+        "expires_after_activation_seconds": 3600,
+        "activation_required": True,
+    },
+    "expires-after-activation-bounds-high": {
+        "type": "subscription",
+        "expires": None,
+        "expires_after_activation_seconds": 10 * 366 * DAY,
+        "activation_required": True,
+    },
     "devices": {"allowed_devices": (DEVICE_A, DEVICE_B)},
     "device-match-most": {"allowed_devices": (DEVICE_A,), "device_match": "most"},
     "device-match-count": {"allowed_devices": (DEVICE_A, DEVICE_B), "device_match": 2},
@@ -396,6 +416,28 @@ def test_root_rollovers_match_the_schema() -> None:
     invalid("root-rollover", cbor2.dumps({**claims, -65537: {"v": 2, "products": ["a"]}}))
 
 
+def test_usage_reports_and_refills_match_the_schema() -> None:
+    """Format §14: a report with and without counters, and a refill; defects refused."""
+    from licverify._usage import CounterRefill, UsageReport, encode_refill_payload
+    from licverify._usage import encode_usage_payload
+
+    common = dict(issued_at=T0, license_id="L-TEST-0000-0001", product="acme-cad",
+                  device_key=public(key_from_seed("device")))  # fmt: skip
+    for totals, refilled in (({}, {}), ({"exports": 3, "pages": 0}, {"exports": 5})):
+        report = UsageReport(**common, seq=2, records=4, head=b"\x01" * 32, totals=totals,
+                             refilled=refilled, clock=T0)  # fmt: skip
+        valid("usage", encode_usage_payload(report), "usage-report-claims")
+    refill = CounterRefill(**common, refill_id=b"\x02" * 16, activation_id="A-1",
+                           counter="exports", amount=7)  # fmt: skip
+    payload = encode_refill_payload(refill)
+    valid("usage", payload, "refill-claims")
+    claims = cbor2.loads(payload)
+    claims[-65537]["add"] = {"exports": 1, "pages": 1}
+    invalid("usage", cbor2.dumps(claims), "refill-claims")
+    claims[-65537]["add"] = {"exports": 0}
+    invalid("usage", cbor2.dumps(claims), "refill-claims")
+
+
 def test_certificate_with_a_one_second_window() -> None:
     check_certificate(UnsafeFactory(not_before=T0, not_after=T0 + 1).certificate())
 
@@ -470,15 +512,13 @@ def test_fingerprint_text_form_matches_schema() -> None:
     assert decode_canonical(raw, "fingerprint") == dict(fingerprint)
 
 
-def test_kinds_match_envelope_and_reserved_schemas() -> None:
-    """Implemented kinds are in envelope.cddl; every other kind is reserved (format §2)."""
+def test_every_kind_is_in_the_envelope_schema() -> None:
+    """Every kind of format version 2 is implemented and named in envelope.cddl (format §2);
+    no other content type is."""
     for kind in F.KINDS:
-        in_envelope = text_ok("envelope", "document-content-type", kind.content_type)
-        reserved = text_ok("reserved", "reserved-content-type", kind.content_type)
-        assert (in_envelope, reserved) == (kind.implemented, not kind.implemented), kind
-        label_reserved = text_ok("reserved", "reserved-armor-label", kind.armor_label)
-        assert label_reserved == (not kind.implemented), kind
-    assert not text_ok("reserved", "reserved-content-type", "application/vnd.licsign.other+cbor")
+        assert kind.implemented, kind
+        assert text_ok("envelope", "document-content-type", kind.content_type), kind
+    assert not text_ok("envelope", "document-content-type", "application/vnd.licsign.other+cbor")
 
 
 # --- the schema's lists and bounds are the code's ------------------------------------------------
@@ -582,6 +622,11 @@ _CONSUMPTION = {
 }
 _DEVICES = {"allowed_devices": (DEVICE_A,)}
 _REFRESH = {"refresh_seconds": 86400, "activation_required": True}
+_AFTER_ACTIVATION = {
+    "expires": None,
+    "expires_after_activation_seconds": 30 * DAY,
+    "activation_required": True,
+}
 
 
 def _drop_claim(claims: dict[Any, Any], key: int) -> dict[Any, Any]:
@@ -668,6 +713,24 @@ BAD_LICENSES: dict[str, Any] = {
     "limits null": lambda: _with_terms(_license_claims(**_REFRESH), limits=None),
     "metadata value is a map": lambda: _with_terms(_license_claims(), metadata={"a": {}}),
     "extension value is a list": lambda: _with_terms(_license_claims(), **{"x-a": [1]}),
+    "at_expiry restrict (the default)": lambda: _with_terms(
+        _license_claims(), at_expiry="restrict"
+    ),
+    "at_expiry unknown": lambda: _with_terms(_license_claims(), at_expiry="extend"),
+    "at_expiry null": lambda: _with_terms(_license_claims(), at_expiry=None),
+    "at_expiry true": lambda: _with_terms(_license_claims(), at_expiry=True),
+    "expires_after_activation below an hour": lambda: _with_terms(
+        _license_claims(**_AFTER_ACTIVATION), expires_after_activation=3599
+    ),
+    "expires_after_activation above ten years": lambda: _with_terms(
+        _license_claims(**_AFTER_ACTIVATION), expires_after_activation=10 * 366 * DAY + 1
+    ),
+    "expires_after_activation is text": lambda: _with_terms(
+        _license_claims(**_AFTER_ACTIVATION), expires_after_activation="30d"
+    ),
+    "expires_after_activation null": lambda: _with_terms(
+        _license_claims(**_AFTER_ACTIVATION), expires_after_activation=None
+    ),
 }
 
 
@@ -755,7 +818,7 @@ BAD_PROTECTED: dict[str, dict[int, Any]] = {
     "alg ES256": {1: -7, 3: _CT, 4: _KID},
     "alg missing": {3: _CT, 4: _KID},
     "content type unknown": {1: -8, 3: "application/cwt", 4: _KID},
-    "content type reserved": {1: -8, 3: "application/vnd.licsign.clock-reset+cbor", 4: _KID},
+    "content type of no kind": {1: -8, 3: "application/vnd.licsign.other+cbor", 4: _KID},
     "content type as integer": {1: -8, 3: 61, 4: _KID},
     "kid of 15 bytes": {1: -8, 3: _CT, 4: _KID[:15]},
     "kid as an integer": {1: -8, 3: _CT, 4: 16},
@@ -769,7 +832,7 @@ BAD_PROTECTED: dict[str, dict[int, Any]] = {
 def test_schema_refuses_bad_protected_header(factory: UnsafeFactory, case: str) -> None:
     protected = _protected(BAD_PROTECTED[case])
     invalid("envelope", protected, "protected-header")
-    if case != "content type reserved":  # well-formed, refused later as the wrong kind
+    if True:  # the verifier refuses each of them too
         document = (
             b"\xd2\x84"
             + cbor2.dumps(protected)
@@ -908,6 +971,8 @@ REQUEST_CASES: dict[str, dict[str, Any]] = {
     "minimal": {},
     "user": {"user": "alice@example.com"},
     "code": {"code": "ACT-1234-5678"},
+    "lease": {"lease": 3 * 86400},
+    "lease-bounds": {"lease": 60},
     "user-and-code": {"user": "Zoë Müller", "code": "c", "label": "Zoë's laptop \U0001f4bb"},
     "lower-bounds": {
         "created_at": 0,
@@ -934,6 +999,8 @@ RESPONSE_CASES: dict[str, dict[str, Any]] = {
     "lease-one-second": {"lease_expires": T0 + 1},
     "user": {"user": "alice@example.com"},
     "user-and-lease": {"user": "\U0001f600" * 256, "lease_expires": T0 + 30 * DAY},
+    "license-expires": {"license_expires": T0 + 30 * DAY},
+    "license-expires-before-iat": {"license_expires": 0},  # a maintained license, re-activated
     "lower-bounds": {
         "issued_at": 0,
         "activation_id": "A",
@@ -947,6 +1014,7 @@ RESPONSE_CASES: dict[str, dict[str, Any]] = {
         "license_id": "L" + "1" * 63,
         "fingerprint": FP_MAX,
         "user": "u" * 256,
+        "license_expires": MAX_TIMESTAMP,
     },
 }
 

@@ -111,7 +111,8 @@ def test_details_carry_every_item_of_the_page(vendor: Vendor) -> None:
     assert [(u["email"], u["name"], u["seats"], u["code"]) for u in shown["users"]] == [
         (ANN, "Ann Lee", 1, "used"), (BOB, None, 0, "used"), (CY, None, 0, "unused"),
     ]  # fmt: skip
-    assert shown["last_seen"] == {"activation": t(300), "deactivation": t(500)}
+    assert shown["last_seen"] == {"activation": t(300), "deactivation": t(500),
+                                  "usage_report": None}  # fmt: skip
     assert shown["shares"] == [{
         "license": s.lic.id, "email": "sam@initech.example", "added_at": t(550),
         "removed_at": None, "seats": 0, "code": "unused",

@@ -31,7 +31,8 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 APP = EXAMPLES / "app.py"
 DEMO = EXAMPLES / "demo.py"
-TESTED_EXAMPLES = {"app.py", "demo.py"}
+METERED = EXAMPLES / "metered_app.py"
+TESTED_EXAMPLES = {"app.py", "demo.py", "metered_app.py"}
 PASSPHRASE = "examples passphrase, long enough"
 
 
@@ -168,6 +169,38 @@ def test_app_usage(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc
     assert proc.stdout == ""
     assert proc.stderr.startswith("usage: "), proc.stderr
+
+
+def test_metered_app_counts_exports_and_refuses_a_clock_set_back(site: Site) -> None:
+    """examples/metered_app.py on an activated consumption license: each export consumes one
+    unit until limit plus overage; a clock set back two hours is refused; bad usage exits 2."""
+    site.issue("m.lic", "--type", "consumption", "--counter", "exports=2+1", "--max-devices", "1")
+    machine = site.machine("m")
+    machine.ok("import", str(site.tmp / "m.lic"))
+    machine.ok("request", "-o", str(site.tmp / "req"))
+    site.vendor_ok("activate", str(site.tmp / "req"), "-o", str(site.tmp / "resp"))
+    machine.ok("install", str(site.tmp / "resp"))
+    env = dict(_clean_env(site.tmp), LICVERIFY_MACHINE_ID=machine.machine_id)
+
+    def app(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, str(METERED), str(machine.state), str(site.trust), *args],
+            env=env, capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert "Traceback" not in proc.stdout + proc.stderr, proc
+        return proc
+
+    assert [app("export").stdout for _ in range(3)] == [
+        f"app: exported one drawing; {n} exports left\n" for n in (2, 1, 0)
+    ]
+    refused = app("export")
+    assert refused.returncode == 1 and refused.stdout.startswith("app: refused (limit-reached)")
+    assert app("status").stdout.endswith("; 0 exports left\n")
+    earlier = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rolled = app("status", "--at", earlier)
+    assert rolled.returncode == 1 and "(clock-rolled-back)" in rolled.stdout
+    usage = app("fly")
+    assert usage.returncode == 2 and usage.stderr.startswith("Usage: ")
 
 
 @pytest.mark.slow

@@ -175,7 +175,9 @@ def test_every_readme_block_runs_literally(tmp_path: Path) -> None:
             assert "STEP export enabled" in out, out
         if "licverify check" in code:
             assert out.startswith("VALID"), out
-        if "licsign activate" in code:
+        if "usage report" in code:  # the counters block: consumed nothing, refilled 500
+            assert "Left:        610 exports" in out and "Clock ratchet reset to" in out, out
+        elif "licsign activate" in code:
             assert "Granted activation" in out and "Activated:" in out, out
             assert "Freed the seat" in out, out
     assert re.search(r"License:\s+L-[0-9A-Z]{4}-[0-9A-Z]{4}-[0-9A-Z]{4}", text)

@@ -62,6 +62,7 @@ from licsign._ledger.records import (
 from licsign._ledger.revocations import RevocationListRecord, RevocationRecord, Revocations
 from licsign._ledger.shares import Shares
 from licsign._ledger.trials import TrialRecord, Trials
+from licsign._ledger.usage import RefillRecord, Usage, UsageReportRecord
 from licsign._ledger.users import Users
 
 __all__ = [
@@ -85,10 +86,12 @@ __all__ = [
     "Problem",
     "ProductRecord",
     "ReceiptRecord",
+    "RefillRecord",
     "RevocationListRecord",
     "RevocationRecord",
     "Seat",
     "TrialRecord",
+    "UsageReportRecord",
     "UserCodeRecord",
     "is_postgres_url",
     "postgres_url",
@@ -107,6 +110,7 @@ class Ledger(
     Shares,
     Revocations,
     Trials,
+    Usage,
     Integrity,
     Events,
 ):
@@ -176,6 +180,7 @@ _TABLES = {
     "orders": "id", "order_managers": "order_id, email, added_at",
     "license_users": "id", "user_codes": "id", "license_shares": "id",
     "revocations": "number", "revocation_lists": "number", "trials": "product_id, machine",
+    "usage_reports": "license_id, device_id, seq", "refills": "id",
 }  # fmt: skip
 
 

@@ -288,6 +288,33 @@ MIGRATIONS: list[list[Statement]] = [
             PRIMARY KEY (product_id, machine)
         )""",
     ],
+    # 12: counters (issue 9, docs/format.md §14): the usage reports devices sent (one per
+    # license, device and report number) and the refills signed for activations.
+    [
+        """CREATE TABLE usage_reports (
+            license_id  TEXT NOT NULL,
+            device_id   TEXT NOT NULL,
+            seq         INTEGER NOT NULL,
+            issued_at   INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            records     INTEGER NOT NULL,
+            head        TEXT NOT NULL,
+            totals      TEXT NOT NULL,
+            refilled    TEXT NOT NULL,
+            clock       INTEGER NOT NULL,
+            PRIMARY KEY (license_id, device_id, seq)
+        )""",
+        """CREATE TABLE refills (
+            id            TEXT PRIMARY KEY,
+            license_id    TEXT NOT NULL,
+            activation_id TEXT NOT NULL,
+            device_id     TEXT NOT NULL,
+            counter       TEXT NOT NULL,
+            amount        INTEGER NOT NULL,
+            issued_at     INTEGER NOT NULL
+        )""",
+        "CREATE INDEX refills_by_license ON refills(license_id, issued_at)",
+    ],
 ]
 
 #: The schema version this licsign writes and reads.

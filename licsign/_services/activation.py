@@ -148,7 +148,8 @@ def _check_request(
             f"{row.version}; install the current license file and make a new request"
         )
     terms = _license_terms(row)
-    if terms.expires is not None and at >= terms.expires + terms.grace_seconds:
+    expired = terms.expires is not None and at >= terms.expires + terms.grace_seconds
+    if expired and terms.at_expiry != "maintain":  # a maintained license keeps its seats
         raise RefusedError(f"license {row.id} expired on {iso(terms.expires)}")
     # Allowed users are stored normalized at issue (licsign._issue), like ``user`` here; a
     # sharer (``licsign share``) is not one of the owner's users.
@@ -161,6 +162,11 @@ def _check_request(
     limits = terms.limits
     if user is None and (limits.max_users is not None or limits.max_devices_per_user is not None):
         raise RefusedError(f"license {row.id} counts users; make the request with --user")
+    if request.lease is not None and terms.lease_seconds is None:
+        raise RefusedError(
+            f"license {row.id} is not floating: it has no lease to reserve; make the request "
+            "without one (licverify request)"
+        )
     return terms
 
 
@@ -241,12 +247,50 @@ def _check_limits(
         )
 
 
-def _expiries(terms: LicenseTerms, at: int) -> tuple[int | None, int | None, int | None]:
-    """Lease end, refresh deadline, and the response's expiry (the earlier of the two)."""
-    lease = None if terms.lease_seconds is None else at + terms.lease_seconds
+def _expiries(
+    terms: LicenseTerms, at: int, asked: int | None = None
+) -> tuple[int | None, int | None, int | None]:
+    """Lease end (the lease ``asked`` for, at most the license's), refresh deadline, and the
+    response's expiry (the earlier of the two)."""
+    seconds = terms.lease_seconds
+    if seconds is not None and asked is not None:
+        seconds = min(seconds, asked)
+    lease = None if seconds is None else at + seconds
     refresh = None if terms.refresh_seconds is None else at + terms.refresh_seconds
     ends = [t for t in (lease, refresh) if t is not None]
     return lease, refresh, min(ends) if ends else None
+
+
+def _license_expiry(
+    ledger: Ledger, terms: LicenseTerms, request: ActivationRequest, at: int
+) -> int | None:
+    """The license's expiry a response fixes (``expires_after_activation``), or None.
+
+    It counts from the license's first activation in the ledger, on any device,
+    so neither a renewal, a transfer nor another device extends it; a trial
+    counts from this machine's trial (``trials.taken_at``), each machine its
+    own period. Refused once expired, unless the license is maintained
+    (``at_expiry``). Call inside the unit of work, after the seat is taken.
+    """
+    seconds = terms.expires_after_activation_seconds
+    if seconds is None:
+        return None
+    start = None
+    digest = request.fingerprint.get(MACHINE_ID)
+    if terms.type == "trial" and digest is not None:
+        trial = ledger.trial_of(terms.product, digest.hex())
+        if trial is not None and trial.license_id == terms.id:
+            start = trial.taken_at
+    if start is None:
+        first = ledger.activations_of(terms.id)
+        start = min((a.created_at for a in first), default=at)
+    end = start + seconds
+    if terms.at_expiry != "maintain" and at >= end + terms.grace_seconds:
+        raise RefusedError(
+            f"license {terms.id} expired on {iso(end)} ({seconds // 86400} days after its "
+            f"first activation, {iso(start)})"
+        )
+    return end
 
 
 def _take_seat(
@@ -376,7 +420,7 @@ def activate(
     user = _normalized_user(request.user)
     terms = _check_request(ws, request, user, at)
     key, certificate, kid, rollovers = (keys or KeyRing(ws, passphrase)).signer(terms.product, at)
-    lease, refresh, expires = _expiries(terms, at)
+    lease, refresh, expires = _expiries(terms, at, request.lease)
     ledger = ws.ledger
     with ledger.transaction():
         # Re-check inside the write lock: the license row cannot change under us now.
@@ -396,7 +440,7 @@ def activate(
             activation_id=activation_id, device_key=request.device_key,
             fingerprint=request.fingerprint, issued_at=at, lease_expires=expires,
             license_digest=request.license_digest, license_id=terms.id, nonce=request.nonce,
-            user=user,
+            user=user, license_expires=_license_expiry(ledger, terms, request, at),
         )  # fmt: skip
         document = encode_sign1(
             ACTIVATION_RESPONSE, bytes.fromhex(kid), encode_response_payload(response),

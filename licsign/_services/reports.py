@@ -144,6 +144,8 @@ def _time_status(terms: LicenseTerms, at: int) -> str:
         return NOT_YET_VALID
     except ExpiredError:
         return EXPIRED
+    if status is Status.MAINTAINED:  # past expiry and grace, kept working by at_expiry
+        return EXPIRED
     return IN_GRACE if status is Status.GRACE else ACTIVE
 
 
@@ -442,6 +444,14 @@ class LicenseDetails:
     activations: tuple[ActivationEntry, ...] = ()
     #: Who it is shared with (``licsign share``), removed shares too, oldest first.
     shares: tuple[ShareInfo, ...] = ()
+    #: The latest usage report of each device (format §14.1), and every refill signed.
+    usage_reports: tuple[dict[str, Any], ...] = ()
+    refills: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def last_usage_report(self) -> str | None:
+        """When a usage report last arrived (ISO 8601; None: never)."""
+        return max((r["received_at"] for r in self.usage_reports), default=None)
 
     @property
     def last_activation(self) -> int | None:
@@ -480,8 +490,11 @@ class LicenseDetails:
             "usage": _copy(self.usage), "users": [u.to_json() for u in self.users],
             "activations": [a.to_json() for a in self.activations],
             "last_seen": {"activation": iso(self.last_activation),
-                          "deactivation": iso(self.last_deactivation)},
+                          "deactivation": iso(self.last_deactivation),
+                          "usage_report": self.last_usage_report},
             "shares": [s.to_json() for s in self.shares],
+            "usage_reports": [_copy(r) for r in self.usage_reports],
+            "refills": [_copy(r) for r in self.refills],
         }  # fmt: skip
 
 
@@ -517,6 +530,21 @@ def license_details(ws: Workspace, license_id: str, *, now: datetime) -> License
         users=tuple(license_users(ws, license_id, now=now, removed=True)),
         activations=entries,
         shares=tuple(license_shares(ws, license_id, now=now, removed=True)),
+        usage_reports=_latest_reports(ws, license_id), refills=tuple(
+            {"refill": r.id, "device_id": r.device_id, "activation": r.activation_id,
+             "counter": r.counter, "amount": r.amount, "issued_at": iso(r.issued_at)}
+            for r in ws.ledger.refills(license_id)),
+    )  # fmt: skip
+
+
+def _latest_reports(ws: Workspace, license_id: str) -> tuple[dict[str, Any], ...]:
+    """The newest usage report of each device, as ``show`` gives them."""
+    latest = {r.device_id: r for r in ws.ledger.usage_reports(license_id)}
+    return tuple(
+        {"device_id": r.device_id, "seq": r.seq, "reported_at": iso(r.issued_at),
+         "received_at": iso(r.received_at), "totals": dict(r.totals),
+         "refilled": dict(r.refilled)}
+        for r in sorted(latest.values(), key=lambda r: r.received_at)
     )  # fmt: skip
 
 

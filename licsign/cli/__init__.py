@@ -17,6 +17,7 @@ from licsign.cli import (
     renewals,
     revocations,
     shares,
+    usage,
     users,
     workspace,
 )
@@ -72,6 +73,7 @@ users.register(cli)
 shares.register(cli)
 renewals.register(cli)
 revocations.register(cli)
+usage.register(cli)
 
 
 def main(args: list[str] | None = None) -> None:

@@ -91,6 +91,7 @@ def activate(
     data, attached = with_revocations(ctx, granted.license_id, granted.response, no_revocations)
     write_output(output, data, force)
     info = {
+        "license": granted.license_id,
         "activation": granted.activation_id,
         "device": granted.device_id,
         "renewed": granted.reused,

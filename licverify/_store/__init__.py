@@ -26,18 +26,29 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
+from licverify._activation import MAX_LEASE, MIN_LEASE
 from licverify._armor import armor
 from licverify._bundle import split_main_and_lists
-from licverify._errors import LicenseError, LimitReachedError, NotActivatedError, StoreError
+from licverify._errors import (
+    LicenseError,
+    LimitReachedError,
+    NotActivatedError,
+    StoreError,
+    WrongMachineError,
+)
 from licverify._keys import TrustedRoots
-from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT
+from licverify._kinds import ACTIVATION_REQUEST, DEACTIVATION_RECEIPT, USAGE_REPORT
 from licverify._revocation import RevocationList
 from licverify._store import activation, device, licenses, pending, revocations, state
 from licverify._store.files import STATE_KEY, StoreFiles
 from licverify._store.pending import MAX_PENDING as MAX_PENDING
 from licverify._time import from_timestamp, to_timestamp
+
+if TYPE_CHECKING:
+    from licverify._license import LicenseTerms
+    from licverify._usage import ClockReset, CounterRefill
 from licverify._verify import (
     License,
     Verifier,
@@ -161,14 +172,22 @@ class LocalStore(StoreFiles):
         user: str | None = None,
         code: str | None = None,
         random_bytes: Callable[[int], bytes] = os.urandom,
+        lease: timedelta | None = None,
     ) -> bytes:
-        """Create an armored activation request for the installed license, signed by the device key."""
+        """Create an armored activation request for the installed license, signed by the device key.
+
+        ``lease`` asks for a floating seat for that long (``licverify reserve --for``);
+        the vendor grants at most the license's lease.
+        """
+        seconds = None if lease is None else int(lease.total_seconds())
+        if seconds is not None and not MIN_LEASE <= seconds <= MAX_LEASE:
+            raise ValueError(f"a lease is {MIN_LEASE} s to {MAX_LEASE // 86400} days")
         at = to_timestamp(now)
         with self._locked(random_bytes=random_bytes):
             state.guard(self, at, self.clock_tolerance)
             signed = pending.make_request(
                 self, at=at, fingerprint=fingerprint, label=label, user=user, code=code,
-                random_bytes=random_bytes,
+                random_bytes=random_bytes, lease=seconds,
             )  # fmt: skip
             state.observe(self, at)
         return armor(signed, ACTIVATION_REQUEST)
@@ -390,11 +409,120 @@ class LocalStore(StoreFiles):
         head = state.load_head(self, key)
         if key is not None:
             state.reconcile(self, key, head)
-        return ceiling - head.totals.get((license.id, counter), 0)
+        return head.left(license.id, counter, ceiling)
+
+    def import_refill(
+        self, document: bytes, *, trusted_roots: TrustedRoots | Any, product: str, now: datetime
+    ) -> CounterRefill:
+        """Verify a counter refill for this store's activation and add its units, once (§14.2).
+
+        Raises:
+            LicenseError: it does not verify or is for another product;
+                ``WrongMachineError`` if it is for another activation or device;
+                ``StoreError`` if it was applied here already; ``ClockRolledBackError``.
+        """
+        from licverify._usage import open_refill
+
+        refill, _ = open_refill(_as_bytes(document), TrustedRoots.coerce(trusted_roots), product)
+        at = to_timestamp(now)
+        with self._locked():
+            state.guard(self, at, self.clock_tolerance, refill.issued_at)
+            _require_activation(self, refill.activation_id, refill.device_key)
+            key = state.store_key(self)
+            head = state.load_head(self, key)
+            state.reconcile(self, key, head)
+            entry = (refill.license_id, refill.counter, refill.amount, refill.refill_id)
+            state.refill(self, key, head, at, entry)
+            state.observe(self, at, refill.issued_at)
+        return refill
+
+    def import_clock_reset(
+        self, document: bytes, *, trusted_roots: TrustedRoots | Any, product: str, now: datetime
+    ) -> ClockReset:
+        """Verify a clock reset for this store's activation and set the clock ratchet to the
+        time the vendor signed it, once (format §14.3): the way out of a ratchet that a clock
+        set wrong (ahead) pushed too far.
+
+        Raises:
+            LicenseError: it does not verify or is for another product;
+                ``WrongMachineError`` if it is for another activation or device;
+                ``StoreError`` if it was applied here already; ``ClockRolledBackError``
+                if the clock is behind the reset's time.
+        """
+        from licverify._kinds import CLOCK_RESET
+        from licverify._usage import open_issuing_signed
+
+        reset, _ = open_issuing_signed(
+            _as_bytes(document), TrustedRoots.coerce(trusted_roots), product, CLOCK_RESET
+        )
+        with self._locked():
+            _require_activation(self, reset.activation_id, reset.device_key, "clock reset")
+            state.reset_clock(self, to_timestamp(now), self.clock_tolerance,
+                              (reset.reset_id, reset.issued_at))  # fmt: skip
+        return cast("ClockReset", reset)
+
+    def usage_report(
+        self, *, now: datetime, random_bytes: Callable[[int], bytes] = os.urandom
+    ) -> bytes:
+        """A usage report (armored, signed by the device key): what the counter log says for
+        the installed license, with the next report number (format §14.1).
+
+        Raises:
+            StoreError: no license is installed, or the log or its head is damaged.
+            ClockRolledBackError: the clock is set back.
+        """
+        from licverify._usage import UsageReport, encode_usage_payload
+
+        at = to_timestamp(now)
+        with self._locked(random_bytes=random_bytes):
+            state.guard(self, at, self.clock_tolerance)
+            terms = _installed_terms(self)
+            key = state.store_key(self, random_bytes)
+            head = state.load_head(self, key)
+            state.reconcile(self, key, head)
+            head.reports += 1
+            head.not_before = max(head.not_before, at)
+            mine = {c: n for (lic, c), n in head.totals.items() if lic == terms.id and n}
+            extra = {c: n for (lic, c), n in head.extra.items() if lic == terms.id and n}
+            signer = device.load_or_create(self, random_bytes)
+            report = UsageReport(
+                issued_at=at, license_id=terms.id, product=terms.product, device_key=signer.public,
+                seq=head.reports, records=head.seq, head=head.last, totals=mine,
+                refilled=extra, clock=head.not_before,
+            )  # fmt: skip
+            signed = signer.sign(USAGE_REPORT, encode_usage_payload(report))
+            state.save_head(self, key, head)
+        return armor(signed, USAGE_REPORT)
 
     def pending_requests(self) -> dict[str, dict[str, Any]]:
         """Nonces (hex) of requests still waiting for a response."""
         return pending.load(self) if self._check_directory() else {}
+
+
+def _installed_terms(store: LocalStore) -> LicenseTerms:
+    """The installed license's terms (verified when it was imported)."""
+    terms = licenses._unverified_terms(licenses.installed(store))
+    if terms is None:
+        raise StoreError(f"no license is installed in {store.path}; import one first")
+    return terms
+
+
+def _require_activation(
+    store: LocalStore, activation_id: str, device_key: bytes, what: str = "refill"
+) -> None:
+    """The installed activation is ``activation_id``, held by this store's device key."""
+    from licverify._activation import decode_response_payload
+    from licverify._verify import open_envelope
+
+    response, key = activation.installed(store), device.load(store)
+    if response is None or key is None:
+        raise NotActivatedError(f"this {what} is for an activation, and this machine has none")
+    current = decode_response_payload(open_envelope(response)[0].payload)
+    if current.activation_id != activation_id or key.public != device_key:
+        raise WrongMachineError(
+            f"this {what} is for activation {activation_id} of another device; this machine "
+            f"holds {current.activation_id}"
+        )
 
 
 def _ceiling(license: License, counter: str) -> int:

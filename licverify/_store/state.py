@@ -21,14 +21,13 @@ which only reads.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import os
 import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
 from licverify._errors import ClockRolledBackError, LimitReachedError, StoreError
+from licverify._fingerprint import _hmac_sha256
 from licverify._store.files import COUNTER_LOG, STATE_HEAD, STATE_KEY, StoreFiles
 from licverify._time import iso
 
@@ -40,22 +39,31 @@ _KEY_SIZE = 32
 _MAC_SIZE = 32
 _NAME_SIZE = 64
 _HEAD_MAGIC = b"LSST\x01"
-# seq, time, license id, counter, delta, total, previous MAC; then the record's MAC.
-_RECORD = struct.Struct(f">QQ{_NAME_SIZE}s{_NAME_SIZE}sqQ{_MAC_SIZE}s")
+_REF_SIZE = 16
+# seq, time, license id, counter, delta, total, reference (a refill's id, else zeros),
+# previous MAC; then the record's MAC.
+_RECORD = struct.Struct(f">QQ{_NAME_SIZE}s{_NAME_SIZE}sqQ{_REF_SIZE}s{_MAC_SIZE}s")
 RECORD_SIZE = _RECORD.size + _MAC_SIZE
 _ZERO = bytes(_MAC_SIZE)
 
 
 class Head:
-    """What ``state.bin`` holds: the ratchet, the log's count and last HMAC, and the running
-    total per (license id, counter)."""
+    """What ``state.bin`` holds: the ratchet, the log's count and last HMAC, the number of the
+    last usage report, and per (license id, counter) the units consumed and refilled."""
 
-    __slots__ = ("last", "not_before", "seq", "totals")
+    __slots__ = ("extra", "last", "not_before", "reports", "resets", "seq", "totals")
 
-    def __init__(self, not_before: int = 0, seq: int = 0, last: bytes = _ZERO,
-                 totals: dict[tuple[str, str], int] | None = None) -> None:  # fmt: skip
-        self.not_before, self.seq, self.last = not_before, seq, last
-        self.totals = {} if totals is None else totals
+    def __init__(self, not_before: int = 0, seq: int = 0, last: bytes = _ZERO) -> None:
+        self.not_before, self.seq, self.last, self.reports = not_before, seq, last, 0
+        self.totals: dict[tuple[str, str], int] = {}
+        self.extra: dict[tuple[str, str], int] = {}
+        #: The ids of the clock resets applied here (format §14.3), oldest first.
+        self.resets: list[bytes] = []
+
+    def left(self, license_id: str, counter: str, ceiling: int) -> int:
+        """Units of ``counter`` left under ``ceiling`` (limit + overage), refills added."""
+        key = (license_id, counter)
+        return ceiling + self.extra.get(key, 0) - self.totals.get(key, 0)
 
 
 def store_key(files: StoreFiles, random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
@@ -69,13 +77,15 @@ def store_key(files: StoreFiles, random_bytes: Callable[[int], bytes] = os.urand
     return key
 
 
-def load_head(files: StoreFiles, key: bytes | None) -> Head:
-    """The head, checked against its HMAC; an empty head if there is none yet."""
-    data = files._read(STATE_HEAD)
+def load_head(files: StoreFiles, key: bytes | None, data: bytes | None = None) -> Head:
+    """The head (``data``, else read), checked against its HMAC; an empty head if none yet."""
+    data = files._read(STATE_HEAD) if data is None else data
     if data is None:
         return Head()
     body, mac = data[:-_MAC_SIZE], data[-_MAC_SIZE:]
-    if key is None or not hmac.compare_digest(_mac(key, body), mac):
+    # A plain comparison: the key lies beside the file (module docstring), so timing tells
+    # nothing its reader could not compute.
+    if key is None or _mac(key, body) != mac:
         raise StoreError(f"{files._file(STATE_HEAD)} is damaged or was edited")
     try:
         return _decode_head(body)
@@ -90,10 +100,13 @@ def save_head(files: StoreFiles, key: bytes, head: Head) -> None:
 
 
 def _encode_head(head: Head) -> bytes:
-    parts = [_HEAD_MAGIC, struct.pack(">QQ", head.not_before, head.seq), head.last]
-    parts.append(struct.pack(">H", len(head.totals)))
-    for (license_id, name), total in sorted(head.totals.items()):
-        parts += [_short(license_id), _short(name), struct.pack(">Q", total)]
+    parts = [_HEAD_MAGIC, struct.pack(">QQQ", head.not_before, head.seq, head.reports), head.last]
+    counters = sorted(set(head.totals) | set(head.extra))
+    parts.append(struct.pack(">H", len(counters)))
+    for license_id, name in counters:
+        amounts = head.totals.get((license_id, name), 0), head.extra.get((license_id, name), 0)
+        parts += [_short(license_id), _short(name), struct.pack(">QQ", *amounts)]
+    parts += [struct.pack(">H", len(head.resets)), *head.resets]
     return b"".join(parts)
 
 
@@ -101,21 +114,26 @@ def _decode_head(body: bytes) -> Head:
     if body[: len(_HEAD_MAGIC)] != _HEAD_MAGIC:
         raise ValueError("not a state head")
     pos = len(_HEAD_MAGIC)
-    not_before, seq = struct.unpack_from(">QQ", body, pos)
-    pos += 16
-    last = body[pos : pos + _MAC_SIZE]
+    not_before, seq, reports = struct.unpack_from(">QQQ", body, pos)
+    pos += 24
+    head = Head(not_before, seq, body[pos : pos + _MAC_SIZE])
+    head.reports = reports
     pos += _MAC_SIZE
     (count,) = struct.unpack_from(">H", body, pos)
     pos += 2
-    totals = {}
     for _ in range(count):
         license_id, pos = _read_short(body, pos)
         name, pos = _read_short(body, pos)
-        (totals[(license_id, name)],) = struct.unpack_from(">Q", body, pos)
-        pos += 8
-    if pos != len(body) or len(last) != _MAC_SIZE:
+        total, extra = struct.unpack_from(">QQ", body, pos)
+        head.totals[(license_id, name)], head.extra[(license_id, name)] = total, extra
+        pos += 16
+    (count,) = struct.unpack_from(">H", body, pos)
+    pos += 2
+    head.resets = [body[pos + i * _REF_SIZE : pos + (i + 1) * _REF_SIZE] for i in range(count)]
+    pos += count * _REF_SIZE
+    if pos != len(body) or len(head.last) != _MAC_SIZE:
         raise ValueError("trailing bytes")
-    return Head(not_before, seq, last, totals)
+    return head
 
 
 def _short(text: str) -> bytes:
@@ -129,7 +147,8 @@ def _read_short(body: bytes, pos: int) -> tuple[str, int]:
 
 
 def _mac(key: bytes, data: bytes) -> bytes:
-    return hmac.new(key, data, hashlib.sha256).digest()
+    # libsodium's SHA-256, not hashlib: the check path does not load OpenSSL (issue 9).
+    return _hmac_sha256(key, data)
 
 
 # --- the log ------------------------------------------------------------------------------------
@@ -144,13 +163,14 @@ class Record(NamedTuple):
     counter: str
     delta: int
     total: int
+    ref: bytes
     previous: bytes
     mac: bytes
 
 
 def _encode_record(key: bytes, r: Record) -> tuple[bytes, bytes]:
     body = _RECORD.pack(r.seq, r.at, _pad(r.license_id), _pad(r.counter), r.delta, r.total,
-                        r.previous)  # fmt: skip
+                        r.ref, r.previous)  # fmt: skip
     mac = _mac(key, body)
     return body + mac, mac
 
@@ -158,10 +178,10 @@ def _encode_record(key: bytes, r: Record) -> tuple[bytes, bytes]:
 def _decode_record(key: bytes, raw: bytes) -> Record | None:
     """The record in ``raw``, or None if its HMAC does not verify."""
     body, mac = raw[:-_MAC_SIZE], raw[-_MAC_SIZE:]
-    if len(raw) != RECORD_SIZE or not hmac.compare_digest(_mac(key, body), mac):
+    if len(raw) != RECORD_SIZE or _mac(key, body) != mac:
         return None
-    seq, at, license_id, counter, delta, total, previous = _RECORD.unpack(body)
-    return Record(seq, at, _unpad(license_id), _unpad(counter), delta, total, previous, mac)
+    seq, at, license_id, counter, delta, total, ref, previous = _RECORD.unpack(body)
+    return Record(seq, at, _unpad(license_id), _unpad(counter), delta, total, ref, previous, mac)
 
 
 def _pad(text: str) -> bytes:
@@ -214,7 +234,10 @@ def _disagree(files: StoreFiles, why: str) -> str:
 
 def _apply(head: Head, record: Record) -> None:
     head.seq, head.last = record.seq, record.mac
-    head.totals[(record.license_id, record.counter)] = record.total
+    key = (record.license_id, record.counter)
+    if record.delta < 0:  # a refill: units added to the ceiling
+        head.extra[key] = head.extra.get(key, 0) - record.delta
+    head.totals[key] = record.total
     head.not_before = max(head.not_before, record.at)
 
 
@@ -228,20 +251,79 @@ def consume(
         LimitReachedError: the amount would pass limit + overage; nothing is written.
     """
     license_id, counter, amount, ceiling = entry
-    used = head.totals.get((license_id, counter), 0)
-    if used + amount > ceiling:
+    left = head.left(license_id, counter, ceiling)
+    if amount > left:
+        total = ceiling + head.extra.get((license_id, counter), 0)
         raise LimitReachedError(
-            f"counter {counter!r} has {ceiling - used} of {ceiling} units left; {amount} asked for"
+            f"counter {counter!r} has {left} of {total} units left; {amount} asked for"
         )
-    record = Record(head.seq + 1, at, license_id, counter, amount, used + amount, head.last, b"")
+    used = head.totals.get((license_id, counter), 0)
+    _append(files, key, head, Record(head.seq + 1, at, license_id, counter, amount,
+                                     used + amount, bytes(_REF_SIZE), head.last, b""))  # fmt: skip
+    return left - amount
+
+
+def _append(files: StoreFiles, key: bytes, head: Head, record: Record) -> None:
+    """Commit ``record`` (append and fsync), then write the head."""
     data, mac = _encode_record(key, record)
     files._log_append(COUNTER_LOG, data, head.seq * RECORD_SIZE)
     _apply(head, record._replace(mac=mac))
     save_head(files, key, head)
-    return ceiling - used - amount
+
+
+def refill(
+    files: StoreFiles, key: bytes, head: Head, at: int, entry: tuple[str, str, int, bytes]
+) -> None:
+    """Add a refill's units (license id, counter, amount, refill id) once (under the lock).
+
+    Raises:
+        StoreError: this refill was applied here already.
+    """
+    license_id, counter, amount, ref = entry
+    earlier = _find_ref(files, key, head.seq, ref)
+    if earlier is not None:
+        raise StoreError(f"this refill was applied here already ({iso(earlier.at)})")
+    used = head.totals.get((license_id, counter), 0)
+    _append(files, key, head, Record(head.seq + 1, at, license_id, counter, -amount, used, ref,
+                                     head.last, b""))  # fmt: skip
+
+
+def _find_ref(files: StoreFiles, key: bytes, count: int, ref: bytes) -> Record | None:
+    """The record carrying ``ref`` among the first ``count``, or None (reads the whole log)."""
+    batch = 512
+    for first in range(0, count, batch):
+        raw = files._log_read(COUNTER_LOG, first * RECORD_SIZE, batch * RECORD_SIZE)
+        for i in range(0, len(raw) - RECORD_SIZE + 1, RECORD_SIZE):
+            record = _decode_record(key, raw[i : i + RECORD_SIZE])
+            if record is not None and record.ref == ref:
+                return record
+    return None
 
 
 # --- the clock ----------------------------------------------------------------------------------
+
+
+def reset_clock(files: StoreFiles, at: int, tolerance: int, reset: tuple[bytes, int]) -> None:
+    """Set the ratchet to a clock reset's signing time (reset id, time), once (under the lock).
+
+    Raises:
+        StoreError: this reset was applied here already.
+        ClockRolledBackError: the clock is behind the reset's signing time.
+    """
+    reset_id, issued = reset
+    key = store_key(files)
+    head = load_head(files, key)
+    reconcile(files, key, head)
+    if reset_id in head.resets:
+        raise StoreError("this clock reset was applied here already")
+    if at < issued - tolerance:
+        raise ClockRolledBackError(
+            f"this machine's clock ({iso(at)}) is behind the reset's time ({iso(issued)}): "
+            "set the clock right, then import it again"
+        )
+    head.resets.append(reset_id)
+    head.not_before = issued
+    save_head(files, key, head)
 
 
 def check_clock(head: Head, at: int, tolerance: int) -> int:
@@ -264,9 +346,10 @@ def effective_time(files: StoreFiles, at: int, tolerance: int) -> tuple[int, boo
 
     Reads only: the head as it is (a store without one has no ratchet yet).
     """
-    if files._read(STATE_HEAD) is None:
+    data = files._read(STATE_HEAD)
+    if data is None:
         return at, True
-    head = load_head(files, files._read(STATE_KEY))
+    head = load_head(files, files._read(STATE_KEY), data)
     return check_clock(head, at, tolerance), at >= head.not_before + RATCHET_STEP
 
 

@@ -24,7 +24,7 @@ from collections.abc import Iterable
 import click
 
 import licverify
-from licverify.cli import activation, check, fingerprint, inspect_cmd
+from licverify.cli import activation, check, fingerprint, inspect_cmd, usage
 from licverify.cli._common import APP_ENV as APP_ENV
 from licverify.cli._common import MACHINE_ID_ENV as MACHINE_ID_ENV
 from licverify.cli._common import PRODUCT_ENV as PRODUCT_ENV
@@ -38,7 +38,7 @@ from licverify.cliutil import run_click
 from licverify.cliutil import say as say  # named by ADR 0011 as licverify.cli.say
 
 #: The command groups, in the order their commands are added.
-_GROUPS = (check, activation, inspect_cmd, fingerprint)
+_GROUPS = (check, activation, inspect_cmd, fingerprint, usage)
 
 
 def make_cli(

@@ -8,11 +8,14 @@ application does, and ``deactivate`` frees the seat with a receipt.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import click
 
 import licverify
+from licverify._time import iso
 from licverify.cli._common import Settings, at_or_now, options, print_license, refuse
 from licverify.cli._io import _check_output, _write
 from licverify.cliutil import say
@@ -43,11 +46,12 @@ def _add_import(group: click.Group, settings: Settings) -> None:
         A revocation list from your vendor is imported the same way: the store
         keeps the newest and the application refuses what it revokes. A list
         riding along in a license file is installed with it (an older one is
-        ignored).
+        ignored). So are a counter refill (its units are added once) and a
+        clock reset (the clock ratchet is set to the vendor's time, once).
         """
-        if _is_revocation_list(license_file):
-            _import_revocations(settings, license_file, trust, product_opt, state_dir, app_opt,
-                                at, as_json)  # fmt: skip
+        importer = _IMPORTERS.get(_kind_of(license_file) or "")
+        if importer is not None:
+            importer(settings, license_file, trust, product_opt, state_dir, app_opt, at, as_json)
             return
         lic, store = settings.install_file(
             "import_license", license_file, "LICENSE", trust, product_opt, state_dir, app_opt,
@@ -62,41 +66,19 @@ def _add_import(group: click.Group, settings: Settings) -> None:
             )
 
 
-def _is_revocation_list(path: str) -> bool:
-    """Whether the file holds a revocation list (by its armor or content type, unverified)."""
-    from licverify._kinds import REVOCATION_LIST
+def _kind_of(path: str) -> str | None:
+    """The kind of document the file holds (by its armor or content type, unverified)."""
     from licverify._verify import open_envelope
     from licverify.cli._io import read_input
 
     try:  # a bundle (format §5.1) is no single envelope: import_license splits it
-        return open_envelope(read_input(path, "LICENSE"))[0].kind is REVOCATION_LIST
+        return open_envelope(read_input(path, "LICENSE"))[0].kind.name
     except licverify.LicenseError:
-        return False  # import_license reports what is wrong with it
-
-
-def _import_revocations(settings: Settings, path: str, trust: str | None,
-                        product_opt: str | None, state_dir: str | None, app_opt: str | None,
-                        at: str | None, as_json: bool) -> None:  # fmt: skip
-    """Verify a revocation list and install it in the local store (format §13.3)."""
-    from licverify.cli._io import read_input
-
-    roots, chosen = settings.resolve(trust, product_opt)
-    store = settings.store(state_dir, app_opt, chosen)
-    try:
-        revoked = store.import_revocations(
-            read_input(path, "LICENSE"), trusted_roots=roots, product=chosen, now=at_or_now(at)
-        )
-    except licverify.LicenseError as exc:
-        refuse(exc, as_json)
-    if as_json:
-        click.echo(json.dumps(revoked.to_json(), indent=2))
-        return
-    count = len(revoked.licenses) + len(revoked.activations) + len(revoked.keys)
-    say(f"Installed revocation list {revoked.number} ({count} revoked) in {store.path}")
+        return None  # import_license reports what is wrong with it
 
 
 def _add_request(group: click.Group, settings: Settings) -> None:
-    """Add ``request`` to ``group``."""
+    """Add ``request`` and ``reserve`` to ``group``."""
 
     @group.command()
     @click.option(
@@ -119,30 +101,72 @@ def _add_request(group: click.Group, settings: Settings) -> None:
                 product_opt: str | None, state_dir: str | None, app_opt: str | None,
                 machine_id: str | None, as_json: bool) -> None:  # fmt: skip
         """Make an activation request for the installed license, signed by this device."""
-        import socket
+        _write_request(settings, output, (user, code, label), force,
+                       (product_opt, state_dir, app_opt, machine_id), None)  # fmt: skip
 
-        chosen = settings.chosen_product(product_opt)
-        _check_output(output, force)
-        store = settings.store(state_dir, app_opt, chosen)
-        fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
-        name = label or socket.gethostname() or "unnamed"
-        if user is not None:  # the one form the vendor compares (case, NFC, no invisibles)
-            from licverify._fields import normalize_user
+    @group.command()
+    @click.option("--for", "lease", default=None, metavar="DURATION",
+                  help="How long to hold the seat, e.g. 3d or 8h (default and at most: the "
+                  "license's lease).")  # fmt: skip
+    @click.option("-o", "--output", default="-", show_default=True,
+                  help="Request file to write ('-' for stdout).")  # fmt: skip
+    @click.option("--user", help="The user the seat is for (e-mail), if the license counts users.")
+    @click.option("--label", help="A name for this machine in the vendor's records.")
+    @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+    @options(settings, trust=False, store=True, at=False)
+    def reserve(lease: str | None, output: str, user: str | None, label: str | None, force: bool,
+                product_opt: str | None, state_dir: str | None, app_opt: str | None,
+                machine_id: str | None, as_json: bool) -> None:  # fmt: skip
+        """Ask for a floating seat for a while (a lease), like a portal's "reserve".
 
-            try:
-                user = normalize_user(user)
-            except ValueError as exc:
-                raise click.BadParameter(str(exc), param_hint="--user") from None
-        for value, what in ((user, "--user"), (code, "--code"), (name, "--label")):
-            if value is not None and (
-                not value.strip() or len(value) > 256 or not value.isprintable()
-            ):
-                raise click.BadParameter("use 1 to 256 printable characters", param_hint=what)
+        Send the file to your vendor and install the response; the seat is
+        held until the lease ends, offline, or until 'return' gives it back.
+        """
+        seconds = None if lease is None else _lease_seconds(lease)
+        _write_request(settings, output, (user, None, label), force,
+                       (product_opt, state_dir, app_opt, machine_id), seconds)  # fmt: skip
+
+
+def _lease_seconds(text: str) -> timedelta:
+    from licverify.cliutil import parse_duration
+
+    try:
+        return timedelta(seconds=parse_duration(text).seconds_from(datetime.now(timezone.utc)))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
+
+
+def _write_request(settings: Settings, output: str, who: tuple[str | None, str | None, str | None],
+                   force: bool, where: tuple[str | None, str | None, str | None, str | None],
+                   lease: timedelta | None) -> None:  # fmt: skip
+    """Write a request (``lease``: a reservation) for the installed license."""
+    import socket
+
+    user, code, label = who
+    product_opt, state_dir, app_opt, machine_id = where
+    chosen = settings.chosen_product(product_opt)
+    _check_output(output, force)
+    store = settings.store(state_dir, app_opt, chosen)
+    fingerprint = licverify.machine_fingerprint(chosen, machine_id=machine_id)
+    name = label or socket.gethostname() or "unnamed"
+    if user is not None:  # the one form the vendor compares (case, NFC, no invisibles)
+        from licverify._fields import normalize_user
+
+        try:
+            user = normalize_user(user)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--user") from None
+    for value, what in ((user, "--user"), (code, "--code"), (name, "--label")):
+        if value is not None and (not value.strip() or len(value) > 256 or not value.isprintable()):
+            raise click.BadParameter("use 1 to 256 printable characters", param_hint=what)
+    try:
         data = store.request(now=datetime.now(timezone.utc), fingerprint=fingerprint, label=name,
-                             user=user, code=code)  # fmt: skip
-        _write(output, data, force)
-        if output != "-":
-            say(f"Wrote activation request to {output}; send it to your vendor.", err=True)
+                             user=user, code=code, lease=lease)  # fmt: skip
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--for") from None
+    _write(output, data, force)
+    if output != "-":
+        say(f"Wrote activation request to {output}; send it to your vendor.", err=True)
 
 
 def _add_install(group: click.Group, settings: Settings) -> None:
@@ -193,23 +217,14 @@ def _add_status(group: click.Group, settings: Settings) -> None:
             refuse(exc, as_json)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--app-version") from None
-        _show_status(lic, when, as_json, settings.app)
+        _show_status(lic, when, as_json, settings.app, _counters_left(store, lic))
 
 
 def _add_deactivate(group: click.Group, settings: Settings) -> None:
-    """Add ``deactivate`` to ``group``."""
+    """Add ``deactivate`` and ``return`` (the same, for a reserved floating seat) to ``group``."""
 
-    @group.command()
-    @click.option("-o", "--output", required=True, help="Receipt file to write ('-' for stdout).")
-    @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
-    @options(settings, trust=False, store=True, at=False)
-    def deactivate(output: str, force: bool, product_opt: str | None, state_dir: str | None,
-                   app_opt: str | None, machine_id: str | None, as_json: bool) -> None:  # fmt: skip
-        """Remove this machine's activation and write a receipt for the vendor.
-
-        The device key is replaced, so the old response can never be installed
-        again. Run it again to write the same receipt if the file gets lost.
-        """
+    def run(output: str, force: bool, product_opt: str | None, state_dir: str | None,
+            app_opt: str | None, machine_id: str | None, as_json: bool) -> None:  # fmt: skip
         chosen = settings.chosen_product(product_opt)
         _check_output(output, force)
         store = settings.store(state_dir, app_opt, chosen)
@@ -217,6 +232,21 @@ def _add_deactivate(group: click.Group, settings: Settings) -> None:
         _write(output, data, force)
         if output != "-":
             say(f"Deactivated. Send {output} to your vendor to free the seat.", err=True)
+
+    receipt = click.option("-o", "--output", required=True,
+                           help="Receipt file to write ('-' for stdout).")  # fmt: skip
+    force = click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+    for name, doc in (
+        ("deactivate", "Remove this machine's activation and write a receipt for the vendor.\n\n"
+         "The device key is replaced, so the old response can never be installed again. Run it "
+         "again to write the same receipt if the file gets lost."),
+        ("return", "Give a reserved floating seat back before its lease ends: a receipt for the "
+         "vendor.\n\nThe same as 'deactivate'; the vendor frees the seat at once (not a "
+         "transfer)."),
+    ):  # fmt: skip
+        group.command(name, help=doc)(
+            receipt(force(options(settings, trust=False, store=True, at=False)(run)))
+        )
 
 
 def _refresh_due(lic: licverify.License) -> datetime | None:
@@ -240,16 +270,26 @@ def _time_left(due: datetime, now: datetime) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _show_status(lic: licverify.License, now: datetime, as_json: bool, app: str) -> None:
-    """'status': the license, when its activation must be renewed, and a warning when soon."""
+def _counters_left(store: Any, lic: licverify.License) -> dict[str, int]:
+    """Units left of each of the license's counters, in this store (format §12.5)."""
+    return {name: store.remaining(name, license=lic) for name in sorted(lic.terms.counters)}
+
+
+def _show_status(lic: licverify.License, now: datetime, as_json: bool, app: str,
+                 left: dict[str, int]) -> None:  # fmt: skip
+    """'status': the license, units left, when its activation must be renewed, and a warning
+    when soon."""
     due = _refresh_due(lic)
     if as_json:
         data = lic.to_json()
         data["refresh_by"] = None if due is None else f"{due:%Y-%m-%dT%H:%M:%SZ}"
         data["refresh_due_in_days"] = None if due is None else _days_left(due, now)
+        data["counters_left"] = left
         click.echo(json.dumps(data, indent=2))
     else:
         print_license(lic)
+        for name, units in left.items():
+            say(f"{'Left:':<12} {units} {name}")
     if due is None:
         return
     lease = lic.type == "floating"
@@ -262,3 +302,52 @@ def _show_status(lic: licverify.License, now: datetime, as_json: bool, app: str)
         what = "this lease ends" if lease else "this activation must be refreshed by"
         say(f"warning: {what} {date} ({_time_left(due, now)}); "
             f"run '{app} request' and send it to your vendor", err=True)  # fmt: skip
+
+
+Importer = Callable[
+    [Settings, str, "str | None", "str | None", "str | None", "str | None", "str | None", bool],
+    None,
+]
+
+
+def _importer(method: str, describe: Callable[[Any, str], str]) -> Importer:
+    """An ``import`` of a document that is no license: the store's ``method`` verifies and
+    installs it (format §13.3, §14.2, §14.3); ``describe`` says what it did."""
+
+    def run(settings: Settings, path: str, trust: str | None, product_opt: str | None,
+            state_dir: str | None, app_opt: str | None, at: str | None, as_json: bool) -> None:  # fmt: skip
+        from licverify.cli._io import read_input
+
+        roots, chosen = settings.resolve(trust, product_opt)
+        store = settings.store(state_dir, app_opt, chosen)
+        try:
+            done = getattr(store, method)(
+                read_input(path, "LICENSE"), trusted_roots=roots, product=chosen,
+                now=at_or_now(at),
+            )  # fmt: skip
+        except licverify.LicenseError as exc:
+            refuse(exc, as_json)
+        if as_json:
+            click.echo(json.dumps(done.to_json(), indent=2))
+            return
+        say(describe(done, store.path))
+
+    return run
+
+
+def _listed(revoked: Any, path: str) -> str:
+    count = len(revoked.licenses) + len(revoked.activations) + len(revoked.keys)
+    return f"Installed revocation list {revoked.number} ({count} revoked) in {path}"
+
+
+#: What ``import`` does with a file that holds no license, by its kind.
+_IMPORTERS = {
+    "revocation-list": _importer("import_revocations", _listed),
+    "counter-refill": _importer(
+        "import_refill", lambda r, path: f"Added {r.amount} units to counter {r.counter} in {path}"
+    ),
+    "clock-reset": _importer(
+        "import_clock_reset",
+        lambda r, path: f"Clock ratchet reset to {iso(r.issued_at)} in {path}",
+    ),
+}
