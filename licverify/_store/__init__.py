@@ -280,11 +280,36 @@ class LocalStore(StoreFiles):
         app_version: str | None,
         app_release_date: datetime | None,
     ) -> License:
-        # Format §13.3: the installed revocation list, if any, is applied first to the
-        # license and its issuing key, and again, after the activation is verified, to it.
-        revoked = revocations.applicable(
-            self, Verifier(trusted_roots=trusted_roots, product=product), now, fingerprint
-        )
+        # Format §13.3: the installed revocation list, if any, applies to the license, its
+        # issuing key and its activation. When the check fails for another reason, the list
+        # is applied to the license alone first, so a revoked license reads "revoked" even
+        # where it was never activated; when it succeeds, to what it verified (once).
+        verifier = Verifier(trusted_roots=trusted_roots, product=product)
+        revoked = revocations.installed(self, verifier, now)
+        try:
+            lic = self._activated(trusted_roots, product, now, fingerprint, app_version,
+                                  app_release_date)  # fmt: skip
+        except LicenseError:
+            if revoked is not None:
+                revocations.refuse_installed(self, revoked, verifier, now, fingerprint)
+            raise
+        if revoked is not None:
+            revoked.check(lic)
+            response = self.installed_activation()
+            if lic.activation is not None and response is not None:
+                revoked.check_response(response)
+        return lic
+
+    def _activated(
+        self,
+        trusted_roots: TrustedRoots | Any,
+        product: str,
+        now: datetime,
+        fingerprint: Mapping[str, bytes],
+        app_version: str | None,
+        app_release_date: datetime | None,
+    ) -> License:
+        """The installed license with its activation, verified (``activation.check``)."""
         try:
             lic = activation.check(
                 self, trusted_roots=trusted_roots, product=product, now=now,
@@ -301,11 +326,6 @@ class LocalStore(StoreFiles):
                 f"renewed license installed (version {version}): request a new activation"
                 " for it (licverify request) and send it to your vendor; the seat carries over"
             ) from None
-        if revoked is not None:
-            revoked.check(lic)
-            response = self.installed_activation()
-            if lic.activation is not None and response is not None:
-                revoked.check_response(response)
         return lic
 
     def import_revocations(
@@ -530,9 +550,11 @@ def _ceiling(license: License, counter: str) -> int:
     if not isinstance(license, License):
         raise TypeError("license must be the License that check() returned")
     entry = license.terms.counters.get(counter)
-    if entry is None:
+    granted = 0 if license.activation is None else license.activation.counters.get(counter, 0)
+    if entry is None and not granted:
         raise LimitReachedError(f"license {license.id} grants no counter {counter!r}")
-    return entry.limit + entry.overage
+    # The activation's grant (format §11.2 ``counters``) adds to the license's own.
+    return (0 if entry is None else entry.limit + entry.overage) + granted
 
 
 __all__ = ["LocalStore"]

@@ -152,18 +152,15 @@ def write(files: StoreFiles, new: RevocationList) -> None:
     files._write(REVOCATIONS, new.document)
 
 
-def applicable(
-    files: StoreFiles, verifier: Verifier, now: datetime, fingerprint: Mapping[str, bytes]
-) -> RevocationList | None:
-    """The installed list, checked already against the installed license and its issuing key.
-
-    Runs before the activation is checked, so a revoked license reads
-    ``revoked`` even on a machine that never activated it. ``check`` then
-    applies the list again to the license with its activation.
-    """
-    current = installed(files, verifier, now)
-    if current is None:
-        return None
+def refuse_installed(
+    files: StoreFiles,
+    current: RevocationList,
+    verifier: Verifier,
+    now: datetime,
+    fingerprint: Mapping[str, bytes],
+) -> None:
+    """Apply ``current`` to the installed license alone (verified again, without its
+    activation): ``RevokedError`` if it revokes it or its issuing key."""
     document = files._read(LICENSE)
     if document is not None:
         try:
@@ -172,6 +169,5 @@ def applicable(
                 fingerprint=fingerprint,
             )  # fmt: skip
         except LicenseError:
-            return current  # the full check reports what is wrong with the license
+            return  # the full check reports what is wrong with the license
         current.check(lic)
-    return current
