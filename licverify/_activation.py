@@ -9,6 +9,7 @@ license does, and binds license, request nonce, device key and fingerprint.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from nacl.bindings import crypto_hash_sha256
@@ -17,8 +18,10 @@ from licverify._cbor import decode_canonical, encode_canonical
 from licverify._errors import MalformedError, UnsupportedError, UntrustedKeyError
 from licverify._fields import (
     ID_CHARS,
+    NAME_CHARS,
     fingerprint_field,
     int_field,
+    map_field,
     text_field,
 )
 from licverify._keys import check_public_key, key_id
@@ -196,10 +199,13 @@ class ActivationResponse(Frozen):
     """The vendor's answer: this license is activated on this device (signed by an issuing key)."""
 
     __slots__ = (
-        "activation_id", "device_key", "fingerprint", "issued_at", "lease_expires",
+        "activation_id", "counters", "device_key", "fingerprint", "issued_at", "lease_expires",
         "license_digest", "license_expires", "license_id", "nonce", "user",
     )  # fmt: skip
     activation_id: str
+    #: Units of the license's counters this activation grants the machine on top of the
+    #: license's own (format §11.2 ``counters``; ``licsign activate --counter``).
+    counters: Mapping[str, int]
     device_key: bytes
     fingerprint: Mapping[str, bytes]
     issued_at: int
@@ -213,11 +219,12 @@ class ActivationResponse(Frozen):
     user: str | None
 
     def __init__(self, **fields: Any) -> None:
+        fields["counters"] = MappingProxyType(dict(fields.get("counters") or {}))
         self._set(**{"license_expires": None, **fields})
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-friendly dict."""
-        return {
+        """A JSON-friendly dict (``counters`` only when the response grants some)."""
+        out: dict[str, Any] = {
             "activation": self.activation_id, "license": self.license_id,
             "license_digest": self.license_digest.hex(), "device_id": key_id(self.device_key).hex(),
             "device_key": self.device_key.hex(), "nonce": self.nonce.hex(),
@@ -225,13 +232,18 @@ class ActivationResponse(Frozen):
             "license_expires": iso(self.license_expires),
             "user": self.user, "fingerprint": {k: v.hex() for k, v in self.fingerprint.items()},
         }  # fmt: skip
+        if self.counters:
+            out["counters"] = dict(self.counters)
+        return out
 
 
 _RESPONSE_CLAIMS = frozenset({EXP, IAT, CTI, TERMS})
 _RESPONSE_TERMS = frozenset(
     {"v", "license", "license_digest", "nonce", "device_key", "fingerprint", "user",
-     "license_expires"}
+     "license_expires", "counters"}
 )  # fmt: skip
+#: The most counters a response grants (as a license holds, format §7.3).
+MAX_GRANTED = 64
 
 
 def encode_response_payload(response: ActivationResponse) -> bytes:
@@ -248,6 +260,8 @@ def encode_response_payload(response: ActivationResponse) -> bytes:
         terms["user"] = response.user
     if response.license_expires is not None:
         terms["license_expires"] = response.license_expires
+    if response.counters:
+        terms["counters"] = dict(response.counters)
     claims: dict[int, Any] = {
         IAT: response.issued_at,
         CTI: response.activation_id.encode("ascii", "replace"),
@@ -290,7 +304,23 @@ def decode_response_payload(payload: bytes) -> ActivationResponse:
         license_id=text_field(terms.get("license"), "license id", ID_CHARS),
         nonce=_bytes(terms.get("nonce"), "request nonce", NONCE_SIZE),
         user=_optional_text(terms, "user", "user"),
+        counters=_granted(terms),
     )
+
+
+def _granted(terms: dict[str, Any]) -> dict[str, int]:
+    """The response's ``counters``: 1 to 64 names, each granting 1 to 2^63 - 1 units; absent
+    when none (one encoding per response)."""
+    if "counters" not in terms:
+        return {}
+    granted = map_field(terms["counters"], "granted counters", MAX_GRANTED)
+    out = {}
+    for name, units in granted.items():
+        name = text_field(name, "counter name", NAME_CHARS)
+        if len(name) > 64:
+            raise MalformedError("a granted counter's name is longer than 64 characters")
+        out[name] = int_field(units, f"units of {name!r}", 1, 2**63 - 1)
+    return out
 
 
 # --- receipt ----------------------------------------------------------------------------------

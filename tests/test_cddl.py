@@ -1000,6 +1000,7 @@ RESPONSE_CASES: dict[str, dict[str, Any]] = {
     "user": {"user": "alice@example.com"},
     "user-and-lease": {"user": "\U0001f600" * 256, "lease_expires": T0 + 30 * DAY},
     "license-expires": {"license_expires": T0 + 30 * DAY},
+    "counters": {"counters": {"exports": 50, "pages": 2**63 - 1}},
     "license-expires-before-iat": {"license_expires": 0},  # a maintained license, re-activated
     "lower-bounds": {
         "issued_at": 0,

@@ -16,6 +16,7 @@ test in this file.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -191,11 +192,22 @@ def test_metered_app_counts_exports_and_refuses_a_clock_set_back(site: Site) -> 
         return proc
 
     assert [app("export").stdout for _ in range(3)] == [
-        f"app: exported one drawing; {n} exports left\n" for n in (2, 1, 0)
+        f"app: exported one drawing; {n} left\n" for n in (2, 1, 0)
     ]
     refused = app("export")
     assert refused.returncode == 1 and refused.stdout.startswith("app: refused (limit-reached)")
     assert app("status").stdout.endswith("; 0 exports left\n")
+    report = site.tmp / "usage.txt"
+    assert app("report", str(report)).returncode == 0
+    done = json.loads(site.vendor_ok("usage", "import", str(report), "--json").out)
+    assert done["totals"] == {"exports": 3}
+    site.vendor_ok("counter", "refill", done["license"], "--device", done["device_id"][:8],
+                   "--add", "exports=5", "-o", str(site.tmp / "refill.txt"))  # fmt: skip
+    assert app("refill", str(site.tmp / "refill.txt")).stdout == "app: 5 more exports installed\n"
+    assert app("status").stdout.endswith("; 5 exports left\n")
+    assert app("return", str(site.tmp / "receipt.txt")).returncode == 0
+    site.vendor_ok("deactivate", str(site.tmp / "receipt.txt"))
+    assert app("reserve", "x", str(site.tmp / "r.txt")).returncode == 2
     earlier = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rolled = app("status", "--at", earlier)
     assert rolled.returncode == 1 and "(clock-rolled-back)" in rolled.stdout

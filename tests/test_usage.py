@@ -145,8 +145,13 @@ def test_usage_and_refill_on_both_command_lines(site: Site) -> None:
     machine = site.machine("m1")
     machine.ok("import", str(site.tmp / "c.lic"))
     machine.ok("request", "-o", str(machine.path("req")))
-    site.vendor_ok("activate", str(machine.path("req")), "-o", str(machine.path("resp")))
+    bad = site.licsign("activate", str(machine.path("req")), "-o", str(machine.path("x")),
+                       "--counter", "exports")  # fmt: skip
+    assert bad.code == 2 and "NAME=N" in bad.err
+    site.vendor_ok("activate", str(machine.path("req")), "-o", str(machine.path("resp")),
+                   "--counter", "exports=3")  # fmt: skip
     machine.ok("install", str(machine.path("resp")))
+    assert "Left:        5 exports" in machine.ok("status").out  # 2 of the license, 3 granted
     machine.ok("usage", "report", "-o", str(machine.path("report")))
     done = json.loads(site.vendor_ok("usage", "import", str(machine.path("report")), "--json").out)
     assert done["seq"] == 1 and done["warnings"] == []
@@ -158,8 +163,8 @@ def test_usage_and_refill_on_both_command_lines(site: Site) -> None:
                    "-o", str(machine.path("refill")))  # fmt: skip
     added = machine.ok("import", str(machine.path("refill")))
     assert "Added 7 units to counter exports" in added.out
-    assert "Left:        9 exports" in machine.ok("status").out
-    assert json.loads(machine.ok("status", "--json").out)["counters_left"] == {"exports": 9}
+    assert "Left:        12 exports" in machine.ok("status").out
+    assert json.loads(machine.ok("status", "--json").out)["counters_left"] == {"exports": 12}
     twice = machine("import", str(machine.path("refill")))
     assert twice.code != 0 and "applied here already" in twice.out + twice.err
     bad = site.licsign("counter", "refill", license_id, "--device", device, "--add", "exports",
@@ -279,3 +284,24 @@ def test_reserve_and_return_on_the_command_line(site: Site) -> None:
     assert done["transfer"] is False
     bad = machine("reserve", "--for", "5s", "-o", str(machine.path("req2")))
     assert bad.code == 2 and "Traceback" not in bad.err
+
+
+def test_an_activation_can_grant_units_of_a_counter(vendor: Vendor) -> None:
+    """``licsign activate --counter exports=5``: the response grants them on top of the
+    license's own; a counter the license lacks, or a grant below 1, is refused."""
+    from licsign import activate
+
+    lic = vendor.issue("consumption", counters={"exports": (2, 0)}, max_devices=1)
+    m = vendor.machine("m")
+    m.import_license(lic, at(0))
+    for bad, message in (({"prints": 1}, "no counter"), ({"exports": 0}, "positive")):
+        with pytest.raises(InvalidInputError, match=message):
+            activate(vendor.ws, m.request(at(1)), lambda: PW, now=at(1), counters=bad)
+    granted = activate(vendor.ws, m.request(at(2)), lambda: PW, now=at(2),
+                       counters={"exports": 5})  # fmt: skip
+    m.install(granted.response, at(3))
+    checked = m.check(at(4))
+    assert checked.activation is not None and dict(checked.activation.counters) == {"exports": 5}
+    assert m.store.remaining("exports", license=checked) == 7
+    assert m.store.consume("exports", 7, license=checked, now=at(5)) == 0
+    assert json.loads(vendor.events(lic.id)[-1]["data"])["counters"] == {"exports": 5}

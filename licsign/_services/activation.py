@@ -43,7 +43,7 @@ from licsign._ledger import (
     TrialRecord,
 )
 from licsign._services.issuing import new_license_id
-from licsign._services.keyring import KeyRing
+from licsign._services.keyring import KeyRing, Signer
 from licsign._services.shares import SeatAdmission, seat_admitter, sharers
 from licsign._validation import MIN_COMPONENTS, device_label
 from licsign._workspace import Workspace
@@ -344,14 +344,22 @@ def _take_seat(
 
 
 def _claim_trial(
-    ledger: Ledger, terms: LicenseTerms, request: ActivationRequest, activation_id: str, at: int
+    ledger: Ledger,
+    terms: LicenseTerms,
+    request: ActivationRequest,
+    activation_id: str,
+    at: int,
+    reused: bool,
 ) -> None:
-    """Record that this machine takes its one trial of the product, or refuse a second.
+    """For a new seat on a trial license (not ``reused``), record that this machine takes
+    its one trial of the product, or refuse a second.
 
     The machine is the request's ``machine-id`` digest, salted per product
     (docs/security.md "Trials: once per machine"). Call inside the unit of
     work that takes the new seat: a refusal undoes the seat too.
     """
+    if terms.type != "trial" or reused:
+        return
     digest = request.fingerprint.get(MACHINE_ID)
     if digest is None:  # the fingerprint policy requires it for every new seat
         raise RefusedError("a trial needs the request's machine-id component")
@@ -396,6 +404,7 @@ def activate(
     now: datetime,
     random_bytes: Callable[[int], bytes] = os.urandom,
     keys: KeyRing | None = None,
+    counters: Mapping[str, int] | None = None,
 ) -> Granted:
     """Answer an activation request: enforce every limit, record, sign the response.
 
@@ -403,6 +412,7 @@ def activate(
     same activation and takes no second seat, if the request comes from the
     machine the device was first activated on. ``keys``: issuing keys already
     opened for a batch (``activate_many``); without it the key is opened here.
+    ``counters``: units of the license's counters granted on top of its own (§11.2).
 
     Raises:
         LicenseError: the request file does not verify.
@@ -419,7 +429,8 @@ def activate(
         ) from None
     user = _normalized_user(request.user)
     terms = _check_request(ws, request, user, at)
-    key, certificate, kid, rollovers = (keys or KeyRing(ws, passphrase)).signer(terms.product, at)
+    granted = _grants(terms, counters)
+    signer = (keys or KeyRing(ws, passphrase)).signer(terms.product, at)
     lease, refresh, expires = _expiries(terms, at, request.lease)
     ledger = ws.ledger
     with ledger.transaction():
@@ -432,22 +443,40 @@ def activate(
         ledger.append_event(
             at, "activation.renewed" if reused else "activation.created", terms.id,
             {"activation": activation_id, "device": request.device_id, "label": request.label,
-             "user": user, "lease_expires": lease, "refresh_by": refresh},
+             "user": user, "lease_expires": lease, "refresh_by": refresh,
+             **({"counters": granted} if granted else {})},
         )  # fmt: skip
-        if terms.type == "trial" and not reused:  # a new seat on a trial: the machine's one trial
-            _claim_trial(ledger, terms, request, activation_id, at)
+        _claim_trial(ledger, terms, request, activation_id, at, reused)
         response = ActivationResponse(
             activation_id=activation_id, device_key=request.device_key,
             fingerprint=request.fingerprint, issued_at=at, lease_expires=expires,
             license_digest=request.license_digest, license_id=terms.id, nonce=request.nonce,
             user=user, license_expires=_license_expiry(ledger, terms, request, at),
+            counters=granted,
         )  # fmt: skip
-        document = encode_sign1(
-            ACTIVATION_RESPONSE, bytes.fromhex(kid), encode_response_payload(response),
-            lambda m: key.sign(m).signature, certificate, rollovers,
-        )  # fmt: skip
-    armored = armor(document, ACTIVATION_RESPONSE)
+        armored = _signed(signer, response)
     return Granted(armored, activation_id, request.device_id, reused, expires, request.license_id)
+
+
+def _signed(signer: Signer, response: ActivationResponse) -> bytes:
+    """The response signed by the issuing key, its certificate and rollovers embedded, armored."""
+    key, certificate, kid, rollovers = signer
+    document = encode_sign1(
+        ACTIVATION_RESPONSE, bytes.fromhex(kid), encode_response_payload(response),
+        lambda m: key.sign(m).signature, certificate, rollovers,
+    )  # fmt: skip
+    return armor(document, ACTIVATION_RESPONSE)
+
+
+def _grants(terms: LicenseTerms, counters: Mapping[str, int] | None) -> dict[str, int]:
+    """The counter grants of an activation, checked: counters the license states, 1 or more."""
+    out = dict(counters or {})
+    for name, units in out.items():
+        if name not in terms.counters:
+            raise InvalidInputError(f"license {terms.id} has no counter {name!r} to grant")
+        if type(units) is not int or not 1 <= units <= 2**63 - 1:
+            raise InvalidInputError(f"grant a positive whole number of {name!r}")
+    return out
 
 
 def _end_activation(ws: Workspace, activation: ActivationRecord, at: int, reason: str,

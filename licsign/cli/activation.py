@@ -32,6 +32,17 @@ def register(cli: click.Group) -> None:
     cli.add_command(device)
 
 
+def _grants(values: tuple[str, ...]) -> dict[str, int]:
+    """``--counter NAME=N`` values as a map (a name given twice is a usage error)."""
+    out: dict[str, int] = {}
+    for value in values:
+        name, _, units = value.partition("=")
+        if not name or not units.isascii() or not units.isdigit() or name in out:
+            raise click.UsageError(f"--counter takes NAME=N once per counter, not {value!r}")
+        out[name] = int(units)
+    return out
+
+
 def _read(path: str, what: str) -> bytes:
     from licsign._files import read_regular_file
 
@@ -49,6 +60,11 @@ def _read(path: str, what: str) -> bytes:
 )
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @click.option("--json", "as_json", is_flag=True, help="Print what was recorded as JSON.")
+@click.option(
+    "--counter", "grants", multiple=True, metavar="NAME=N",
+    help="Grant this machine N more units of the license's counter NAME (repeatable; one "
+    "request only).",
+)  # fmt: skip
 @no_revocations_option
 @pass_context
 def activate(
@@ -57,15 +73,14 @@ def activate(
     output: str,
     force: bool,
     as_json: bool,
+    grants: tuple[str, ...],
     no_revocations: bool,
 ) -> None:
     """Answer an activation request file from a customer's machine.
 
-    Checks the request's signature, the license (exists, right product, not
-    expired) and every limit (devices, users, devices per user, allowed
-    users) in one transaction, records the device, and writes a signed
-    response to carry back. A device that already holds a seat gets a fresh
-    response for the same seat.
+    Checks the request's signature, the license and every limit in one
+    transaction, records the device, and writes a signed response to carry
+    back. A device that already holds a seat gets a fresh one for that seat.
 
     Several requests (or -o naming a directory) are answered with the issuing
     key opened once, each in its own transaction: a refused one does not undo
@@ -76,9 +91,12 @@ def activate(
     """
     from licsign._services.activation import activate as grant
 
+    counters = _grants(grants)
     if len(request_files) > 1 or os.path.isdir(output):
         from licsign.cli.bulk import activate_batch
 
+        if counters:
+            raise click.UsageError("--counter grants to one machine: give one request")
         activate_batch(ctx, request_files, output, force, as_json, no_revocations)
         return
     request_file = request_files[0]
@@ -87,7 +105,8 @@ def activate(
         raise click.UsageError("--json and -o - would both write to stdout; give -o FILE")
     require_writable(output, force)  # before the ledger records anything
     data = _read(request_file, "request")
-    granted = grant(ctx.workspace(), data, ctx.passphrase_source(), now=now_utc())
+    granted = grant(ctx.workspace(), data, ctx.passphrase_source(), now=now_utc(),
+                    counters=counters)  # fmt: skip
     data, attached = with_revocations(ctx, granted.license_id, granted.response, no_revocations)
     write_output(output, data, force)
     info = {

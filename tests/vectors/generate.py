@@ -1109,6 +1109,7 @@ def response_fields(**overrides: Any) -> dict[str, Any]:
         fingerprint=MACHINE,
         user="alice@globex.example",
         license_expires=None,
+        counters=None,
     )
     fields.update(overrides)
     return fields
@@ -1127,6 +1128,8 @@ def response_claims(r: dict[str, Any]) -> dict[Any, Any]:
         t["user"] = r["user"]
     if r["license_expires"] is not None:
         t["license_expires"] = r["license_expires"]
+    if r["counters"] is not None:
+        t["counters"] = dict(r["counters"])
     claims: dict[Any, Any] = {IAT: r["issued_at"], CTI: r["activation"].encode("ascii"), TERMS: t}
     if r["lease_expires"] is not None:
         claims[EXP] = r["lease_expires"]
@@ -1134,8 +1137,8 @@ def response_claims(r: dict[str, Any]) -> dict[Any, Any]:
 
 
 def response_json(r: dict[str, Any]) -> dict[str, Any]:
-    """ActivationResponse.to_json() for these inputs."""
-    return {
+    """ActivationResponse.to_json() for these inputs (counters only when granted)."""
+    out = {
         "activation": r["activation"],
         "license": r["license"],
         "license_digest": r["license_digest"].hex(),
@@ -1148,6 +1151,9 @@ def response_json(r: dict[str, Any]) -> dict[str, Any]:
         "user": r["user"],
         "fingerprint": {k: v.hex() for k, v in r["fingerprint"].items()},
     }
+    if r["counters"] is not None:
+        out["counters"] = dict(r["counters"])
+    return out
 
 
 def receipt_fields(**overrides: Any) -> dict[str, Any]:
@@ -1548,6 +1554,22 @@ def response_vectors() -> None:
         op,
         response_document(response_claims(unleased)),
         expected=response_json(unleased),
+    )
+    granted = response_fields(activation="A-VECT-0003", counters={"exports": 50})
+    add_activation(
+        "response-valid-counters",
+        "A response granting 50 units of the license's counter exports on top of the "
+        "license's own (format §11.2 counters).",
+        op,
+        response_document(response_claims(granted)),
+        expected=response_json(granted),
+    )
+    add_activation(
+        "response-malformed-counters-zero",
+        "A grant of 0 units, re-signed: a grant is 1 or more (absent when none).",
+        op,
+        response_document(response_claims(response_fields(counters={"exports": 0}))),
+        error="malformed",
     )
     add_activation(
         "response-valid-armored",
