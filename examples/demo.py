@@ -164,15 +164,15 @@ def counted_exports(licsign: str, licverify: str, env: dict[str, str]) -> None:
         run("Application (examples/metered_app.py): export a drawing", *app, "export", env=env)
     run("Application: the fifth is refused (limit plus overage)", *app, "export", env=env,
         expect=1)  # fmt: skip
-    run("Machine M: a usage report, signed by its device key", licverify, "usage", "report", *m,
-        "-o", "usage-1.txt", env=env)  # fmt: skip
+    run("Application: a usage report for the vendor, signed by the device key", *app, "report",
+        "usage-1.txt", env=env)  # fmt: skip
     run("Vendor: record it", licsign, "usage", "import", "usage-1.txt", env=env)
     run("Vendor: the same report again is refused (replayed)", licsign, "usage", "import",
         "usage-1.txt", env=env, expect=1)  # fmt: skip
     device = json.loads(granted)["device"][:12]
     run("Vendor: sign a refill of 10 exports for machine M", licsign, "counter", "refill",
         license_id, "--device", device, "--add", "exports=10", "-o", "refill.txt", env=env)  # fmt: skip
-    run("Machine M: install the refill (once)", licverify, "import", "refill.txt", *m, env=env)
+    run("Application: install the refill (once)", *app, "refill", "refill.txt", env=env)
     run("Application: exporting again", *app, "export", env=env)
     back = (datetime.now(timezone.utc) - timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
     run("Someone sets the clock back two hours: refused, not fooled", *app, "export", "--at",
@@ -183,21 +183,22 @@ def counted_exports(licsign: str, licverify: str, env: dict[str, str]) -> None:
 
 def floating_seat(licsign: str, licverify: str, env: dict[str, str]) -> None:
     """A floating seat reserved for a day from the machine, and returned early."""
-    f = ["--state-dir", "machine-f", "--machine-id", "machine-f"]
-    print("\n#### A floating seat: reserved from the machine for a day, returned early")
+    env = dict(env, LICVERIFY_MACHINE_ID="machine-f")
+    f = ["--state-dir", "machine-f"]
+    app = [sys.executable, os.path.join(HERE, "metered_app.py"), "machine-f", "root.pem"]
+    print("\n#### A floating seat: reserved from the application for a day, returned early")
     run("Vendor: one floating seat, leased for a week at most", licsign, "issue", "--product",
         "acme-cad", "--customer", "globex", "--type", "floating", "--lease", "7d",
         "--max-devices", "1", "-o", "floating.lic", env=env)  # fmt: skip
-    run("Machine F: import, and reserve the seat for a day", licverify, "import", "floating.lic",
-        *f, env=env)  # fmt: skip
-    run("", licverify, "reserve", "--for", "1d", *f, "-o", "reserve-f.txt", env=env)
+    run("Machine F: import, and the application reserves the seat for a day", licverify,
+        "import", "floating.lic", *f, env=env)  # fmt: skip
+    run("", *app, "reserve", "1", "reserve-f.txt", env=env)
     run("Vendor: granted for a day (the license allows up to a week)", licsign, "activate",
         "reserve-f.txt", "-o", "lease-f.txt", env=env)  # fmt: skip
     run("Machine F: install; the lease end is shown", licverify, "install", "lease-f.txt", *f,
         env=env)  # fmt: skip
-    run("", licverify, "status", *f, env=env)
-    run("Machine F: done early, return the seat", licverify, "return", *f, "-o", "return-f.txt",
-        env=env)  # fmt: skip
+    run("", *app, "status", env=env)
+    run("Application: done early, return the seat", *app, "return", "return-f.txt", env=env)
     run("Vendor: the seat is free again (not a transfer)", licsign, "deactivate", "return-f.txt",
         env=env)  # fmt: skip
 
