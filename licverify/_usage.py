@@ -187,15 +187,20 @@ def decode_refill_payload(payload: bytes) -> CounterRefill:
     add = map_field(terms.get("add"), "refill", 1)
     ((counter, amount),) = add.items()
     return CounterRefill(
-        issued_at=int_field(claims.get(IAT), "refill time"),
-        refill_id=_bytes(claims.get(CTI), "refill id", NONCE_SIZE),
-        license_id=text_field(terms.get("license"), "license id", ID_CHARS),
-        product=text_field(terms.get("product"), "product", ID_CHARS),
-        activation_id=text_field(terms.get("activation"), "activation id", ID_CHARS),
-        device_key=_device_key(terms.get("device_key"), what),
-        counter=_counter(counter),
-        amount=int_field(amount, "refill amount", 1, MAX_UNITS),
-    )
+        **_bound(claims, terms, what), refill_id=_bytes(claims.get(CTI), "refill id", NONCE_SIZE),
+        counter=_counter(counter), amount=int_field(amount, "refill amount", 1, MAX_UNITS),
+    )  # fmt: skip
+
+
+def _bound(claims: dict[int, Any], terms: dict[str, Any], what: str) -> dict[str, Any]:
+    """The fields a refill and a clock reset share: when, and the activation they are for."""
+    return {
+        "issued_at": int_field(claims.get(IAT), f"{what} time"),
+        "license_id": text_field(terms.get("license"), "license id", ID_CHARS),
+        "product": text_field(terms.get("product"), "product", ID_CHARS),
+        "activation_id": text_field(terms.get("activation"), "activation id", ID_CHARS),
+        "device_key": _device_key(terms.get("device_key"), what),
+    }
 
 
 def open_usage_report(document: bytes) -> tuple[UsageReport, bytes]:
@@ -260,12 +265,7 @@ def decode_clock_reset_payload(payload: bytes) -> ClockReset:
     claims, terms = _claims(payload, what, _REFILL_CLAIMS)
     _only(terms, _RESET_TERMS, what)
     return ClockReset(
-        issued_at=int_field(claims.get(IAT), "reset time"),
-        reset_id=_bytes(claims.get(CTI), "reset id", NONCE_SIZE),
-        license_id=text_field(terms.get("license"), "license id", ID_CHARS),
-        product=text_field(terms.get("product"), "product", ID_CHARS),
-        activation_id=text_field(terms.get("activation"), "activation id", ID_CHARS),
-        device_key=_device_key(terms.get("device_key"), what),
+        **_bound(claims, terms, what), reset_id=_bytes(claims.get(CTI), "reset id", NONCE_SIZE)
     )
 
 
