@@ -337,6 +337,19 @@ def test_the_first_activation_fixes_the_expiry(vendor: Vendor) -> None:
         one.check(at(ends))
     with pytest.raises(RefusedError, match="expired on"):
         vendor.activate(one.request(at(ends)), at(ends))
+    # the vendor's details page judges it at the date the first activation fixed
+    from licsign import license_details
+
+    before = license_details(vendor.ws, lic.id, now=at(ends - 1))
+    assert before.status == "active" and before.lifecycle is not None
+    assert before.lifecycle.to_json()["expires"] == licverify_iso(ends)
+    assert license_details(vendor.ws, lic.id, now=at(ends)).status == "expired"
+
+
+def licverify_iso(seconds: int) -> str:
+    from licverify._time import iso
+
+    return str(iso(seconds))
 
 
 def test_a_trial_counts_from_each_machines_trial(vendor: Vendor) -> None:

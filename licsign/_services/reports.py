@@ -31,7 +31,7 @@ from licsign._services.users import LicenseUser, license_users
 from licsign._workspace import Workspace
 from licverify import ExpiredError, LicenseError, NotYetValidError, Status
 from licverify._time import MAX_TIMESTAMP, from_timestamp, iso, to_timestamp
-from licverify._verify import check_time
+from licverify._verify import check_time, judge_expiry
 from licverify.cliutil import Duration
 from licverify.format import (
     LICENSE,
@@ -126,6 +126,29 @@ def license_status(record: LicenseRecord, at: int) -> str:
         return REVOKED
     terms = _decoded(record)
     return UNREADABLE if terms is None else _time_status(terms, at)
+
+
+def fixed_expiry(terms: LicenseTerms | None, first_activation: int | None) -> int | None:
+    """The expiry a license with ``expires_after_activation`` got from its first activation
+    (what every activation response for it says, format §11.2), or None: no such term, not
+    activated yet, or a trial (each machine's own trial fixes its own)."""
+    if terms is None or first_activation is None or terms.type == "trial":
+        return None
+    seconds = terms.expires_after_activation_seconds
+    return None if seconds is None else first_activation + seconds
+
+
+def _fixed_status(record: LicenseRecord, terms: LicenseTerms | None, fixed: int, at: int) -> str:
+    """``license_status`` judged at the expiry the first activation fixed."""
+    if record.status == REVOKED or terms is None:
+        return license_status(record, at)
+    try:
+        status, _ = judge_expiry(terms, fixed, at)
+    except ExpiredError:
+        return EXPIRED
+    if status is Status.MAINTAINED:
+        return EXPIRED
+    return IN_GRACE if status is Status.GRACE else ACTIVE
 
 
 def _decoded(record: LicenseRecord) -> LicenseTerms | None:
@@ -520,12 +543,17 @@ def license_details(ws: Workspace, license_id: str, *, now: datetime) -> License
         for a in ws.ledger.activations_of(license_id)
     )
     user_based = decoded is not None and is_user_based(decoded)
+    at = to_timestamp(now)
+    fixed = fixed_expiry(decoded, min((a.created_at for a in entries), default=None))
+    status = (
+        license_status(record, at) if fixed is None else _fixed_status(record, decoded, fixed, at)
+    )
     return LicenseDetails(
-        record.id, record.version, license_status(record, to_timestamp(now)), terms,
+        record.id, record.version, status, terms,
         record.key_id, record.digest, record.document, device_list,
         tuple(HistoryEntry.from_event(e) for e in ws.ledger.license_history(license_id)),
         order=order, managers=managers, basis=USER_BASED if user_based else COMPUTER_BASED,
-        lifecycle=_lifecycle(ws, record, terms, entries),
+        lifecycle=_lifecycle(ws, record, terms, entries, fixed),
         usage=usage_rules(terms, ws.ledger.transfers_used(license_id)),
         users=tuple(license_users(ws, license_id, now=now, removed=True)),
         activations=entries,
@@ -553,17 +581,20 @@ def _lifecycle(
     record: LicenseRecord,
     terms: dict[str, Any],
     entries: tuple[ActivationEntry, ...],
+    fixed: int | None = None,
 ) -> Lifecycle:
-    """The license's dates and its place among its versions (the ledger's ``licenses`` rows)."""
+    """The license's dates and its place among its versions (the ledger's ``licenses`` rows);
+    ``fixed``: the expiry its first activation fixed (``fixed_expiry``), if any."""
     versions = tuple(ws.ledger.license_versions(record.id))
     numbers = [v for v, _, _ in versions]
     earlier = [v for v in numbers if v < record.version]
     later = [v for v in numbers if v > record.version]
     grace = int(terms.get("grace_seconds") or 0)
+    expires = record.expires if fixed is None else fixed
     return Lifecycle(
         versions[0][1] if versions else record.issued_at, record.issued_at,
-        min((a.created_at for a in entries), default=None), record.expires,
-        None if record.expires is None else record.expires + grace,
+        min((a.created_at for a in entries), default=None), expires,
+        None if expires is None else expires + grace,
         max(earlier, default=None), min(later, default=None), versions,
     )  # fmt: skip
 
