@@ -133,13 +133,15 @@ def test_every_csv_column_gives_the_terms_licsign_issue_gives(site: Site) -> Non
     )
     header = ("product,customer,type,expires,duration,not_before,grace,features,max_version,"
               "maintenance_end,max_devices,max_users,max_devices_per_user,max_transfers,users,"
-              "devices,device_match,require_activation,counters,lease,refresh,meta,order")  # fmt: skip
+              "devices,device_match,require_activation,counters,lease,refresh,meta,order,"
+              "at_expiry,expires_after_activation")  # fmt: skip
     lines = [
         "acme-suite,globex,subscription,,1y,2026-01-01,14d,export;tier=pro;seats=5,2.9,"
         "2027-06-30,3,2,1,4,Alice@Example.com; bob@example.com,,most,true,pages=1000+50,,90d,"
-        "crm=42;note=vip,PO-7",
-        f"acme-suite,globex,floating,2030-01-01T12:00Z,,2026-02-01,,,,,5,,,,,{device},,,,30min,,,",
-        f"acme-suite,globex,perpetual,,,2026-03-01,,export,,,,,,,,{device},2,no,,,,,",
+        "crm=42;note=vip,PO-7,maintain,",
+        f"acme-suite,globex,floating,2030-01-01T12:00Z,,2026-02-01,,,,,5,,,,,{device},,,,30min,,,,,",
+        f"acme-suite,globex,perpetual,,,2026-03-01,,export,,,,,,,,{device},2,no,,,,,,,",
+        "acme-suite,globex,trial" + "," * 22 + "30d",
     ]
     options = [
         ["--type", "subscription", "--duration", "1y", "--not-before", "2026-01-01",
@@ -148,17 +150,18 @@ def test_every_csv_column_gives_the_terms_licsign_issue_gives(site: Site) -> Non
          "--max-users", "2", "--max-devices-per-user", "1", "--max-transfers", "4",
          "--user", "Alice@Example.com", "--user", "bob@example.com", "--device-match", "most",
          "--require-activation", "--counter", "pages=1000+50", "--refresh", "90d",
-         "--meta", "crm=42", "--meta", "note=vip", "--order", "PO-7"],
+         "--meta", "crm=42", "--meta", "note=vip", "--order", "PO-7", "--at-expiry", "maintain"],
         ["--type", "floating", "--expires", "2030-01-01T12:00Z", "--not-before", "2026-02-01",
          "--max-devices", "5", "--device", device, "--lease", "30min"],
         ["--type", "perpetual", "--not-before", "2026-03-01", "--feature", "export",
          "--device", device, "--device-match", "2"],
+        ["--type", "trial", "--expires-after-activation", "30d"],
     ]  # fmt: skip
     (site.tmp / "batch.csv").write_text("\n".join([header, *lines]) + "\n")
     result = site.vendor_ok("issue", "--from-csv", "batch.csv", "-o", "out", "--json")
     printed = json.loads(result.out)
-    assert [r["line"] for r in printed["licenses"]] == [2, 3, 4]
-    assert result.err.startswith("... issuing 3 licenses")
+    assert [r["line"] for r in printed["licenses"]] == [2, 3, 4, 5]
+    assert result.err.startswith("... issuing 4 licenses")
     for entry, args in zip(printed["licenses"], options, strict=True):
         single = site.issue_with(f"{entry['line']}.lic", *args, product="acme-suite")
         from_csv = json.loads(site.vendor.license_record(entry["id"])["terms"])

@@ -82,7 +82,7 @@ CSV_COLUMNS: dict[str, str] = {
     "max_users": _COUNT, "max_devices_per_user": _COUNT, "max_transfers": _COUNT,
     "users": _LIST, "devices": _LIST, "device_match": _TEXT,
     "require_activation": _FLAG, "counters": _LIST, "lease": _SPAN, "refresh": _SPAN,
-    "meta": _LIST, "order": _TEXT,
+    "meta": _LIST, "order": _TEXT, "at_expiry": _TEXT, "expires_after_activation": _SPAN,
 }  # fmt: skip
 #: Header names also accepted: the singular option names.
 _ALIASES = {"feature": "features", "user": "users", "device": "devices", "counter": "counters"}
@@ -95,6 +95,7 @@ _FIELD_COLUMNS = {
     "max_version": "max_version", "device_match": "device_match", "user": "users",
     "users": "users", "expires": "expires", "grace": "grace", "lease": "lease",
     "refresh": "refresh", "order_id": "order", "order": "order", "component": "devices",
+    "at_expiry": "at_expiry", "expires_after_activation": "expires_after_activation",
 }  # fmt: skip
 _FLAGS = {"": False, "true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
 
