@@ -94,13 +94,23 @@ if TYPE_CHECKING:  # loaded lazily at run time, see __getattr__
     from licverify._inspect import Check, InspectReport, inspect_document
     from licverify._revocation import RevocationList
     from licverify._store import LocalStore
+    from licverify._usage import (
+        ClockReset,
+        CounterRefill,
+        UsageReport,
+        verify_clock_reset,
+        verify_counter_refill,
+        verify_usage_report,
+    )
 
 __version__ = "0.1.0"
 
 _LAZY = {"Check": "_inspect", "InspectReport": "_inspect", "inspect_document": "_inspect",
          "LocalStore": "_store", "ActivationRequest": "_activation",
          "ActivationResponse": "_activation", "DeactivationReceipt": "_activation",
-         "RevocationList": "_revocation"}  # fmt: skip
+         "RevocationList": "_revocation", "UsageReport": "_usage", "CounterRefill": "_usage",
+         "ClockReset": "_usage", "verify_usage_report": "_usage",
+         "verify_counter_refill": "_usage", "verify_clock_reset": "_usage"}  # fmt: skip
 
 
 def __getattr__(name: str) -> object:
@@ -119,8 +129,10 @@ __all__ = [
     "BadSignature",  # old name of BadSignatureError, kept for one release (0.x)
     "BadSignatureError",
     "Check",
+    "ClockReset",
     "ClockRolledBackError",
     "Counter",
+    "CounterRefill",
     "DeactivationReceipt",
     "Expired",  # old name of ExpiredError, kept for one release (0.x)
     "ExpiredError",
@@ -148,6 +160,7 @@ __all__ = [
     "UnsupportedError",
     "UntrustedKey",  # old name of UntrustedKeyError, kept for one release (0.x)
     "UntrustedKeyError",
+    "UsageReport",
     "Verifier",
     "VersionNotAllowed",  # old name of VersionNotAllowedError, kept for one release (0.x)
     "VersionNotAllowedError",
@@ -164,9 +177,12 @@ __all__ = [
     "machine_fingerprint",
     "parse_fingerprint",
     "verify_certificate",
+    "verify_clock_reset",
+    "verify_counter_refill",
     "verify_license",
     "verify_receipt",
     "verify_request",
     "verify_response",
     "verify_revocation_list",
+    "verify_usage_report",
 ]

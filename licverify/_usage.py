@@ -31,7 +31,7 @@ from licverify._cbor import encode_canonical
 from licverify._errors import MalformedError
 from licverify._fields import ID_CHARS, NAME_CHARS, int_field, map_field, text_field
 from licverify._keys import key_id
-from licverify._kinds import COUNTER_REFILL, USAGE_REPORT
+from licverify._kinds import CLOCK_RESET, COUNTER_REFILL, USAGE_REPORT
 from licverify._license import FORMAT_VERSION, MAX_COUNTERS, Frozen
 from licverify._time import MAX_TIMESTAMP, iso
 
@@ -287,3 +287,51 @@ def open_issuing_signed(document: bytes, roots: Any, product: str, kind: Any) ->
             f"this {kind.name} is for product {value.product!r}, not {product!r}"
         )
     return value, binary
+
+
+# --- public entry points (fail closed, like every verify_*) ---------------------------------------
+
+
+def verify_usage_report(document: bytes) -> UsageReport:
+    """Verify a usage report (armored or binary): signed by the device key it carries.
+
+    Raises:
+        LicenseError: it does not verify (``code`` says why); anything unexpected is
+            ``internal-error``.
+        TypeError: ``document`` is not bytes.
+    """
+    from licverify._verify import _as_bytes, _fail_closed
+
+    data = _as_bytes(document)
+    return _fail_closed(lambda: open_usage_report(data)[0])()
+
+
+def verify_counter_refill(document: bytes, *, trusted_roots: Any, product: str) -> CounterRefill:
+    """Verify a counter refill (armored or binary) against the trusted roots, for ``product``.
+
+    Raises:
+        LicenseError: as ``verify_usage_report``.
+        TypeError, ValueError: bad arguments.
+    """
+    refill: CounterRefill = _issuing_signed(document, trusted_roots, product, COUNTER_REFILL)
+    return refill
+
+
+def verify_clock_reset(document: bytes, *, trusted_roots: Any, product: str) -> ClockReset:
+    """Verify a clock reset (armored or binary) against the trusted roots, for ``product``.
+
+    Raises:
+        LicenseError: as ``verify_usage_report``.
+        TypeError, ValueError: bad arguments.
+    """
+    reset: ClockReset = _issuing_signed(document, trusted_roots, product, CLOCK_RESET)
+    return reset
+
+
+def _issuing_signed(document: bytes, trusted_roots: Any, product: str, kind: Any) -> Any:
+    from licverify._keys import TrustedRoots
+    from licverify._verify import _as_bytes, _check_product, _fail_closed
+
+    data, roots = _as_bytes(document), TrustedRoots.coerce(trusted_roots)
+    chosen = _check_product(product)
+    return _fail_closed(lambda: open_issuing_signed(data, roots, chosen, kind)[0])()

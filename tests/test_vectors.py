@@ -22,6 +22,7 @@ ACTIVATION = FILE["activation_vectors"]
 ACTIVATION_VALID = [v for v in ACTIVATION if "expected" in v]
 OPERATIONS = {
     "verify_request", "verify_receipt", "verify_response", "verify_license_with_activation",
+    "verify_usage_report", "verify_counter_refill", "verify_clock_reset",
 }  # fmt: skip
 #: Each code's exact class: a WrongKind must not pass for a Malformed, or the reverse.
 ERROR_CLASSES: dict[str, type[licverify.LicenseError]] = {
@@ -62,8 +63,11 @@ def test_file_shape() -> None:
     for v in ACTIVATION:
         keys = {"name", "description", "operation", "document", "expected" if "expected" in v
                 else "error"}  # fmt: skip
-        if v["operation"] in ("verify_response", "verify_license_with_activation"):
+        if v["operation"] in ("verify_response", "verify_license_with_activation",
+                              "verify_counter_refill", "verify_clock_reset"):  # fmt: skip
             keys.add("trusted_roots")
+        if v["operation"] in ("verify_counter_refill", "verify_clock_reset"):
+            keys.add("product")
         if v["operation"] == "verify_license_with_activation":
             keys |= {"license", "now", "product", "device_key", "fingerprint"}
         assert set(v) == keys, v["name"]
@@ -175,7 +179,12 @@ def run_activation(vector: dict[str, Any], document: bytes | None = None) -> Any
         return licverify.verify_request(data)
     if operation == "verify_receipt":
         return licverify.verify_receipt(data)
+    if operation == "verify_usage_report":
+        return licverify.verify_usage_report(data)
     roots = [bytes.fromhex(k) for k in vector["trusted_roots"]]
+    if operation in ("verify_counter_refill", "verify_clock_reset"):
+        verify = getattr(licverify, operation)
+        return verify(data, trusted_roots=roots, product=vector["product"])
     if operation == "verify_response":
         return licverify.verify_response(data, trusted_roots=roots)
     assert operation == "verify_license_with_activation", operation

@@ -1014,7 +1014,14 @@ OPERATIONS = (
     "verify_receipt",
     "verify_response",
     "verify_license_with_activation",
+    "verify_usage_report",
+    "verify_counter_refill",
+    "verify_clock_reset",
 )
+#: The operations that verify against trusted roots, and those for one product.
+_ROOTED = ("verify_response", "verify_license_with_activation", "verify_counter_refill",
+           "verify_clock_reset")  # fmt: skip
+_FOR_PRODUCT = ("verify_counter_refill", "verify_clock_reset")
 
 DEVICE = key_from_seed("device")
 OTHER_DEVICE = key_from_seed("other-device")
@@ -1272,8 +1279,10 @@ def add_activation(
         "operation": operation,
         "document": document.hex(),
     }
-    if operation in ("verify_response", "verify_license_with_activation"):
+    if operation in _ROOTED:
         vector["trusted_roots"] = [r.hex() for r in roots]
+    if operation in _FOR_PRODUCT:
+        vector["product"] = PRODUCT
     if operation == "verify_license_with_activation":
         vector.update(
             license=license.hex(),
@@ -2064,6 +2073,116 @@ def activation_vectors() -> None:
     license_with_activation_vectors()
     expiring_activation_vectors()
     after_activation_vectors()
+    counter_document_vectors()
+
+
+# --- usage reports, refills and clock resets (format §14) ---------------------------------------
+
+
+def usage_claims(**overrides: Any) -> dict[Any, Any]:
+    """A usage report's claims (format §14.1), built by hand; override any term."""
+    terms: dict[str, Any] = {
+        "v": 2, "license": ACT_TERMS.id, "product": PRODUCT, "device_key": pub(DEVICE),
+        "seq": 2, "records": 5, "head": b"\x07" * 32, "totals": {"exports": 3},
+        "refilled": {"exports": 500}, "clock": NOW - 60,
+    }  # fmt: skip
+    terms.update(overrides)
+    return {IAT: NOW - 30, TERMS: terms}
+
+
+def bound_claims(kind: str, **overrides: Any) -> dict[Any, Any]:
+    """A refill's or a clock reset's claims (format §14.2, §14.3), built by hand."""
+    terms: dict[str, Any] = {
+        "v": 2, "license": ACT_TERMS.id, "product": PRODUCT, "activation": "A-VECT-0001",
+        "device_key": pub(DEVICE),
+    }  # fmt: skip
+    if kind == "refill":
+        terms["add"] = {"exports": 500}
+    terms.update(overrides)
+    return {IAT: NOW - 3600, CTI: nonce(kind), TERMS: terms}
+
+
+def issuing_signed(kind: F.Kind, claims: dict[Any, Any]) -> bytes:
+    """Signed by the issuing key, its certificate in kcwt, like a license."""
+    payload = F.encode_canonical(claims)
+    return F.encode_sign1(kind, kid_of(pub(ISSUING)), payload, signer(ISSUING), DEFAULT_CERTIFICATE)
+
+
+def counter_document_vectors() -> None:
+    device_id = kid_of(pub(DEVICE)).hex()
+    add_activation(
+        "usage-report-valid", "A usage report (format §14.1), signed by the device key it carries.",
+        "verify_usage_report", device_signed(F.USAGE_REPORT, usage_claims()),
+        expected={"license": ACT_TERMS.id, "product": PRODUCT, "device_id": device_id, "seq": 2,
+                  "records": 5, "head": "07" * 32, "totals": {"exports": 3},
+                  "refilled": {"exports": 500}, "clock": iso(NOW - 60),
+                  "issued_at": iso(NOW - 30)},
+    )  # fmt: skip
+    add_activation(
+        "usage-report-another-key", "Signed by another device key than the one it carries.",
+        "verify_usage_report",
+        device_signed(F.USAGE_REPORT, usage_claims(), key=OTHER_DEVICE, kid=kid_of(pub(DEVICE))),
+        error="bad-signature",
+    )  # fmt: skip
+    add_activation(
+        "usage-report-malformed-seq-zero", "Report number 0: numbers start at 1.",
+        "verify_usage_report", device_signed(F.USAGE_REPORT, usage_claims(seq=0)),
+        error="malformed",
+    )  # fmt: skip
+    refill = issuing_signed(F.COUNTER_REFILL, bound_claims("refill"))
+    add_activation(
+        "refill-valid", "A counter refill (format §14.2): 500 exports for one activation.",
+        "verify_counter_refill", refill,
+        expected={"refill": nonce("refill").hex(), "license": ACT_TERMS.id, "product": PRODUCT,
+                  "activation": "A-VECT-0001", "device_id": device_id, "counter": "exports",
+                  "amount": 500, "issued_at": iso(NOW - 3600)},
+    )  # fmt: skip
+    add_activation(
+        "refill-two-counters", "A refill naming two counters: exactly one is allowed.",
+        "verify_counter_refill",
+        issuing_signed(F.COUNTER_REFILL,
+                       bound_claims("refill", add={"exports": 1, "pages": 1})),
+        error="malformed",
+    )  # fmt: skip
+    add_activation(
+        "refill-wrong-product", "A refill for another product than the application's.",
+        "verify_counter_refill",
+        issuing_signed(F.COUNTER_REFILL, bound_claims("refill", product="acme-viewer")),
+        error="wrong-product",
+    )  # fmt: skip
+    add_activation(
+        "refill-bad-signature", "The refill's signature with one bit flipped.",
+        "verify_counter_refill", flip_bit(refill, len(refill) - 1), error="bad-signature",
+    )  # fmt: skip
+    reset = issuing_signed(F.CLOCK_RESET, bound_claims("reset"))
+    add_activation(
+        "clock-reset-valid", "A one-time clock reset (format §14.3) for one activation.",
+        "verify_clock_reset", reset,
+        expected={"reset": nonce("reset").hex(), "license": ACT_TERMS.id, "product": PRODUCT,
+                  "activation": "A-VECT-0001", "device_id": device_id,
+                  "issued_at": iso(NOW - 3600)},
+    )  # fmt: skip
+    add_activation(
+        "usage-report-wrong-kind", "An activation request given as a usage report.",
+        "verify_usage_report", device_signed(F.ACTIVATION_REQUEST, usage_claims()),
+        error="wrong-kind",
+    )  # fmt: skip
+    add_activation(
+        "refill-wrong-kind", "A clock reset given as a refill.", "verify_counter_refill", reset,
+        error="wrong-kind",
+    )  # fmt: skip
+    add_activation(
+        "clock-reset-wrong-kind", "A refill given as a clock reset.", "verify_clock_reset",
+        refill, error="wrong-kind",
+    )  # fmt: skip
+    add_activation(
+        "clock-reset-bad-signature", "The clock reset's signature with one bit flipped.",
+        "verify_clock_reset", flip_bit(reset, len(reset) - 1), error="bad-signature",
+    )  # fmt: skip
+    add_activation(
+        "clock-reset-untrusted-root", "A clock reset checked against another vendor's root.",
+        "verify_clock_reset", reset, roots=(pub(OTHER_ROOT),), error="untrusted-key",
+    )  # fmt: skip
 
 
 # --- revocation lists (format §13) --------------------------------------------------------------
