@@ -173,6 +173,7 @@ COMMANDS: dict[str, Callable[[Env, str], tuple[str, list[str]]]] = {
     "licverify check --trust": lambda e, p: ("licverify", ["check", str(e.good), "--trust", p, "--product", PRODUCT]),
     "licverify inspect": lambda e, p: ("licverify", ["inspect", p, "--trust", str(e.trust), "--product", PRODUCT]),
     "licsign key export-public --home": lambda e, p: ("licsign", ["--home", p, "key", "export-public", "-o", str(e.out)]),
+    "licsign usage import": lambda e, p: ("licsign", ["usage", "import", p]),
 }
 
 _UNREADABLE = {kind: E2 for kind in ("missing", "empty", "directory", "symlink", "fifo", "oversized")}
@@ -191,6 +192,8 @@ MATRIX: dict[str, dict[str, Expect]] = {
     "licverify check --trust": _ALL_E2,
     "licverify inspect": dict(_DOCUMENT, certificate=OK),
     "licsign key export-public --home": _ALL_E2,
+    # Not a usage report (a license, a certificate, bytes): refused, one line, exit 1.
+    "licsign usage import": dict(_UNREADABLE, **{k: Expect(1) for k in INPUTS if k not in _UNREADABLE}),
 }
 
 
