@@ -16,6 +16,7 @@ from licsign.cli import (
     orders,
     renewals,
     revocations,
+    serve,
     shares,
     usage,
     users,
@@ -74,6 +75,7 @@ shares.register(cli)
 renewals.register(cli)
 revocations.register(cli)
 usage.register(cli)
+serve.register(cli)
 
 
 def main(args: list[str] | None = None) -> None:

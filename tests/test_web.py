@@ -1,0 +1,161 @@
+"""``licsign serve`` (issue 10, first step): the security model and the two read pages.
+
+Driven through Flask's test client over a real workspace (both ledger
+engines): no token → 401; the one-time token becomes an HttpOnly,
+SameSite=Strict session cookie and is refused when reused; a POST without
+the session's CSRF token → 403, and every POST of a read-only server → 403;
+every response carries the strict Content-Security-Policy; text from a
+customer with markup is escaped; the list pages and filters agree with the
+CLI's services; the server refuses a non-loopback address; importing the
+CLI does not load Flask.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from harness import CUSTOMER, PRODUCT, Vendor
+
+import licsign
+from licsign.web import SECURITY_HEADERS, SESSION_COOKIE, Sessions, check_loopback, create_app
+
+
+def client(vendor: Vendor, *, read_only: bool = True):  # type: ignore[no-untyped-def]
+    sessions = Sessions()
+    app = create_app(lambda: vendor.ws, read_only=read_only, sessions=sessions,
+                     now=lambda: vendor.now)  # fmt: skip
+    return app.test_client(), sessions
+
+
+def signed_in(vendor: Vendor, *, read_only: bool = True):  # type: ignore[no-untyped-def]
+    web, sessions = client(vendor, read_only=read_only)
+    assert web.get(f"/?token={sessions.token}").status_code == 302
+    return web, sessions
+
+
+def test_the_token_signs_in_once_and_becomes_a_strict_cookie(vendor: Vendor) -> None:
+    web, sessions = client(vendor)
+    assert web.get("/").status_code == 401
+    first = web.get(f"/?token={sessions.token}&customer={CUSTOMER}")
+    assert first.status_code == 302 and first.headers["Location"] == f"/?customer={CUSTOMER}"
+    cookie = first.headers["Set-Cookie"]
+    assert cookie.startswith(f"{SESSION_COOKIE}=") and "HttpOnly" in cookie
+    assert "SameSite=Strict" in cookie
+    assert web.get("/").status_code == 200  # the cookie now
+    again, _ = client(vendor)
+    stolen = again.get(f"/?token={sessions.token}")  # another browser, the same link
+    assert stolen.status_code == 403  # the same server's token? a fresh server has its own
+    other = create_app(lambda: vendor.ws, sessions=sessions).test_client()
+    assert other.get(f"/?token={sessions.token}").status_code == 403  # spent
+    assert other.get("/?token=wrong").status_code == 403
+
+
+def test_every_response_carries_the_security_headers(vendor: Vendor) -> None:
+    web, _ = client(vendor)
+    for response in (web.get("/"), signed_in(vendor)[0].get("/")):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value
+    assert "script-src" not in SECURITY_HEADERS["Content-Security-Policy"]
+    assert "default-src 'none'" in SECURITY_HEADERS["Content-Security-Policy"]
+
+
+def test_posts_need_the_csrf_token_and_read_only_refuses_them(vendor: Vendor) -> None:
+    writable, sessions = signed_in(vendor, read_only=False)
+    assert writable.post("/").status_code == 403  # no CSRF token
+    assert writable.post("/", data={"csrf": "forged"}).status_code == 403
+    csrf = next(iter(sessions.open.values()))
+    assert writable.post("/", data={"csrf": csrf}).status_code == 405  # no such action yet
+    read_only, sessions = signed_in(vendor)
+    csrf = next(iter(sessions.open.values()))
+    refused = read_only.post("/", data={"csrf": csrf})
+    assert refused.status_code == 403 and b"read-only" in refused.data
+    assert b"<form" in read_only.get("/").data and b'method="post"' not in read_only.get("/").data
+
+
+def test_the_list_and_details_show_what_the_services_say(vendor: Vendor) -> None:
+    licsign.add_customer(vendor.ws, "evil", name="<script>alert(1)</script>", now=vendor.now)
+    mine = [vendor.issue("perpetual").id for _ in range(3)]
+    theirs = licsign.issue_license(
+        vendor.ws, licsign.IssueRequest(PRODUCT, "evil", "perpetual"), lambda: b"activation "
+        b"test passphrase", now=vendor.now,
+    ).id  # fmt: skip
+    web, _ = signed_in(vendor)
+    page = web.get("/").data.decode()
+    assert all(lid in page for lid in [*mine, theirs])
+    only = web.get(f"/?customer={CUSTOMER}").data.decode()
+    assert all(lid in only for lid in mine) and theirs not in only
+    none = web.get("/?customer=nobody").data.decode()
+    assert "No license matches these filters." in none
+    bad = web.get("/?expiring_within=soon").data.decode()
+    assert "expiring" in bad.lower() or "duration" in bad.lower()
+    details = web.get(f"/licenses/{theirs}").data.decode()
+    assert theirs in details and "<script>" not in details
+    shown = licsign.license_details(vendor.ws, mine[0], now=vendor.now)
+    assert shown.status in web.get(f"/licenses/{mine[0]}").data.decode()
+    assert web.get("/licenses/L-NONE-NONE-NONE").status_code == 404
+
+
+def test_the_list_pages(vendor: Vendor, monkeypatch: pytest.MonkeyPatch) -> None:
+    import licsign.web as web_module
+
+    monkeypatch.setattr(web_module, "PAGE_SIZE", 2)
+    ids = [vendor.issue("perpetual").id for _ in range(3)]
+    web, _ = signed_in(vendor)
+    first = web.get("/").data.decode()
+    assert "Next page" in first
+    after = first.split("after=")[1].split('"')[0].split("&")[0]
+    second = web.get(f"/?after={after}").data.decode()
+    assert "Next page" not in second
+    assert sorted(i for i in ids if i in first or i in second) == sorted(ids)
+
+
+def test_only_loopback_addresses() -> None:
+    assert check_loopback("127.0.0.1") == "127.0.0.1"
+    assert check_loopback("::1") == "::1" and check_loopback("localhost") == "127.0.0.1"
+    for host in ("0.0.0.0", "192.168.1.10", "example.com", "::"):
+        with pytest.raises(ValueError, match="loopback"):
+            check_loopback(host)
+
+
+def test_serve_refuses_a_public_address_in_one_line(vendor: Vendor) -> None:
+    proc = subprocess.run(
+        [str(Path(sys.executable).with_name("licsign")), "--home", vendor.home, "serve",
+         "--host", "0.0.0.0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "loopback" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_the_cli_does_not_load_flask() -> None:
+    code = "import sys, licsign.cli; assert 'flask' not in sys.modules, 'flask loaded'"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_serve_really_serves_on_loopback(vendor: Vendor) -> None:
+    """The real server: it prints one URL, the link signs in (a cookie), the list answers."""
+    import http.cookiejar
+    import urllib.request
+
+    lid = vendor.issue("perpetual").id
+    vendor.close()  # the server opens the workspace itself
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("licsign")), "--home", vendor.home, "serve",
+         "--port", "0", "--read-only"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert server.stdout is not None
+        lines = [server.stdout.readline() for _ in range(2)]
+        url = lines[1].split("Open: ")[1].strip()
+        assert url.startswith("http://127.0.0.1:") and "?token=" in url
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        with opener.open(url, timeout=30) as page:
+            body = page.read().decode()
+        assert lid in body and [c.name for c in jar] == ["licsign_session"]
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
