@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from harness import CUSTOMER, PRODUCT, Vendor
+from harness import CUSTOMER, PRODUCT, PW, Vendor
 
 import licsign
 from licsign.web import SECURITY_HEADERS, SESSION_COOKIE, Sessions, check_loopback, create_app
@@ -159,3 +159,67 @@ def test_serve_really_serves_on_loopback(vendor: Vendor) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+# --- step 2: the actions, each through the CLI's service, each a POST with the CSRF token -------
+
+
+def writable(vendor: Vendor):  # type: ignore[no-untyped-def]
+    sessions = Sessions()
+    app = create_app(lambda: vendor.ws, read_only=False, sessions=sessions,
+                     now=lambda: vendor.now, passphrase=lambda: PW)  # fmt: skip
+    web = app.test_client()
+    web.get(f"/?token={sessions.token}")
+    return web, next(iter(sessions.open.values()))
+
+
+def test_download_renew_and_revoke_change_the_ledger_as_the_cli_does(vendor: Vendor) -> None:
+    lic = vendor.issue("subscription")
+    web, csrf = writable(vendor)
+    downloaded = web.get(f"/licenses/{lic.id}/download")
+    assert downloaded.data == lic.armored
+    assert "attachment" in downloaded.headers["Content-Disposition"]
+    page = web.get(f"/licenses/{lic.id}").data.decode()
+    assert f'name="csrf" value="{csrf}"' in page and "Renew" in page
+    renewed = web.post(f"/licenses/{lic.id}/renew", data={"csrf": csrf, "extend": "1y"})
+    assert renewed.status_code == 303
+    assert licsign.license_details(vendor.ws, lic.id, now=vendor.now).version == 2
+    bad = web.post(f"/licenses/{lic.id}/renew", data={"csrf": csrf, "extend": "soon"})
+    assert bad.status_code == 400
+    web.post(f"/licenses/{lic.id}/revoke", data={"csrf": csrf, "reason": "<b>chargeback</b>"})
+    assert licsign.license_details(vendor.ws, lic.id, now=vendor.now).status == "revoked"
+    again = web.post(f"/licenses/{lic.id}/revoke", data={"csrf": csrf})
+    assert again.status_code == 400 and b"revoked already" in again.data
+    assert b"<b>" not in web.get(f"/licenses/{lic.id}").data  # escaped in the history too
+
+
+def test_device_reset_shows_its_cost_then_resets(vendor: Vendor) -> None:
+    lic = vendor.issue("perpetual", max_devices=1, max_transfers=2)
+    vendor.machine("m").activate(lic)
+    device = vendor.open_activations(lic.id)[0]["device_id"]
+    web, csrf = writable(vendor)
+    confirm = web.get(f"/licenses/{lic.id}/devices/{device}/reset").data.decode()
+    assert "counts as a transfer" in confirm and "0 used of 2" in confirm
+    done = web.post(f"/licenses/{lic.id}/devices/{device}/reset", data={"csrf": csrf})
+    assert done.status_code == 303 and vendor.open_seats(lic.id) == 0
+
+
+def test_assign_shows_the_code_once_and_orders_take_managers(vendor: Vendor) -> None:
+    lic = vendor.issue("perpetual", max_users=2)
+    web, csrf = writable(vendor)
+    shown = web.post(f"/licenses/{lic.id}/users",
+                     data={"csrf": csrf, "email": "ann@globex.example"}).data.decode()  # fmt: skip
+    code = licsign.license_users(vendor.ws, lic.id, now=vendor.now)[0]
+    assert code.email == "ann@globex.example" and "one-time activation code" in shown
+    twice = web.post(f"/licenses/{lic.id}/users", data={"csrf": csrf, "email": "ann@globex.example"})
+    assert twice.status_code == 400  # assigned already: the service's one line
+    licsign.add_order(vendor.ws, "PO-1", customer=CUSTOMER, now=vendor.now)
+    web.post("/orders/PO-1/managers", data={"csrf": csrf, "email": "boss@globex.example"})
+    assert [m.email for m in licsign.managers(vendor.ws, "PO-1")] == ["boss@globex.example"]
+    assert "boss@globex.example" in web.get("/orders/PO-1").data.decode()
+    assert "PO-1" in web.get("/orders").data.decode()
+    web.post("/orders/PO-1/managers/remove", data={"csrf": csrf, "email": "boss@globex.example"})
+    assert licsign.managers(vendor.ws, "PO-1") == []
+    keys_page = web.get("/keys").data.decode()
+    assert "issuing" in keys_page and "root" in keys_page
+    assert web.get("/keys/root.pem").data.startswith(b"-----BEGIN PUBLIC KEY-----")

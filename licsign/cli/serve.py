@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from licsign._keyfile import PassphraseSource
+from licsign._workspace import Workspace
 from licsign.cli._context import Context, pass_context
 
 
@@ -39,8 +41,10 @@ def serve(ctx: Context, port: int, host: str, read_only: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--host") from None
     workspace = ctx.workspace()
+    passphrase = None if read_only else _unlock(ctx, workspace)
     sessions = Sessions()
-    app = create_app(lambda: workspace, read_only=read_only, sessions=sessions)
+    app = create_app(lambda: workspace, read_only=read_only, sessions=sessions,
+                     passphrase=passphrase)  # fmt: skip
     server = make_server(address, port, app, threaded=False)
     shown = f"[{address}]" if ":" in address else address
     click.echo(
@@ -54,3 +58,18 @@ def serve(ctx: Context, port: int, host: str, read_only: bool) -> None:
         pass
     finally:
         server.server_close()
+
+
+def _unlock(ctx: Context, workspace: Workspace) -> PassphraseSource:
+    """Read the passphrase once (prompt, --passphrase-file or the environment) and check that
+    it opens the newest active issuing key, before anything is served."""
+    from licsign import keys, read_key_file
+    from licsign.cli._context import now_utc
+
+    secret = ctx.passphrase_source()()
+    listed = keys(workspace, now=now_utc())
+    active = [k for k in listed if k.role == "issuing" and k.status == "active"]
+    if active:
+        click.echo("... opening the issuing key (Argon2id)", err=True)
+        read_key_file(workspace.issuing_key_path(active[0].key_id), "issuing", lambda: secret)
+    return lambda: secret

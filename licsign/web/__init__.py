@@ -28,6 +28,7 @@ from typing import Any
 from flask import Flask, Response, abort, redirect, render_template, request
 
 from licsign._errors import LicsignError
+from licsign._keyfile import PassphraseSource
 from licsign._services.reports import LICENSE_STATUSES, license_details, license_list
 from licsign._workspace import Workspace
 from licverify._time import iso
@@ -87,6 +88,7 @@ def create_app(
     read_only: bool = True,
     sessions: Sessions | None = None,
     now: Callable[[], datetime] | None = None,
+    passphrase: PassphraseSource | None = None,
 ) -> Flask:
     """The portal's WSGI application.
 
@@ -95,8 +97,11 @@ def create_app(
         read_only: offer no action and refuse every POST.
         sessions: the sign-in token and sessions (a new token if None).
         now: the clock the pages judge statuses by.
+        passphrase: the issuing keys' passphrase, read once at start (the actions
+            that sign need it; None: they are refused).
     """
     from licsign.cli._context import now_utc
+    from licsign.web import actions
 
     app = Flask(__name__)
     state = sessions or Sessions()
@@ -104,10 +109,12 @@ def create_app(
     app.extensions["licsign"] = {"sessions": state, "read_only": read_only}
     _guard(app, state, read_only)
     _pages(app, workspace, clock)
+    actions.register(app, workspace, clock, passphrase)
 
     @app.context_processor
     def common() -> dict[str, Any]:
-        return {"vendor": workspace().vendor, "read_only": read_only, "iso": iso}
+        csrf = state.open.get(request.cookies.get(SESSION_COOKIE, ""), "")
+        return {"vendor": workspace().vendor, "read_only": read_only, "iso": iso, "csrf": csrf}
 
     return app
 

@@ -1,0 +1,141 @@
+"""The portal's pages that change the ledger, and the pages around them (issue 10, step 2).
+
+Every action is a POST checked by ``licsign.web``'s guard (session, CSRF, not
+read-only) and calls the same service as the CLI command it stands for; a
+refusal (``LicsignError``) is shown as one escaped line with status 400.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Flask, Response, abort, redirect, render_template, request, url_for
+from werkzeug.wrappers import Response as Redirect
+
+from licsign._errors import LicsignError
+from licsign._keyfile import PassphraseSource
+from licsign._services.activation import reset_device
+from licsign._services.keys import keys, trust_root
+from licsign._services.orders import add_manager, order_details, orders, remove_manager
+from licsign._services.renewals import renew_license
+from licsign._services.reports import device_details, license_details
+from licsign._services.revocations import revoke_license
+from licsign._services.users import assign_user
+from licsign._workspace import Workspace
+from licverify.cliutil import parse_duration
+
+
+def register(
+    app: Flask,
+    workspace: Callable[[], Workspace],
+    clock: Callable[[], datetime],
+    passphrase: PassphraseSource | None,
+) -> None:
+    """Add the action pages to ``app``."""
+    _license_actions(app, workspace, clock, passphrase)
+    _devices_and_users(app, workspace, clock)
+    _orders_and_keys(app, workspace, clock)
+
+    @app.errorhandler(LicsignError)
+    def refused(exc: LicsignError) -> tuple[str, int]:
+        return render_template("error.html", status=400, message=str(exc)), 400
+
+
+def _back(license_id: str) -> Redirect:
+    return redirect(url_for("license", license_id=license_id), code=303)
+
+
+def _license_actions(
+    app: Flask,
+    workspace: Callable[[], Workspace],
+    clock: Callable[[], datetime],
+    passphrase: PassphraseSource | None,
+) -> None:
+    @app.get("/licenses/<license_id>/download")
+    def download(license_id: str) -> Response:
+        details = license_details(workspace(), license_id, now=clock())
+        response = Response(details.armored, mimetype="text/plain")
+        response.headers["Content-Disposition"] = f'attachment; filename="{details.id}.lic"'
+        return response
+
+    @app.post("/licenses/<license_id>/revoke")
+    def revoke(license_id: str) -> Redirect:
+        reason = request.form.get("reason") or None
+        revoke_license(workspace(), license_id, now=clock(), reason=reason)
+        return _back(license_id)
+
+    @app.post("/licenses/<license_id>/renew")
+    def renew(license_id: str) -> Redirect:
+        if passphrase is None:
+            abort(403, "start the server without --read-only to renew")
+        try:
+            extend = parse_duration(request.form.get("extend", ""))
+        except ValueError as exc:
+            abort(400, f"extend by: {exc}")
+        renew_license(workspace(), license_id, passphrase, now=clock(), extend=extend)
+        return _back(license_id)
+
+
+def _devices_and_users(
+    app: Flask, workspace: Callable[[], Workspace], clock: Callable[[], datetime]
+) -> None:
+    @app.route("/licenses/<license_id>/devices/<device>/reset", methods=["GET", "POST"])
+    def device_reset(license_id: str, device: str) -> Any:
+        if request.method == "POST":
+            reset_device(workspace(), license_id, device, now=clock(),
+                         force=request.form.get("force") == "yes")  # fmt: skip
+            return _back(license_id)
+        found = device_details(workspace(), license_id, device, now=clock())
+        details = license_details(workspace(), license_id, now=clock())
+        return render_template("reset.html", device=found, d=details)
+
+    @app.post("/licenses/<license_id>/users")
+    def user_assign(license_id: str) -> str:
+        max_devices = request.form.get("max_devices") or None
+        done = assign_user(
+            workspace(), license_id, request.form.get("email", ""), now=clock(),
+            name=request.form.get("name") or None,
+            max_devices=None if max_devices is None else _count(max_devices),
+        )  # fmt: skip
+        return render_template("assigned.html", done=done, license_id=license_id)
+
+
+def _count(text: str) -> int:
+    if not text.isascii() or not text.isdigit():
+        abort(400, "max devices: a whole number")
+    return int(text)
+
+
+def _orders_and_keys(
+    app: Flask, workspace: Callable[[], Workspace], clock: Callable[[], datetime]
+) -> None:
+    @app.get("/orders")
+    def order_list() -> str:
+        return render_template("orders.html", orders=orders(workspace()))
+
+    @app.get("/orders/<order_id>")
+    def order(order_id: str) -> str:
+        return render_template("order.html", o=order_details(workspace(), order_id, now=clock()))
+
+    @app.post("/orders/<order_id>/managers")
+    def manager_add(order_id: str) -> Redirect:
+        add_manager(workspace(), order_id, request.form.get("email", ""), now=clock(),
+                    name=request.form.get("name") or None)  # fmt: skip
+        return redirect(url_for("order", order_id=order_id), code=303)
+
+    @app.post("/orders/<order_id>/managers/remove")
+    def manager_remove(order_id: str) -> Redirect:
+        remove_manager(workspace(), order_id, request.form.get("email", ""), now=clock())
+        return redirect(url_for("order", order_id=order_id), code=303)
+
+    @app.get("/keys")
+    def key_list() -> str:
+        return render_template("keys.html", keys=keys(workspace(), now=clock()))
+
+    @app.get("/keys/root.pem")
+    def root_pem() -> Response:
+        response = Response(trust_root(workspace(), "pem"), mimetype="text/plain")
+        response.headers["Content-Disposition"] = 'attachment; filename="root.pem"'
+        return response
