@@ -8,7 +8,7 @@ STAMP_TEST := $(VENV)/.installed-test
 # Root installs system packages directly; anyone else through sudo.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint fuzz bench vectors keys-example clean postgresql
+.PHONY: demo test lint fuzz bench vectors keys-example clean postgresql chromium screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ demo: $(STAMP_RUN)
 # The suite runs the ledger on SQLite and on a private PostgreSQL server that
 # tests/pgserver.py initialises in a temporary directory, starts on a Unix
 # socket only, and stops and removes when pytest ends.
-test: $(STAMP_TEST) postgresql
+test: $(STAMP_TEST) postgresql chromium
 	$(PY) tests/vectors/generate.py --check
 	$(PY) tests/pgserver.py run -- $(PY) -m pytest -q
 
@@ -38,6 +38,17 @@ postgresql:
 	  echo "Installing PostgreSQL (apt-get)"; \
 	  $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq postgresql >/dev/null; }
+
+# Chromium for the portal's browser tests (Playwright drives the system's browser).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Chromium (apt-get)"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
+
+# The README's screenshots of the portal, taken by the browser tests.
+screenshots: $(STAMP_TEST) postgresql chromium
+	LICSIGN_SCREENSHOTS=1 $(PY) tests/pgserver.py run -- $(PY) -m pytest -q tests/test_browser.py -k sqlite
 
 lint: $(STAMP_TEST)
 	$(PY) -m pip install -q 'ruff>=0.6' 'mypy>=1.10'
