@@ -223,3 +223,35 @@ def test_assign_shows_the_code_once_and_orders_take_managers(vendor: Vendor) -> 
     keys_page = web.get("/keys").data.decode()
     assert "issuing" in keys_page and "root" in keys_page
     assert web.get("/keys/root.pem").data.startswith(b"-----BEGIN PUBLIC KEY-----")
+
+
+# --- step 3: the activation desk -------------------------------------------------------------------
+
+
+def test_the_desk_answers_requests_frees_seats_and_records_reports(vendor: Vendor) -> None:
+    import io
+
+    lic = vendor.issue("consumption", counters={"exports": (5, 0)}, max_devices=2)
+    a, b = vendor.machine("a"), vendor.machine("b")
+    a.import_license(lic)
+    b.import_license(lic)
+    web, csrf = writable(vendor)
+    files = [(io.BytesIO(a.request()), "a.txt"), (io.BytesIO(b"garbage"), "junk.bin")]
+    page = web.post("/desk", data={"csrf": csrf, "files": files, "pasted": b.request().decode()},
+                    content_type="multipart/form-data").data.decode()  # fmt: skip
+    assert page.count("granted for device") == 2 and "refused" in page
+    links = [part.split('"')[0] for part in page.split('href="/desk/responses/')[1:]]
+    assert len(links) == 2 and vendor.open_seats(lic.id) == 2
+    a.install(web.get(f"/desk/responses/{links[0]}").data)
+    b.install(web.get(f"/desk/responses/{links[1]}").data)
+    checked = a.check()
+    assert checked.activation is not None
+    report = a.store.usage_report(now=vendor.now)
+    receipt = b.deactivate()
+    page = web.post("/desk", data={"csrf": csrf, "files": [(io.BytesIO(report), "u.txt"),
+                                                            (io.BytesIO(receipt), "r.txt")]},
+                    content_type="multipart/form-data").data.decode()  # fmt: skip
+    assert "usage report 1 recorded" in page and "freed the seat" in page
+    assert vendor.open_seats(lic.id) == 1 and len(vendor.ws.ledger.usage_reports(lic.id)) == 1
+    assert web.post("/desk", data={"csrf": csrf}).status_code == 400  # nothing given
+    assert web.get("/desk/responses/nope").status_code == 404

@@ -101,7 +101,7 @@ def create_app(
             that sign need it; None: they are refused).
     """
     from licsign.cli._context import now_utc
-    from licsign.web import actions
+    from licsign.web import actions, desk
 
     app = Flask(__name__)
     state = sessions or Sessions()
@@ -110,6 +110,7 @@ def create_app(
     _guard(app, state, read_only)
     _pages(app, workspace, clock)
     actions.register(app, workspace, clock, passphrase)
+    desk.register(app, workspace, clock, passphrase)
 
     @app.context_processor
     def common() -> dict[str, Any]:
