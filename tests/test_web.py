@@ -255,3 +255,34 @@ def test_the_desk_answers_requests_frees_seats_and_records_reports(vendor: Vendo
     assert vendor.open_seats(lic.id) == 1 and len(vendor.ws.ledger.usage_reports(lic.id)) == 1
     assert web.post("/desk", data={"csrf": csrf}).status_code == 400  # nothing given
     assert web.get("/desk/responses/nope").status_code == 404
+
+
+def test_the_issue_form_takes_every_term_and_says_what_is_wrong(vendor: Vendor) -> None:
+    web, csrf = writable(vendor)
+    form = web.get("/issue").data.decode()
+    for name in ("product", "customer", "type", "expires", "counters", "at_expiry", "order"):
+        assert f'name="{name}"' in form
+    done = web.post("/issue", data={
+        "csrf": csrf, "product": PRODUCT, "customer": CUSTOMER, "type": "subscription",
+        "duration": "1y", "grace": "14d", "max_devices": "3", "features": "",
+    }).data.decode()  # fmt: skip
+    assert "Issued license" in done
+    lid = done.split("/licenses/")[1].split('"')[0]
+    details = licsign.license_details(vendor.ws, lid, now=vendor.now)
+    assert details.terms["type"] == "subscription" and details.terms["grace_seconds"] == 14 * 86400
+    for bad, message in (({"type": "subscription"}, b"needs a product"),
+                         ({"product": PRODUCT, "customer": CUSTOMER, "type": "perpetual",
+                           "max_devices": "lots"}, b"max devices"),
+                         ({"product": PRODUCT, "customer": CUSTOMER, "type": "subscription"},
+                          b"--expires or --duration")):  # fmt: skip
+        refused = web.post("/issue", data={"csrf": csrf, **bad})
+        assert refused.status_code == 400 and message in refused.data, refused.data
+
+
+def test_a_revocation_list_is_signed_and_downloaded(vendor: Vendor) -> None:
+    lic = vendor.issue("perpetual")
+    licsign.revoke_license(vendor.ws, lic.id, now=vendor.now)
+    web, csrf = writable(vendor)
+    listed = web.post("/keys/revocations", data={"csrf": csrf})
+    assert listed.data.startswith(b"-----BEGIN LICSIGN REVOCATION LIST-----")
+    assert "revocations-1.txt" in listed.headers["Content-Disposition"]

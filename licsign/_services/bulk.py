@@ -26,7 +26,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -474,6 +474,30 @@ def _pair(text: str) -> tuple[str, str]:
     if not key or not sep:
         raise ValueError(f"{text[:40]!r}: use KEY=VALUE")
     return key, value
+
+
+def request_from_fields(fields: Mapping[str, str]) -> IssueRequest:
+    """The request that text fields named as the CSV columns ask for (the portal's issue
+    form): each parsed as ``licsign issue`` parses that option, empty ones not given.
+
+    Raises:
+        InvalidInputError: a field that does not parse (named), a missing product,
+            customer or type, or terms the issuer refuses.
+    """
+    values: dict[str, Any] = {}
+    for name, text in fields.items():
+        if name not in CSV_COLUMNS or not text.strip():
+            continue
+        try:
+            value = _cell(name, text.strip())
+        except ValueError as exc:
+            raise InvalidInputError(f"{name.replace('_', ' ')}: {exc}") from None
+        if value is not None:
+            values[name] = value
+    for name in _REQUIRED:
+        if name not in values:
+            raise InvalidInputError(f"a license needs a {name}")
+    return _request(values)
 
 
 def _request(values: dict[str, Any]) -> IssueRequest:

@@ -110,6 +110,7 @@ def create_app(
     _guard(app, state, read_only)
     _pages(app, workspace, clock)
     actions.register(app, workspace, clock, passphrase)
+    actions.register_issuing(app, workspace, clock, passphrase)
     desk.register(app, workspace, clock, passphrase)
 
     @app.context_processor

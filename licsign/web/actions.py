@@ -139,3 +139,39 @@ def _orders_and_keys(
         response = Response(trust_root(workspace(), "pem"), mimetype="text/plain")
         response.headers["Content-Disposition"] = 'attachment; filename="root.pem"'
         return response
+
+
+def register_issuing(
+    app: Flask,
+    workspace: Callable[[], Workspace],
+    clock: Callable[[], datetime],
+    passphrase: PassphraseSource | None,
+) -> None:
+    """The issue form (every term ``licsign issue`` offers, as the CSV columns name them)
+    and the revocation-list export."""
+    from licsign._services.bulk import CSV_COLUMNS, request_from_fields
+    from licsign._services.issuing import issue_license
+    from licsign._services.revocations import export_revocations
+
+    @app.get("/issue")
+    def issue_form() -> str:
+        return render_template("issue.html", columns=list(CSV_COLUMNS), issued=None)
+
+    @app.post("/issue")
+    def issue() -> str:
+        if passphrase is None:
+            abort(403, "start the server without --read-only to issue")
+        fields = {k: v for k, v in request.form.items() if k in CSV_COLUMNS}
+        issued = issue_license(workspace(), request_from_fields(fields), passphrase, now=clock())
+        return render_template("issue.html", columns=list(CSV_COLUMNS), issued=issued)
+
+    @app.post("/keys/revocations")
+    def revocations_export() -> Response:
+        if passphrase is None:
+            abort(403, "start the server without --read-only to sign a list")
+        armored, listed = export_revocations(workspace(), passphrase, now=clock())
+        response = Response(armored, mimetype="text/plain")
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="revocations-{listed.number}.txt"'
+        )
+        return response
