@@ -286,3 +286,33 @@ def test_a_revocation_list_is_signed_and_downloaded(vendor: Vendor) -> None:
     listed = web.post("/keys/revocations", data={"csrf": csrf})
     assert listed.data.startswith(b"-----BEGIN LICSIGN REVOCATION LIST-----")
     assert "revocations-1.txt" in listed.headers["Content-Disposition"]
+
+
+def test_user_share_amend_and_transfer_actions(vendor: Vendor) -> None:
+    lic = vendor.issue("perpetual", max_users=3, max_devices=3)
+    vendor.assign(lic, "ann@globex.example")
+    web, csrf = writable(vendor)
+
+    def post(path: str, **form: str):  # type: ignore[no-untyped-def]
+        return web.post(f"/licenses/{lic.id}{path}", data={"csrf": csrf, **form})
+
+    assert "one-time activation code" in post("/users/new-code",
+                                               email="ann@globex.example").data.decode()  # fmt: skip
+    post("/users/rename", email="ann@globex.example", name="Ann <b>")
+    post("/users/email", email="ann@globex.example", new="ann.b@globex.example")
+    users = licsign.license_users(vendor.ws, lic.id, now=vendor.now)
+    assert [(u.email, u.name) for u in users] == [("ann.b@globex.example", "Ann <b>")]
+    assert "Ann &lt;b&gt;" in web.get(f"/licenses/{lic.id}").data.decode()
+    post("/users/remove", email="ann.b@globex.example")
+    assert licsign.license_users(vendor.ws, lic.id, now=vendor.now) == []
+    assert post("/users/fly", email="x").status_code == 404
+    assert "one-time activation code" in post("/shares", email="sam@other.example").data.decode()
+    post("/shares/remove", email="sam@other.example")
+    assert licsign.license_shares(vendor.ws, lic.id, now=vendor.now) == []
+    post("/amend", max_devices="5")
+    details = licsign.license_details(vendor.ws, lic.id, now=vendor.now)
+    assert details.version == 2 and details.usage["max_devices"] == 5
+    assert post("/amend", max_devices="many").status_code == 400
+    licsign.add_customer(vendor.ws, "initech", name="Initech", now=vendor.now)
+    post("/transfer", customer="initech")
+    assert licsign.license_details(vendor.ws, lic.id, now=vendor.now).terms["customer"] == "initech"

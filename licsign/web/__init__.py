@@ -101,7 +101,7 @@ def create_app(
             that sign need it; None: they are refused).
     """
     from licsign.cli._context import now_utc
-    from licsign.web import actions, desk
+    from licsign.web import actions, desk, people
 
     app = Flask(__name__)
     state = sessions or Sessions()
@@ -112,6 +112,7 @@ def create_app(
     actions.register(app, workspace, clock, passphrase)
     actions.register_issuing(app, workspace, clock, passphrase)
     desk.register(app, workspace, clock, passphrase)
+    people.register(app, workspace, clock, passphrase)
 
     @app.context_processor
     def common() -> dict[str, Any]:
