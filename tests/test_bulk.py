@@ -141,7 +141,7 @@ def test_every_csv_column_gives_the_terms_licsign_issue_gives(site: Site) -> Non
         "crm=42;note=vip,PO-7,maintain,",
         f"acme-suite,globex,floating,2030-01-01T12:00Z,,2026-02-01,,,,,5,,,,,{device},,,,30min,,,,,",
         f"acme-suite,globex,perpetual,,,2026-03-01,,export,,,,,,,,{device},2,no,,,,,,,",
-        "acme-suite,globex,trial" + "," * 22 + "30d",
+        "acme-suite,globex,trial,,,2026-04-01" + "," * 19 + "30d",
     ]
     options = [
         ["--type", "subscription", "--duration", "1y", "--not-before", "2026-01-01",
@@ -155,7 +155,7 @@ def test_every_csv_column_gives_the_terms_licsign_issue_gives(site: Site) -> Non
          "--max-devices", "5", "--device", device, "--lease", "30min"],
         ["--type", "perpetual", "--not-before", "2026-03-01", "--feature", "export",
          "--device", device, "--device-match", "2"],
-        ["--type", "trial", "--expires-after-activation", "30d"],
+        ["--type", "trial", "--not-before", "2026-04-01", "--expires-after-activation", "30d"],
     ]  # fmt: skip
     (site.tmp / "batch.csv").write_text("\n".join([header, *lines]) + "\n")
     result = site.vendor_ok("issue", "--from-csv", "batch.csv", "-o", "out", "--json")
