@@ -123,13 +123,16 @@ def test_click_through_the_portal(portal: tuple[Vendor, str], browser: object,
     assert "ann@globex.example" in text and "PO-1" in text and "boss@globex.example" in text
     _shot(page, tmp_path, "license.png")
 
-    page.fill("input[name=email]", "bob@globex.example")
+    page.fill("form[action$='/users'] input[name=email]", "bob@globex.example")
     page.click("text=Assign license user")
     assert "one-time activation code" in page.inner_text("main")
     emails = [u.email for u in licsign.license_users(vendor.ws, license_id, now=vendor.now)]
     assert emails == ["ann@globex.example", "bob@globex.example"]
 
     page.click("text=Back to the license")
+    page.click(f"text={device[:12]}")  # the device's details
+    assert "First seen" in page.inner_text("main") and "machine-id" in page.inner_text("main")
+    page.go_back()
     page.click("text=Reset")
     assert "0 used of 3" in page.inner_text("main")
     page.click("text=Reset the device")
@@ -141,6 +144,21 @@ def test_click_through_the_portal(portal: tuple[Vendor, str], browser: object,
     page.click("button:has-text('Renew')")
     assert licsign.license_details(vendor.ws, license_id, now=vendor.now).version == 2
     assert "Version\n2" in page.inner_text("dl") or "Version 2" in page.inner_text("dl")
+
+    # the activation desk: a machine's request file uploaded, the response downloaded
+    newcomer = vendor.machine("newcomer")
+    newcomer.import_license(licsign.license_details(vendor.ws, license_id, now=vendor.now).armored)
+    request_file = tmp_path / "request.txt"
+    fresh_code = vendor.new_code(license_id, "ann@globex.example")  # her seat was reset above
+    request_file.write_bytes(newcomer.request(user="ann@globex.example", code=fresh_code))
+    page.click("header >> text=Activation desk")
+    page.set_input_files("input[type=file]", str(request_file))
+    page.click("text=Handle them")
+    assert "granted for device" in page.inner_text("main")
+    with page.expect_download() as download:
+        page.click("text=Download the response")
+    newcomer.install(Path(download.value.path()).read_bytes())
+    assert newcomer.check().activation is not None
 
     page.click("header >> text=Orders")
     page.click("text=PO-1")

@@ -91,6 +91,11 @@ def _devices_and_users(
         details = license_details(workspace(), license_id, now=clock())
         return render_template("reset.html", device=found, d=details)
 
+    @app.get("/licenses/<license_id>/devices/<device>")
+    def device(license_id: str, device: str) -> str:
+        return render_template("device.html", x=device_details(workspace(), license_id, device,
+                                                                now=clock()))  # fmt: skip
+
     @app.post("/licenses/<license_id>/users")
     def user_assign(license_id: str) -> str:
         max_devices = request.form.get("max_devices") or None
