@@ -65,6 +65,7 @@ bench: $(STAMP_RUN)
 	$(PY) bench/verify.py
 	$(PY) bench/issue.py $${BENCH_POSTGRES:+--postgres "$$BENCH_POSTGRES"}
 	$(PY) bench/ledger_scale.py $${BENCH_POSTGRES:+--postgres "$$BENCH_POSTGRES"}
+	$(PY) bench/portal.py
 
 vectors: $(STAMP_TEST)
 	$(PY) tests/vectors/generate.py

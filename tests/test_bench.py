@@ -103,3 +103,17 @@ def test_bench_skips_a_missing_cose_library_with_a_note(monkeypatch: pytest.Monk
     assert benches == {}
     assert set(notes) == {"python-cwt", "pycose"}
     assert all("not installed" in note and "skipped" in note for note in notes.values())
+
+
+PORTAL = Path(__file__).parent.parent / "bench" / "portal.py"
+
+
+def test_portal_bench_small_run_prints_the_median_of_the_views() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(PORTAL), "--licenses", "2000", "--views", "40"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "over 2,000 licenses" in proc.stdout
+    assert re.search(r"list +40 views: median [0-9.]+ ms, 95th percentile [0-9.]+ ms", proc.stdout)
+    assert re.search(r"details +10 views: median [0-9.]+ ms", proc.stdout)

@@ -94,7 +94,9 @@ def test_the_list_and_details_show_what_the_services_say(vendor: Vendor) -> None
     details = web.get(f"/licenses/{theirs}").data.decode()
     assert theirs in details and "<script>" not in details
     shown = licsign.license_details(vendor.ws, mine[0], now=vendor.now)
-    assert shown.status in web.get(f"/licenses/{mine[0]}").data.decode()
+    page = web.get(f"/licenses/{mine[0]}").data.decode()
+    assert shown.status in page and "Lifecycle" in page and "Usage rules" in page
+    assert shown.lifecycle is not None and str(shown.lifecycle.to_json()["created"]) in page
     assert web.get("/licenses/L-NONE-NONE-NONE").status_code == 404
 
 
