@@ -172,6 +172,7 @@ from licsign._services.users import (
     remove_user,
     rename_user,
     reset_user,
+    set_user_max_devices,
 )
 from licsign._validation import MAX_COMPONENTS, MAX_LIMIT, MIN_COMPONENTS, InvalidFieldError
 from licsign._workspace import Workspace, init_workspace
@@ -314,6 +315,7 @@ __all__ = [
     "rotate_key",
     "rotate_root",
     "set_product_policy",
+    "set_user_max_devices",
     "share_license",
     "transfer_license",
     "trust_root",

@@ -773,3 +773,37 @@ def test_every_user_command_has_json(site: Site) -> None:
 
     assert {name for name, command in user.commands.items()
             if not any(p.name == "as_json" for p in command.params)} == set()  # fmt: skip
+
+
+def test_a_users_device_cap_can_be_set_later(vendor: Vendor) -> None:
+    """``set_user_max_devices``: within the per-user cap and the device total with the other
+    users' caps, never below the seats held; recorded, and ``ledger verify`` replays it."""
+    from licsign import RefusedError, set_user_max_devices, verify_ledger
+
+    lic = vendor.issue("perpetual", max_users=3, max_devices=4, max_devices_per_user=3)
+    ann_code = vendor.assign(lic, "ann@example.com")
+    vendor.assign(lic, "bob@example.com", max_devices=2)
+    vendor.machine("a1").activate(lic, user="ann@example.com", code=ann_code)
+    vendor.machine("a2").activate(lic, user="ann@example.com",
+                                  code=vendor.new_code(lic, "ann@example.com"))  # fmt: skip
+    done = set_user_max_devices(vendor.ws, lic.id, "ann@example.com", 2, now=vendor.now)
+    assert (done.email, done.max_devices, done.seats) == ("ann@example.com", 2, 2)
+    for cap, message in ((4, "3 devices per user"), (3, "would total 5"), (1, "holds 2 seats")):
+        with pytest.raises(RefusedError, match=message):
+            set_user_max_devices(vendor.ws, lic.id, "ann@example.com", cap, now=vendor.now)
+    assert set_user_max_devices(vendor.ws, lic.id, "bob@example.com", None,
+                                now=vendor.now).max_devices is None  # fmt: skip
+    assert "user.cap_changed" in vendor.event_kinds(lic.id)
+    assert verify_ledger(vendor.ws).ok
+
+
+def test_cli_set_max_devices(site: Site) -> None:
+    lic = site.issue("u.lic", "--max-users", "2", "--max-devices", "3")
+    site.vendor_ok("user", "assign", lic, "ann@example.com")
+    done = json.loads(site.vendor_ok("user", "set-max-devices", lic, "ann@example.com", "2",
+                                     "--json").out)  # fmt: skip
+    assert done["max_devices"] == 2
+    assert "no cap of their own" in site.vendor_ok("user", "set-max-devices", lic,
+                                                   "ann@example.com", "none").out  # fmt: skip
+    bad = site.licsign("user", "set-max-devices", lic, "ann@example.com", "lots")
+    assert bad.code == 2 and "Traceback" not in bad.err

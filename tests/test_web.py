@@ -305,6 +305,8 @@ def test_user_share_amend_and_transfer_actions(vendor: Vendor) -> None:
     users = licsign.license_users(vendor.ws, lic.id, now=vendor.now)
     assert [(u.email, u.name) for u in users] == [("ann.b@globex.example", "Ann <b>")]
     assert "Ann &lt;b&gt;" in web.get(f"/licenses/{lic.id}").data.decode()
+    post("/users/max-devices", email="ann.b@globex.example", max_devices="2")
+    assert licsign.license_users(vendor.ws, lic.id, now=vendor.now)[0].max_devices == 2
     post("/users/remove", email="ann.b@globex.example")
     assert licsign.license_users(vendor.ws, lic.id, now=vendor.now) == []
     assert post("/users/fly", email="x").status_code == 404

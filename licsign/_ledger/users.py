@@ -90,6 +90,19 @@ class Users(Events):
             {"user_id": user.id, "email": user.email, "from": user.name, "to": name},
         )  # fmt: skip
 
+    def set_license_user_cap(
+        self, at: int, user: LicenseUserRecord, max_devices: int | None
+    ) -> None:
+        """Change a user's own device cap (None: no cap of their own)."""
+        self._db.run(
+            "UPDATE license_users SET max_devices = ? WHERE id = ?", (max_devices, user.id)
+        )
+        self.append_event(
+            at, "user.cap_changed", user.license_id,
+            {"user_id": user.id, "email": user.email, "from": user.max_devices,
+             "to": max_devices},
+        )  # fmt: skip
+
     def change_license_user_email(self, at: int, user: LicenseUserRecord, email: str) -> list[str]:
         """Give a user another e-mail; the seats they hold (open activations) and the devices
         last used for them follow it. Returns the ids of those activations."""
@@ -259,6 +272,7 @@ on("user.assigned", Change("license_users", ("user_id",), MAKE, license_id=SUBJE
                            email="email", name="name", max_devices="max_devices", added_at=AT,
                            removed_at=Fixed(None)))  # fmt: skip
 on("user.renamed", Change("license_users", ("user_id",), CHANGE, name="to"))
+on("user.cap_changed", Change("license_users", ("user_id",), CHANGE, max_devices="to"))
 on("user.email_changed", Change("license_users", ("user_id",), CHANGE, email="to"), _email_changed)
 on("user.removed", Change("license_users", ("user_id",), CHANGE, removed_at=AT), _removed)
 on("user.code_issued", _code_issued)

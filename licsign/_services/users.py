@@ -233,12 +233,19 @@ def _check_assignable(ws: Workspace, terms: LicenseTerms, email: str, cap: int |
             f"license {license_id} has {len(users)} of {limits.max_users} users: "
             f"{', '.join(u.email for u in users)}; remove one first"
         )
+    _check_cap(terms, cap, users)
+
+
+def _check_cap(terms: LicenseTerms, cap: int | None, others: list[LicenseUserRecord]) -> None:
+    """Refuse a user's device cap that passes the license's per-user cap, or that with the
+    caps of ``others`` would pass its device total."""
+    limits, license_id = terms.limits, terms.id
     if cap is None:
         return
     if limits.max_devices_per_user is not None and cap > limits.max_devices_per_user:
         raise RefusedError(f"license {license_id} allows {limits.max_devices_per_user} devices "
                            f"per user; a cap of {cap} does not fit")  # fmt: skip
-    capped = [(u.email, u.max_devices) for u in users if u.max_devices is not None]
+    capped = [(u.email, u.max_devices) for u in others if u.max_devices is not None]
     total = cap + sum(n for _, n in capped)
     if limits.max_devices is not None and total > limits.max_devices:
         held = ", ".join(f"{e} {n}" for e, n in capped) or "none"
@@ -246,6 +253,32 @@ def _check_assignable(ws: Workspace, terms: LicenseTerms, email: str, cap: int |
             f"per-user device caps on license {license_id} would total {total}, more than its "
             f"{limits.max_devices} devices (caps held: {held})"
         )
+
+
+def set_user_max_devices(
+    ws: Workspace, license_id: str, email: str, max_devices: int | None, *, now: datetime
+) -> LicenseUser:
+    """Set an assigned user's own device cap (None: none; the license's limits still apply).
+
+    Raises:
+        NotFoundError: unknown license, or the user is not assigned to it.
+        InvalidInputError: a bad cap.
+        RefusedError: the cap passes the license's per-user cap or, with the other users'
+            caps, its device total; or the user holds more seats than it allows now.
+    """
+    at = to_timestamp(now)
+    address = check.user_email(email)
+    cap = check.limit(max_devices, "max devices")
+    with ws.ledger.transaction():
+        user = _assigned(ws, license_id, address)
+        others = [u for u in ws.ledger.license_users(license_id) if u.id != user.id]
+        _check_cap(_terms(ws, license_id), cap, others)
+        held = _info(ws, user, at).seats
+        if cap is not None and held > cap:
+            raise RefusedError(f"user {address} holds {held} seats on license {license_id}, "
+                               f"more than {cap}; reset them first")  # fmt: skip
+        ws.ledger.set_license_user_cap(at, user, cap)
+        return _info(ws, _assigned(ws, license_id, address), at)
 
 
 def _add_with_code(

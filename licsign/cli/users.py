@@ -114,6 +114,33 @@ def user_rename(ctx: Context, license_id: str, email: str, name: str, as_json: b
     say(f"User {info.email} on license {license_id} is now named {info.name}")
 
 
+@user.command("set-max-devices")
+@click.argument("license_id", metavar="LICENSE")
+@click.argument("email", metavar="EMAIL")
+@click.argument("cap", metavar="N")
+@_json_option
+@pass_context
+def user_set_max_devices(ctx: Context, license_id: str, email: str, cap: str,
+                         as_json: bool) -> None:  # fmt: skip
+    """Set how many devices one user may activate (N, or 'none' for no cap of their own).
+
+    The cap must fit the license's per-user cap and, with the other users'
+    caps, its device total; it cannot go below the seats the user holds now.
+    """
+    from licsign import set_user_max_devices
+
+    if cap != "none" and not (cap.isascii() and cap.isdigit()):
+        raise click.BadParameter("a whole number, or 'none'", param_hint="N")
+    with field_errors(user="EMAIL", limits="N"):
+        info = set_user_max_devices(ctx.workspace(), license_id, email,
+                                    None if cap == "none" else int(cap), now=now_utc())  # fmt: skip
+    if as_json:
+        emit_json(info.to_json())
+        return
+    shown = "no cap of their own" if info.max_devices is None else f"at most {info.max_devices}"
+    say(f"User {info.email} on license {license_id}: {shown} devices")
+
+
 @user.command("change-email")
 @click.argument("license_id", metavar="LICENSE")
 @click.argument("old", metavar="OLD")

@@ -37,6 +37,10 @@ def register(
             users.rename_user(ws, license_id, email, form.get("name", ""), now=now)
         elif action == "email":
             users.change_user_email(ws, license_id, email, form.get("new", ""), now=now)
+        elif action == "max-devices":
+            cap = form.get("max_devices", "").strip()
+            users.set_user_max_devices(ws, license_id, email, _limit(cap) if cap else None,
+                                       now=now)  # fmt: skip
         elif action in ("reset", "remove"):
             act = users.reset_user if action == "reset" else users.remove_user
             act(ws, license_id, email, now=now, force=form.get("force") == "yes")
