@@ -126,6 +126,11 @@ def test_click_through_the_portal(portal: tuple[Vendor, str], browser: object,
     page.fill("form[action$='/users'] input[name=email]", "bob@globex.example")
     page.click("text=Assign license user")
     assert "one-time activation code" in page.inner_text("main")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click("button[data-copy=code]")  # the one script: copies the code
+    page.wait_for_selector("text=Copied")
+    shown_code = page.inner_text("#code")
+    assert page.evaluate("navigator.clipboard.readText()") == shown_code
     emails = [u.email for u in licsign.license_users(vendor.ws, license_id, now=vendor.now)]
     assert emails == ["ann@globex.example", "bob@globex.example"]
 
@@ -167,6 +172,15 @@ def test_click_through_the_portal(portal: tuple[Vendor, str], browser: object,
     managers = [m.email for m in licsign.managers(vendor.ws, "PO-1")]
     assert managers == ["boss@globex.example", "cfo@globex.example"]
     assert "cfo@globex.example" in page.inner_text("main")
+    page.click("header >> text=Keys")
+    assert "issuing" in page.inner_text("main") and "active" in page.inner_text("main")
+    page.click("header >> text=Issue")
+    for name, value in (("product", "acme-cad"), ("customer", CUSTOMER), ("type", "trial"),
+                        ("duration", "14d")):  # fmt: skip
+        page.fill(f"input[name={name}]", value)
+    page.click("button:has-text('Issue')")
+    issued = page.inner_text("main").split("Issued license ")[1].split(":")[0].strip()
+    assert licsign.license_details(vendor.ws, issued, now=vendor.now).terms["type"] == "trial"
     assert device  # (the reset device, named in the history now)
     assert "device.reset" in page.goto(url.split("?")[0] + f"licenses/{license_id}").text()
 

@@ -58,8 +58,11 @@ def test_every_response_carries_the_security_headers(vendor: Vendor) -> None:
     for response in (web.get("/"), signed_in(vendor)[0].get("/")):
         for name, value in SECURITY_HEADERS.items():
             assert response.headers[name] == value
-    assert "script-src" not in SECURITY_HEADERS["Content-Security-Policy"]
-    assert "default-src 'none'" in SECURITY_HEADERS["Content-Security-Policy"]
+    policy = SECURITY_HEADERS["Content-Security-Policy"]
+    assert "default-src 'none'" in policy and "script-src 'self';" in policy  # no inline script
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    for template in (Path(__file__).parent.parent / "licsign" / "web" / "templates").iterdir():
+        assert "<script>" not in template.read_text() and "onclick" not in template.read_text()
 
 
 def test_posts_need_the_csrf_token_and_read_only_refuses_them(vendor: Vendor) -> None:
