@@ -1,3 +1,3 @@
 """Trusted root for the INSECURE example workspace (keys-example/regenerate.py)."""
 
-TRUSTED_ROOTS = [bytes.fromhex("32eea92f16f81241a453506429d7b3e6b6bd7e8c577439a461a694d60472ebb5")]
+TRUSTED_ROOTS = [bytes.fromhex("c0e1fde6a4b668595eb26b2d2bdea5aa1cb6622ddc5bbe4c03b02821e22e8ba1")]

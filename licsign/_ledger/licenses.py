@@ -143,7 +143,10 @@ class Licenses(Events):
             ("product_id", product), ("customer_id", customer), ("order_id", order)
         ):  # fmt: skip
             if value is not None:
-                sql += f" AND l.{column} = ?"
+                # A product has many licenses: with a narrower filter, keep SQLite (no
+                # statistics) off its index, as for the type below.
+                narrow = column == "product_id" and (customer or order) is not None
+                sql += f" AND l.{column} || '' = ?" if narrow else f" AND l.{column} = ?"
                 args.append(value)
         if type is not None:
             # A type has many licenses: SQLite keeps no statistics and would walk its index

@@ -315,6 +315,10 @@ MIGRATIONS: list[list[Statement]] = [
         )""",
         "CREATE INDEX refills_by_license ON refills(license_id, issued_at)",
     ],
+    # 13: a page of one product's licenses in list order (`licsign list --product`, the
+    # portal's filter): walked in order until the page is full, not every match sorted
+    # (87 ms at 300,000 licenses, 250 ms at a million, bench/portal.py).
+    ["CREATE INDEX licenses_by_product_in_order ON licenses(product_id, issued_at DESC, id)"],
 ]
 
 #: The schema version this licsign writes and reads.
