@@ -259,6 +259,10 @@ def test_the_desk_answers_requests_frees_seats_and_records_reports(vendor: Vendo
     assert "usage report 1 recorded" in page and "freed the seat" in page
     assert vendor.open_seats(lic.id) == 1 and len(vendor.ws.ledger.usage_reports(lic.id)) == 1
     assert web.post("/desk", data={"csrf": csrf}).status_code == 400  # nothing given
+    huge = [(io.BytesIO(b"x" * 14_000_000), "huge.txt")]
+    refused = web.post("/desk", data={"csrf": csrf, "files": huge},
+                       content_type="multipart/form-data")  # fmt: skip
+    assert refused.status_code == 413
     assert web.get("/desk/responses/nope").status_code == 404
 
 

@@ -9,9 +9,10 @@ security model, for a server only the vendor's own browser should reach:
   token is spent: a second use is refused, a request with neither is 401;
 - every state-changing request is a POST carrying the session's CSRF token
   (403 otherwise); a ``read_only`` server refuses every POST;
-- every response carries a strict Content-Security-Policy (no scripts at
-  all), and Jinja2 autoescaping escapes every text from a document or a
-  customer.
+- every response carries a strict Content-Security-Policy (scripts only
+  from this server's static files, never inline; the one script is the Copy
+  button's, and every page works without it), and Jinja2 autoescaping
+  escapes every text from a document or a customer.
 
 Flask is an optional extra (``licsign[web]``): nothing else imports this.
 """
@@ -105,6 +106,9 @@ def create_app(
     from licsign.web import actions, desk, people
 
     app = Flask(__name__)
+    # A form holds at most the desk's files (bounded in licsign.web.desk): anything larger
+    # is refused (413) before it is read into memory.
+    app.config["MAX_CONTENT_LENGTH"] = desk.MAX_FILES * (desk.MAX_FILE_BYTES + 4096)
     state = sessions or Sessions()
     clock = now or now_utc
     app.extensions["licsign"] = {"sessions": state, "read_only": read_only}

@@ -24,6 +24,7 @@ from licsign._services.reports import device_details, license_details
 from licsign._services.revocations import revoke_license
 from licsign._services.users import assign_user
 from licsign._workspace import Workspace
+from licsign.web.forms import back, signing, whole_number
 from licverify.cliutil import parse_duration
 
 
@@ -43,10 +44,6 @@ def register(
         return render_template("error.html", status=400, message=str(exc)), 400
 
 
-def _back(license_id: str) -> Redirect:
-    return redirect(url_for("license", license_id=license_id), code=303)
-
-
 def _license_actions(
     app: Flask,
     workspace: Callable[[], Workspace],
@@ -64,18 +61,17 @@ def _license_actions(
     def revoke(license_id: str) -> Redirect:
         reason = request.form.get("reason") or None
         revoke_license(workspace(), license_id, now=clock(), reason=reason)
-        return _back(license_id)
+        return back(license_id)
 
     @app.post("/licenses/<license_id>/renew")
     def renew(license_id: str) -> Redirect:
-        if passphrase is None:
-            abort(403, "start the server without --read-only to renew")
+        signer = signing(passphrase, "renew")
         try:
             extend = parse_duration(request.form.get("extend", ""))
         except ValueError as exc:
             abort(400, f"extend by: {exc}")
-        renew_license(workspace(), license_id, passphrase, now=clock(), extend=extend)
-        return _back(license_id)
+        renew_license(workspace(), license_id, signer, now=clock(), extend=extend)
+        return back(license_id)
 
 
 def _devices_and_users(
@@ -86,7 +82,7 @@ def _devices_and_users(
         if request.method == "POST":
             reset_device(workspace(), license_id, device, now=clock(),
                          force=request.form.get("force") == "yes")  # fmt: skip
-            return _back(license_id)
+            return back(license_id)
         found = device_details(workspace(), license_id, device, now=clock())
         details = license_details(workspace(), license_id, now=clock())
         return render_template("reset.html", device=found, d=details)
@@ -102,15 +98,9 @@ def _devices_and_users(
         done = assign_user(
             workspace(), license_id, request.form.get("email", ""), now=clock(),
             name=request.form.get("name") or None,
-            max_devices=None if max_devices is None else _count(max_devices),
+            max_devices=None if max_devices is None else whole_number(max_devices, "max devices"),
         )  # fmt: skip
         return render_template("assigned.html", done=done, license_id=license_id)
-
-
-def _count(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        abort(400, "max devices: a whole number")
-    return int(text)
 
 
 def _orders_and_keys(
@@ -164,17 +154,16 @@ def register_issuing(
 
     @app.post("/issue")
     def issue() -> str:
-        if passphrase is None:
-            abort(403, "start the server without --read-only to issue")
+        signer = signing(passphrase, "issue")
         fields = {k: v for k, v in request.form.items() if k in CSV_COLUMNS}
-        issued = issue_license(workspace(), request_from_fields(fields), passphrase, now=clock())
+        issued = issue_license(workspace(), request_from_fields(fields), signer, now=clock())
         return render_template("issue.html", columns=list(CSV_COLUMNS), issued=issued)
 
     @app.post("/keys/revocations")
     def revocations_export() -> Response:
-        if passphrase is None:
-            abort(403, "start the server without --read-only to sign a list")
-        armored, listed = export_revocations(workspace(), passphrase, now=clock())
+        armored, listed = export_revocations(
+            workspace(), signing(passphrase, "sign a list"), now=clock()
+        )
         response = Response(armored, mimetype="text/plain")
         response.headers["Content-Disposition"] = (
             f'attachment; filename="revocations-{listed.number}.txt"'

@@ -10,12 +10,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Flask, abort, redirect, render_template, request, url_for
+from flask import Flask, abort, render_template, request
 from werkzeug.wrappers import Response as Redirect
 
 from licsign._keyfile import PassphraseSource
 from licsign._services import renewals, shares, users
 from licsign._workspace import Workspace
+from licsign.web.forms import back, signing, whole_number
 
 
 def register(
@@ -39,14 +40,14 @@ def register(
             users.change_user_email(ws, license_id, email, form.get("new", ""), now=now)
         elif action == "max-devices":
             cap = form.get("max_devices", "").strip()
-            users.set_user_max_devices(ws, license_id, email, _limit(cap) if cap else None,
+            users.set_user_max_devices(ws, license_id, email, whole_number(cap, "max devices") if cap else None,
                                        now=now)  # fmt: skip
         elif action in ("reset", "remove"):
             act = users.reset_user if action == "reset" else users.remove_user
             act(ws, license_id, email, now=now, force=form.get("force") == "yes")
         else:
             abort(404, f"no user action {action!r}")
-        return _back(license_id)
+        return back(license_id)
 
     @app.post("/licenses/<license_id>/shares")
     def share(license_id: str) -> str:
@@ -58,7 +59,7 @@ def register(
     def unshare(license_id: str) -> Redirect:
         shares.unshare_license(workspace(), license_id, request.form.get("email", ""),
                                now=clock(), force=request.form.get("force") == "yes")  # fmt: skip
-        return _back(license_id)
+        return back(license_id)
 
     _versions(app, workspace, clock, passphrase)
 
@@ -72,33 +73,17 @@ def _versions(
     @app.post("/licenses/<license_id>/amend")
     def amend(license_id: str) -> Redirect:
         changes: dict[str, Any] = {
-            name: _limit(request.form.get(name, ""))
+            name: whole_number(request.form.get(name, ""), name.replace("_", " "))
             for name in ("max_devices", "max_users", "max_transfers") if request.form.get(name)
         }  # fmt: skip
-        renewals.amend_license(workspace(), license_id, _signing(passphrase), now=clock(),
+        renewals.amend_license(workspace(), license_id, signing(passphrase, "sign a new version"), now=clock(),
                                **changes)  # fmt: skip
-        return _back(license_id)
+        return back(license_id)
 
     @app.post("/licenses/<license_id>/transfer")
     def transfer(license_id: str) -> Redirect:
         renewals.transfer_license(
-            workspace(), license_id, _signing(passphrase), to=request.form.get("customer", ""),
+            workspace(), license_id, signing(passphrase, "sign a new version"), to=request.form.get("customer", ""),
             now=clock(), force=request.form.get("force") == "yes",
         )  # fmt: skip
-        return _back(license_id)
-
-
-def _signing(passphrase: PassphraseSource | None) -> PassphraseSource:
-    if passphrase is None:
-        abort(403, "start the server without --read-only to sign a new version")
-    return passphrase
-
-
-def _limit(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        abort(400, "a limit is a whole number")
-    return int(text)
-
-
-def _back(license_id: str) -> Redirect:
-    return redirect(url_for("license", license_id=license_id), code=303)
+        return back(license_id)
